@@ -1,0 +1,102 @@
+"""napari layer-data tuples built from core objects (no napari import here).
+
+Readers, the sample-data contribution and the demo all create their layers
+through these functions, so that every entry point draws the same thing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .image import MultiplexImage
+from .roi import CLASS_COLOURS, Roi
+from .spot import SpotTable
+
+__all__ = ["image_layers", "roi_layer", "spots_layer", "SPOTS_KEY"]
+
+#: key of the SpotTable in the Points layer's metadata
+SPOTS_KEY = "roiscore_spots"
+
+
+def _scale(px: float | None) -> tuple[float, float]:
+    return (px, px) if px else (1.0, 1.0)
+
+
+def image_layers(image: MultiplexImage) -> list[tuple]:
+    """One additive image layer per channel, coloured by its role."""
+    out = []
+    for c, name in enumerate(image.channel_names):
+        levels = image.channel_levels(c)
+        dtype = np.dtype(levels[0].dtype)
+        hi = float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+        out.append((
+            levels if len(levels) > 1 else levels[0],
+            {
+                "name": f"{name} ({image.roles[c]})",
+                "colormap": image.colormap(c),
+                "blending": "additive",
+                "contrast_limits": [0.0, hi],
+                "multiscale": len(levels) > 1,
+                "scale": _scale(image.pixel_size_um),
+                "metadata": {"roiscore_channel": name, "roiscore_role": image.roles[c]},
+            },
+            "image",
+        ))
+    return out
+
+
+def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | None = None) -> tuple:
+    """Spots drawn as outlines at their real diameter."""
+    return (
+        spots.yx,
+        {
+            "name": name,
+            "size": spots.diameter_px,
+            "symbol": "disc" if spots.shape == "circle" else "square",
+            "face_color": [1, 1, 1, 0.0],
+            "border_color": [1, 1, 1, 0.55],
+            "border_width": 0.08,
+            "border_width_is_relative": True,
+            "opacity": 0.9,
+            "scale": _scale(pixel_size_um or spots.pixel_size_um),
+            "features": {"barcode": np.asarray(spots.adata.obs_names, dtype=object)},
+            "metadata": {SPOTS_KEY: spots},
+        },
+        "points",
+    )
+
+
+def class_colour(cls: str) -> list[float]:
+    return [*CLASS_COLOURS.get(cls, CLASS_COLOURS["other"]), 1.0]
+
+
+def roi_layer(rois: list[Roi], name: str = "ROIs", pixel_size_um: float | None = None,
+              edge_width: float = 24.0) -> tuple:
+    """A Shapes layer of ROI outlines, classes shown by edge colour."""
+    data, types, names, classes = [], [], [], []
+    for roi in rois:
+        geoms = getattr(roi.geometry, "geoms", [roi.geometry])
+        for g in geoms:
+            if g.is_empty:
+                continue
+            xy = np.asarray(g.exterior.coords)[:-1]
+            data.append(xy[:, ::-1].copy())
+            types.append("polygon")
+            names.append(roi.name)
+            classes.append(roi.roi_class)
+    return (
+        data,
+        {
+            "name": name,
+            "shape_type": types or "polygon",
+            "edge_color": [class_colour(c) for c in classes] or "red",
+            "face_color": [0, 0, 0, 0],
+            "edge_width": edge_width,
+            "scale": _scale(pixel_size_um),
+            "features": {"name": names, "class": classes},
+            "text": {"string": "{name} {class}", "color": "white", "size": 14,
+                     "anchor": "upper_left"},
+            "metadata": {"roiscore_rois": True},
+        },
+        "shapes",
+    )

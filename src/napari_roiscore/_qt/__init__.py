@@ -1,0 +1,1 @@
+"""Thin Qt/magicgui widgets over the pure core (this is the only place Qt is used)."""

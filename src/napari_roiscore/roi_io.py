@@ -1,0 +1,152 @@
+"""ROI exchange with QuPath: GeoJSON in and out.
+
+QuPath exports annotations as a GeoJSON FeatureCollection (or a bare list of
+Features) whose geometries are Polygon or MultiPolygon in (x, y) level-0 pixel
+coordinates, with ``properties.objectType = "annotation"``, an optional
+``properties.name`` and ``properties.classification = {"name", "color"}``.
+Holes (interior rings) are preserved in both directions.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from shapely.geometry import MultiPolygon, Polygon, mapping, shape
+
+from ._atomic import atomic_write_text
+from .errors import RoiScoreError
+from .roi import CLASS_COLOURS, Roi
+
+__all__ = ["read_geojson", "rois_to_geojson", "write_geojson"]
+
+MAX_COORD = 1e8  # pixels; anything larger is a broken file
+MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+def _colour_int(cls: str) -> list[int]:
+    rgb = CLASS_COLOURS.get(cls, CLASS_COLOURS["other"])
+    return [int(round(255 * c)) for c in rgb]
+
+
+def rois_to_geojson(rois: list[Roi]) -> dict:
+    """QuPath-compatible FeatureCollection of ``rois``."""
+    feats = []
+    for roi in rois:
+        if roi.geometry.is_empty:
+            continue
+        feats.append({
+            "type": "Feature",
+            "id": roi.name,
+            "geometry": mapping(roi.geometry),
+            "properties": {
+                "objectType": "annotation",
+                "name": roi.name,
+                "classification": {"name": roi.roi_class, "color": _colour_int(roi.roi_class)},
+            },
+        })
+    return {"type": "FeatureCollection", "features": feats}
+
+
+def write_geojson(rois: list[Roi], path: str | Path) -> Path:
+    """Write ``rois`` as QuPath-compatible GeoJSON (atomically)."""
+    return atomic_write_text(path, json.dumps(rois_to_geojson(rois), indent=1))
+
+
+def read_geojson(path: str | Path) -> list[Roi]:
+    """Read ROIs from a (QuPath) GeoJSON file.
+
+    Raises
+    ------
+    RoiScoreError
+        Unreadable file, malformed JSON, unsupported or broken geometry.
+    """
+    path = Path(path)
+    src = str(path)
+    if not path.is_file():
+        raise RoiScoreError(f"ROI file {src!r} does not exist.", "Check the path.")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise RoiScoreError(f"ROI file {src!r} is larger than 512 MB.", "Split it.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise RoiScoreError(
+            f"ROI file {src!r} is not valid GeoJSON ({type(err).__name__}: {err}).",
+            "Export the annotations again from QuPath (File > Export objects as GeoJSON).",
+        ) from None
+    return parse_geojson(data, src)
+
+
+def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
+    """ROIs from already-parsed GeoJSON data (see :func:`read_geojson`)."""
+    if isinstance(data, dict) and data.get("type") == "FeatureCollection":
+        feats = data.get("features")
+    elif isinstance(data, dict) and data.get("type") == "Feature":
+        feats = [data]
+    elif isinstance(data, dict) and data.get("type") in ("Polygon", "MultiPolygon"):
+        feats = [{"type": "Feature", "geometry": data, "properties": {}}]
+    elif isinstance(data, list):
+        feats = data
+    else:
+        raise RoiScoreError(
+            f"{src}: expected a FeatureCollection, a Feature or a list of Features.",
+            "Export the annotations as GeoJSON from QuPath.",
+        )
+    if not isinstance(feats, list):
+        raise RoiScoreError(f"{src}: 'features' must be a list.", "Fix the file.")
+    rois: list[Roi] = []
+    for i, feat in enumerate(feats):
+        where = f"{src}, feature {i}"
+        if not isinstance(feat, dict) or not isinstance(feat.get("geometry"), dict):
+            raise RoiScoreError(f"{where}: no 'geometry' object.", "Each feature needs a geometry.")
+        geom = feat["geometry"]
+        gtype = geom.get("type")
+        if gtype not in ("Polygon", "MultiPolygon"):
+            raise RoiScoreError(
+                f"{where}: geometry type {gtype!r} is not an area.",
+                "Use Polygon or MultiPolygon annotations (lines and points have no area).",
+            )
+        coords = geom.get("coordinates")
+        _check_coords(coords, 3 if gtype == "Polygon" else 4, where)
+        try:
+            g = shape(geom)
+        except Exception as err:
+            raise RoiScoreError(f"{where}: broken geometry ({err}).", "Fix or redraw it.") from None
+        props = feat.get("properties") or {}
+        if not isinstance(props, dict):
+            props = {}
+        cls = props.get("classification") or {}
+        cls_name = cls.get("name") if isinstance(cls, dict) else (cls if isinstance(cls, str) else None)
+        name = props.get("name") or feat.get("id") or f"{i + 1:03d}"
+        roi = Roi(str(name), str(cls_name or "other").lower(), g)
+        if isinstance(g, (Polygon, MultiPolygon)):
+            rois.append(roi)
+    return rois
+
+
+def _check_coords(coords: object, depth: int, where: str) -> None:
+    """Validate nesting depth and numbers without recursion blow-ups."""
+    stack = [(coords, depth)]
+    while stack:
+        node, d = stack.pop()
+        if d == 1:
+            if not (isinstance(node, (list, tuple)) and len(node) >= 2
+                    and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in node)):
+                raise RoiScoreError(
+                    f"{where}: a position is {str(node)[:40]!r}, not [x, y] numbers.",
+                    "Write each position as [x, y].",
+                )
+            arr = np.asarray(node[:2], dtype=float)
+            if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > MAX_COORD):
+                raise RoiScoreError(
+                    f"{where}: coordinate {node[:2]} is not finite or beyond {MAX_COORD:.0e} px.",
+                    "Check the export: coordinates must be pixels of the slide.",
+                )
+            continue
+        if not isinstance(node, (list, tuple)) or not node:
+            raise RoiScoreError(
+                f"{where}: 'coordinates' are nested wrongly or empty.",
+                "Polygon coordinates are [[[x, y], ...]] (rings of positions).",
+            )
+        stack.extend((child, d - 1) for child in node)

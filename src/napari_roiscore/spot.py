@@ -1,0 +1,217 @@
+"""Spatial-transcriptomics spots: where they are and what they count.
+
+A :class:`SpotTable` wraps an :class:`anndata.AnnData` of **raw counts**
+(observations = spots or bins or cells, variables = genes) together with the
+geometry needed to place the spots on the image:
+
+* ``obsm["spatial"]`` holds spot centres as ``(x, y)`` in **level-0 image
+  pixels** (the scanpy/squidpy convention); napari layers use ``(row, col)``,
+  i.e. ``(y, x)`` — use :attr:`SpotTable.yx` for them;
+* ``diameter_px`` is the spot diameter in the same pixels (Visium: 55 µm);
+* ``shape`` is ``"circle"`` (Visium spots) or ``"square"`` (Visium HD bins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from .errors import RoiScoreError
+
+__all__ = ["SpotTable", "read_h5ad_spots"]
+
+
+@dataclass
+class SpotTable:
+    """Spots with raw counts and their placement on the image.
+
+    Parameters
+    ----------
+    adata : anndata.AnnData
+        Raw integer counts in ``X``; centres in ``obsm["spatial"]`` as (x, y)
+        level-0 pixels.
+    diameter_px : float
+        Spot diameter in level-0 pixels.
+    shape : {"circle", "square"}
+        How a spot is drawn and what its footprint is.
+    pixel_size_um : float or None
+        Size of one level-0 pixel in micrometres, when known.
+    provenance : dict
+        Where the data came from (reader, paths, checksums...).
+    """
+
+    adata: Any
+    diameter_px: float
+    shape: str = "circle"
+    pixel_size_um: float | None = None
+    provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- geometry ---------------------------------------------------------
+    @property
+    def n_spots(self) -> int:
+        return int(self.adata.n_obs)
+
+    @property
+    def xy(self) -> np.ndarray:
+        """Spot centres, shape (n, 2), columns (x, y) in level-0 pixels."""
+        return np.asarray(self.adata.obsm["spatial"], dtype=np.float64)[:, :2]
+
+    @property
+    def yx(self) -> np.ndarray:
+        """Spot centres as napari (row, col) coordinates."""
+        return self.xy[:, ::-1].copy()
+
+    # -- expression -------------------------------------------------------
+    @property
+    def counts(self) -> sp.csr_matrix:
+        """Raw counts as CSR (spots x genes)."""
+        X = self.adata.X
+        if sp.issparse(X):
+            return X.tocsr() if not sp.isspmatrix_csr(X) else X
+        return sp.csr_matrix(np.asarray(X))
+
+    @property
+    def gene_names(self) -> list[str]:
+        return [str(v) for v in self.adata.var_names]
+
+    def gene_id_columns(self) -> list[list[str]]:
+        """Alternative gene identifiers (e.g. Ensembl ``gene_ids``) for matching."""
+        cols = []
+        for name in ("gene_ids", "gene_id", "ensembl_id", "gene_symbols", "feature_name"):
+            if name in self.adata.var.columns:
+                cols.append([str(v) for v in self.adata.var[name]])
+        return cols
+
+    def validate(self) -> None:
+        """Check shapes and values; raise :class:`RoiScoreError` on bad input."""
+        src = self.provenance.get("path", "spot table")
+        ad = self.adata
+        if "spatial" not in ad.obsm:
+            raise RoiScoreError(
+                f"{src}: obsm['spatial'] (spot centres) is missing.",
+                "Store spot centres as obsm['spatial'] = (x, y) in full-resolution pixels.",
+            )
+        xy = np.asarray(ad.obsm["spatial"])
+        if xy.ndim != 2 or xy.shape[1] < 2 or xy.shape[0] != ad.n_obs:
+            raise RoiScoreError(
+                f"{src}: obsm['spatial'] has shape {xy.shape}; expected ({ad.n_obs}, 2).",
+                "Store one (x, y) pair per spot.",
+            )
+        if not np.all(np.isfinite(xy[:, :2].astype(float))):
+            bad = int((~np.isfinite(xy[:, :2].astype(float))).any(axis=1).sum())
+            raise RoiScoreError(
+                f"{src}: {bad} spot(s) have NaN/inf coordinates in obsm['spatial'].",
+                "Remove those spots or fix their coordinates.",
+            )
+        if not (np.isfinite(self.diameter_px) and self.diameter_px > 0):
+            raise RoiScoreError(
+                f"{src}: spot diameter {self.diameter_px!r} px is not a positive number.",
+                "Set the spot diameter (e.g. scalefactors 'spot_diameter_fullres').",
+            )
+        if self.shape not in ("circle", "square"):
+            raise RoiScoreError(
+                f"{src}: unknown spot shape {self.shape!r}.", "Use 'circle' or 'square'."
+            )
+        if ad.n_obs == 0 or ad.n_vars == 0:
+            raise RoiScoreError(
+                f"{src}: the count matrix is empty ({ad.n_obs} spots x {ad.n_vars} genes).",
+                "Open a file with spots and genes.",
+            )
+        if not ad.obs_names.is_unique:
+            dup = ad.obs_names[ad.obs_names.duplicated()][:3].tolist()
+            raise RoiScoreError(
+                f"{src}: duplicate spot barcodes, e.g. {dup}.",
+                "Make barcodes unique (adata.obs_names_make_unique()).",
+            )
+        X = ad.X
+        data = X.data if sp.issparse(X) else np.asarray(X)
+        if data.size:
+            if not np.issubdtype(data.dtype, np.number):
+                raise RoiScoreError(f"{src}: counts are not numeric.", "Store counts as numbers.")
+            if not np.all(np.isfinite(data)):
+                raise RoiScoreError(
+                    f"{src}: the count matrix contains NaN or inf.",
+                    "Provide raw integer counts (adata.layers['counts'] if X is normalised).",
+                )
+            if data.min() < 0:
+                raise RoiScoreError(
+                    f"{src}: the count matrix contains negative values — it is not raw counts.",
+                    "Provide raw integer counts (e.g. adata.layers['counts']).",
+                )
+
+    def to_layer_kwargs(self) -> dict:
+        """Keyword arguments for a napari Points layer (pure data, no napari import)."""
+        return {
+            "size": self.diameter_px,
+            "symbol": "disc" if self.shape == "circle" else "square",
+        }
+
+
+def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTable:
+    """Read spots from an ``.h5ad`` file (scanpy/squidpy convention).
+
+    Spot diameter comes from ``uns["spatial"][library]["scalefactors"]
+    ["spot_diameter_fullres"]``; the pixel size from ``uns["roiscore"]
+    ["pixel_size_um"]`` when present.  If ``X`` is not raw counts but
+    ``layers["counts"]`` exists, the latter is used.
+
+    Raises
+    ------
+    RoiScoreError
+        File missing, not an h5ad, or without spot coordinates/counts.
+    """
+    import anndata as ad
+
+    path = Path(path)
+    if not path.is_file():
+        raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path.")
+    try:
+        adata = ad.read_h5ad(path)
+    except Exception as err:  # h5py / anndata raise many types for corrupt files
+        raise RoiScoreError(
+            f"{str(path)!r} is not a readable .h5ad file ({type(err).__name__}: {err}).",
+            "Re-export it with anndata (adata.write_h5ad) or check the download.",
+        ) from None
+    layer = counts_layer or ("counts" if "counts" in adata.layers else None)
+    if layer is not None:
+        if layer not in adata.layers:
+            raise RoiScoreError(
+                f"{str(path)!r}: layer {layer!r} not found.",
+                f"Use one of {list(adata.layers)} or leave it empty to use X.",
+            )
+        adata.X = adata.layers[layer]
+    diameter, pixel_size = _scale_info(adata)
+    if diameter is None:
+        raise RoiScoreError(
+            f"{str(path)!r}: no spot diameter in uns['spatial'][...]['scalefactors']"
+            "['spot_diameter_fullres'].",
+            "Add the scalefactors (as Space Ranger writes them) to uns['spatial'].",
+        )
+    return SpotTable(
+        adata=adata,
+        diameter_px=float(diameter),
+        shape=str(adata.uns.get("roiscore", {}).get("spot_shape", "circle")),
+        pixel_size_um=pixel_size,
+        provenance={"reader": "h5ad", "path": str(path)},
+    )
+
+
+def _scale_info(adata) -> tuple[float | None, float | None]:
+    diameter = None
+    spatial = adata.uns.get("spatial", {})
+    if isinstance(spatial, dict):
+        for lib in spatial.values():
+            sf = lib.get("scalefactors", {}) if isinstance(lib, dict) else {}
+            if "spot_diameter_fullres" in sf:
+                diameter = float(sf["spot_diameter_fullres"])
+                break
+    meta = adata.uns.get("roiscore", {})
+    pixel_size = meta.get("pixel_size_um") if isinstance(meta, dict) else None
+    return diameter, (float(pixel_size) if pixel_size is not None else None)
