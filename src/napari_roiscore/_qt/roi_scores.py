@@ -168,8 +168,12 @@ class RoiScoresWidget(QWidget):
 
         @thread_worker(progress={"desc": "Scoring spots"})
         def compute():
-            scores = scorer.spot_scores(signature, method)
-            scorer.index  # build the spot index off the GUI thread  # noqa: B018
+            # bad input comes back as a value, so napari never sees a worker crash
+            try:
+                scores = scorer.spot_scores(signature, method)
+                scorer.index  # build the spot index off the GUI thread  # noqa: B018
+            except RoiScoreError as err:
+                return (err,)  # a tuple: superqt re-raises a returned exception
             return scores
 
         worker = compute()
@@ -178,8 +182,13 @@ class RoiScoresWidget(QWidget):
         self._worker = worker
         worker.start()
 
-    def _on_scores(self, scorer: RoiScorer, scores: SpotScores) -> None:
+    def _on_scores(self, scorer: RoiScorer, scores: SpotScores | tuple[RoiScoreError]) -> None:
         if scorer is not self._scorer:  # a newer spots layer was chosen meanwhile
+            return
+        if isinstance(scores, tuple):
+            self._scores = None
+            self._report(scores[0])
+            self.update_table()
             return
         self._scores = scores
         m = scores.match
