@@ -18,8 +18,11 @@ __all__ = ["image_layers", "roi_layer", "spots_layer", "SPOTS_KEY"]
 SPOTS_KEY = "roiscore_spots"
 
 
-def _scale(px: float | None) -> tuple[float, float]:
-    return (px, px) if px else (1.0, 1.0)
+def _frame(px: float | None) -> dict:
+    """scale (µm per pixel) and units, so napari's scale bar reads micrometres."""
+    if px:
+        return {"scale": (px, px), "units": ("um", "um")}
+    return {"scale": (1.0, 1.0)}
 
 
 def image_layers(image: MultiplexImage) -> list[tuple]:
@@ -37,7 +40,7 @@ def image_layers(image: MultiplexImage) -> list[tuple]:
                 "blending": "additive",
                 "contrast_limits": [0.0, hi],
                 "multiscale": len(levels) > 1,
-                "scale": _scale(image.pixel_size_um),
+                **_frame(image.pixel_size_um),
                 "metadata": {"roiscore_channel": name, "roiscore_role": image.roles[c]},
             },
             "image",
@@ -58,7 +61,7 @@ def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | No
             "border_width": 0.08,
             "border_width_is_relative": True,
             "opacity": 0.9,
-            "scale": _scale(pixel_size_um or spots.pixel_size_um),
+            **_frame(pixel_size_um or spots.pixel_size_um),
             "features": {"barcode": np.asarray(spots.adata.obs_names, dtype=object)},
             "metadata": {SPOTS_KEY: spots},
         },
@@ -92,7 +95,7 @@ def roi_layer(rois: list[Roi], name: str = "ROIs", pixel_size_um: float | None =
             "edge_color": [class_colour(c) for c in classes] or "red",
             "face_color": [0, 0, 0, 0],
             "edge_width": edge_width,
-            "scale": _scale(pixel_size_um),
+            **_frame(pixel_size_um),
             "features": {"name": names, "class": classes},
             "text": {"string": "{name} {class}", "color": "white", "size": 14,
                      "anchor": "upper_left"},

@@ -205,6 +205,9 @@ class RoiScoresWidget(QWidget):
             feats = layer.features.copy()
             feats["score"] = scores.values
             layer.features = feats
+            # outline colour shows each spot's score (NaN-free: scores are finite)
+            layer.border_colormap = "viridis"
+            layer.border_color = "score"
         self.update_table()
 
     def _report(self, err: Exception) -> None:
