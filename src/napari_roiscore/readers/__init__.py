@@ -10,15 +10,18 @@ from __future__ import annotations
 from .tenx import CountMatrix, read_10x_h5, read_10x_mtx
 from .tissue_image import TissueImage, tissue_image_layer, tissue_images_from_uns
 from .visium import read_spaceranger, read_tissue_positions, read_visium_hd
+from .xenium import find_morphology_image, read_xenium
 
 __all__ = [
     "CountMatrix",
     "TissueImage",
+    "find_morphology_image",
     "read_10x_h5",
     "read_10x_mtx",
     "read_spaceranger",
     "read_tissue_positions",
     "read_visium_hd",
+    "read_xenium",
     "tissue_image_layer",
     "tissue_images_from_uns",
 ]
