@@ -7,6 +7,7 @@ an in-tissue flag and the provenance of every file read.
 
 from __future__ import annotations
 
+from .geomx import combine_probes, read_dcc, read_geomx_ngs, read_pkc
 from .tenx import CountMatrix, read_10x_h5, read_10x_mtx
 from .tissue_image import TissueImage, tissue_image_layer, tissue_images_from_uns
 from .visium import read_spaceranger, read_tissue_positions, read_visium_hd
@@ -15,9 +16,13 @@ from .xenium import find_morphology_image, read_xenium
 __all__ = [
     "CountMatrix",
     "TissueImage",
+    "combine_probes",
     "find_morphology_image",
     "read_10x_h5",
     "read_10x_mtx",
+    "read_dcc",
+    "read_geomx_ngs",
+    "read_pkc",
     "read_spaceranger",
     "read_tissue_positions",
     "read_visium_hd",
