@@ -80,3 +80,16 @@ def test_viewer_opens_visium_folder(make_napari_viewer, visium_dir):
     lo, hi = images[0].extent.world
     world = points[0].data * points[0].scale
     assert (world >= lo).all() and (world <= hi).all()
+
+
+def test_xenium_and_geomx_folders_open_as_points(tmp_path):
+    from test_readers_xenium import _write_xenium
+
+    _write_xenium(tmp_path / "xe")
+    assert folder_kind(tmp_path / "xe") == "xenium"
+    layers = read_paths(str(tmp_path / "xe"))
+    assert [kind for _, _, kind in layers] == ["points"]  # no morphology image in the fixture
+    assert layers[0][1]["scale"] == (0.2125, 0.2125)
+    if GEOMX.is_dir():
+        (data, kw, kind), = read_paths(str(GEOMX))
+        assert kind == "points" and len(data) == 89
