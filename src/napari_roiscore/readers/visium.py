@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import RoiScoreError
 from ..spot import SpotTable
-from ._files import first_existing, require_dir, require_file
+from ._files import require_dir, require_file
 from .tenx import CountMatrix, read_10x_h5, read_10x_mtx
 from .tissue_image import read_png
 
