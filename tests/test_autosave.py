@@ -112,3 +112,18 @@ def test_empty_roi_list_and_missing_metadata(data_file):
     p.write_text(json.dumps(doc))
     state = load_autosave(data_file)
     assert len(state.rois) == 3 and state.saved_at.tzinfo is not None
+
+
+def test_sidecar_goes_to_state_dir_for_shipped_sample_and_override(tmp_path, monkeypatch):
+    from napari_roiscore.sample import SAMPLE_DIR
+
+    monkeypatch.delenv("NAPARI_ROISCORE_AUTOSAVE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    p = sidecar_path(SAMPLE_DIR / "sample_spots.h5ad")
+    assert SAMPLE_DIR.resolve() not in p.resolve().parents  # never write into the plugin
+    assert p.name.startswith("sample_spots.h5ad.") and p.name.endswith(".roiscore-autosave.geojson")
+    monkeypatch.setenv("NAPARI_ROISCORE_AUTOSAVE_DIR", str(tmp_path / "auto"))
+    p2 = sidecar_path(tmp_path / "x.h5ad")
+    assert p2.parent == tmp_path / "auto"
+    assert sidecar_path(tmp_path / "x.h5ad") == p2  # stable
+    assert sidecar_path(tmp_path / "y" / "x.h5ad") != p2  # same name, other folder

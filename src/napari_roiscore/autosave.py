@@ -14,7 +14,9 @@ save (debouncing after edits) is up to the caller; these helpers do no timing.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,12 +40,38 @@ FORMAT_VERSION = 1
 KEY = "roiscore_autosave"
 
 
+#: environment variable: put every autosave in this folder instead of next to the data
+ENV_DIR = "NAPARI_ROISCORE_AUTOSAVE_DIR"
+
+
+def _state_dir() -> Path:
+    override = os.environ.get(ENV_DIR)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("napari-roiscore")) / "autosave"
+
+
 def sidecar_path(data_path: str | Path) -> Path:
-    """``<data>.roiscore-autosave.geojson`` next to the data file or folder."""
+    """Where the autosave of ``data_path`` lives.
+
+    Next to the data file or folder (``<data>.roiscore-autosave.geojson``) when
+    that folder is writable.  In the user's state folder instead (name plus a
+    hash of the full path) when ``$NAPARI_ROISCORE_AUTOSAVE_DIR`` is set, when
+    the data's folder is read-only, or for the sample shipped with the plugin —
+    so the plugin's own files are never written to.
+    """
     p = Path(data_path)
     if not p.name:
         raise RoiScoreError(f"{str(data_path)!r} has no file name to put an autosave next to.",
                             "Open a data file or folder first.")
+    resolved = p.resolve()
+    shipped = Path(__file__).resolve().parent / "sample_images"
+    in_package = shipped.resolve() in resolved.parents
+    if os.environ.get(ENV_DIR) or in_package or not os.access(resolved.parent, os.W_OK):
+        digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:12]
+        return _state_dir() / f"{p.name}.{digest}{SUFFIX}"
     return p.with_name(p.name + SUFFIX)
 
 
