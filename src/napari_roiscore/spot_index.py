@@ -39,9 +39,10 @@ from shapely.geometry.base import BaseGeometry
 
 __all__ = ["PrefixSums", "RoiSum", "SpotIndex"]
 
-#: Safety margin (in cell widths) around the outline when marking boundary
-#: cells.  Grid coordinates are at most a few thousand, so floating-point
-#: rounding is ~1e-12 cell; the margin only has to exceed that.
+#: Smallest safety margin (in cell widths) around the outline when marking
+#: boundary cells.  Grid coordinates are at most a few thousand, so rounding
+#: is ~1e-12 cell; the margin grows when coordinates are huge compared with
+#: the cell (see ``SpotIndex.margin``).
 _MARGIN = 1e-7
 
 #: Upper bound on the number of grid cells (keeps the index small).
@@ -136,13 +137,19 @@ class SpotIndex:
         Target mean number of spots per cell over the spots' bounding box;
         sets the cell size.  Smaller cells mean fewer spots to test exactly
         along the outline but more cells to sweep; 4 suits 10^5-10^6 spots.
+    cell_size : float, optional
+        Cell width in the units of ``xy``; overrides ``spots_per_cell``
+        (still capped at ~4M cells and 4096 per side).  The grid starts at
+        the lowest spot coordinates.
 
     Notes
     -----
     Non-finite spot coordinates are never inside any ROI (as with shapely).
     """
 
-    def __init__(self, xy: np.ndarray, spots_per_cell: float = 4.0) -> None:
+    def __init__(
+        self, xy: np.ndarray, spots_per_cell: float = 4.0, cell_size: float | None = None
+    ) -> None:
         xy = np.asarray(xy, dtype=np.float64)
         if xy.ndim != 2 or xy.shape[1] < 2:
             raise ValueError("xy must have shape (n, 2)")
@@ -162,7 +169,10 @@ class SpotIndex:
             if span <= 0:
                 span = 1.0
             area = float(max(extent[0], span * 1e-6) * max(extent[1], span * 1e-6))
-            cell = float(np.sqrt(area * spots_per_cell / max(len(good), 1)))
+            if cell_size is not None and cell_size > 0:
+                cell = float(cell_size)
+            else:
+                cell = float(np.sqrt(area * spots_per_cell / len(good)))
             # cap the number of cells (memory) and cells per side
             cell = max(cell, np.sqrt(area / _MAX_CELLS), span / 4096.0)
             self.origin = lo.copy()
@@ -173,6 +183,10 @@ class SpotIndex:
             )
         nrow, ncol = self.shape
         ncells = nrow * ncol
+        # rounding of (coordinate - origin) / cell is ~2e-16 * |coordinate| / cell;
+        # mark cells this close to the outline as boundary, with a wide safety factor
+        scale = float(np.abs(self.origin).max()) + max(nrow, ncol) * self.cell
+        self.margin = max(_MARGIN, 1e-12 * scale / self.cell)
         cid = np.full(self.n, ncells, dtype=np.int64)  # non-finite: past the last cell
         if len(good):
             cid[finite] = self._cell_ids(good)
@@ -210,10 +224,13 @@ class SpotIndex:
         if not np.all(np.isfinite((x0, y0, x1, y1))):
             return _Plan.empty()
         # window of cells covering the ROI's bounding box (plus the margin)
-        c0 = max(int(np.floor((x0 - ox) / cell - _MARGIN)), 0)
-        r0 = max(int(np.floor((y0 - oy) / cell - _MARGIN)), 0)
-        c1 = min(int(np.floor((x1 - ox) / cell + _MARGIN)), ncol - 1)
-        r1 = min(int(np.floor((y1 - oy) / cell + _MARGIN)), nrow - 1)
+        # an ROI with huge coordinates is clipped below; the new vertices carry
+        # rounding relative to those coordinates, so widen the margin to match
+        margin = max(self.margin, 1e-12 * max(abs(x0), abs(y0), abs(x1), abs(y1)) / cell)
+        c0 = max(int(np.floor((x0 - ox) / cell - 1 - margin)), 0)
+        r0 = max(int(np.floor((y0 - oy) / cell - 1 - margin)), 0)
+        c1 = min(int(np.floor((x1 - ox) / cell + 1 + margin)), ncol - 1)
+        r1 = min(int(np.floor((y1 - oy) / cell + 1 + margin)), nrow - 1)
         if c0 > c1 or r0 > r1:
             return _Plan.empty()
         h, w = r1 - r0 + 1, c1 - c0 + 1
@@ -233,9 +250,13 @@ class SpotIndex:
         ga = (a - shift) / cell
         gb = (b - shift) / cell
 
-        boundary = self._rasterise(ga, gb, h, w)
-        inside = self._parity(ga, gb, h, w)
-        inside &= ~boundary
+        if margin < 0.25:
+            boundary = self._rasterise(ga, gb, h, w, margin)
+            inside = self._parity(ga, gb, h, w)
+            inside &= ~boundary
+        else:  # coordinates too coarse for the cells: test every spot of the window
+            boundary = np.ones((h, w), dtype=bool)
+            inside = np.zeros((h, w), dtype=bool)
 
         row_base = (np.arange(h, dtype=np.int64) + r0) * ncol + c0
         run_lo, run_hi = self._runs(inside, row_base)
@@ -260,12 +281,12 @@ class SpotIndex:
         return lo[keep], hi[keep]
 
     @staticmethod
-    def _rasterise(ga: np.ndarray, gb: np.ndarray, h: int, w: int) -> np.ndarray:
+    def _rasterise(ga: np.ndarray, gb: np.ndarray, h: int, w: int, margin: float) -> np.ndarray:
         """Cells (h, w window) touched by any edge, with a small safety margin.
 
         Each edge is walked along its major axis: cut at every integer of that
         axis, each piece lies in one cell column (row) and spans at most one
-        cell plus the margin along the minor axis, i.e. at most 3 cells.
+        cell plus the margin (< 0.25) along the minor axis, i.e. at most 3 cells.
         Vertices mark the up to 4 cells within the margin of them.
         """
         mark = np.zeros(h * w, dtype=bool)
@@ -302,8 +323,8 @@ class SpotIndex:
             e, k, ps, pe = e[ok], k[ok], ps[ok], pe[ok]
             vs = np.clip(va[e] + (ps - ua[e]) * slope[e], vlo[e], vhi[e])
             ve = np.clip(va[e] + (pe - ua[e]) * slope[e], vlo[e], vhi[e])
-            v_first = np.floor(np.minimum(vs, ve) - _MARGIN)
-            v_last = np.floor(np.maximum(vs, ve) + _MARGIN)
+            v_first = np.floor(np.minimum(vs, ve) - margin)
+            v_last = np.floor(np.maximum(vs, ve) + margin)
             ki = k.astype(np.int64)
             for extra in (0, 1, 2):
                 v = v_first + extra
@@ -317,8 +338,8 @@ class SpotIndex:
                 inw = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
                 mark[rows[inw] * w + cols[inw]] = True
         # vertices: the cells within the margin of each vertex
-        for dx in (-_MARGIN, _MARGIN):
-            for dy in (-_MARGIN, _MARGIN):
+        for dx in (-margin, margin):
+            for dy in (-margin, margin):
                 cols = np.floor(ga[:, 0] + dx).astype(np.int64)
                 rows = np.floor(ga[:, 1] + dy).astype(np.int64)
                 inw = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
