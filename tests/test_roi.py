@@ -188,3 +188,12 @@ def test_scorer_members_and_mean_score_equal_the_naive_answer():
         assert fast.n_spots == slow.n_spots == inside.sum()
         assert fast.mean == pytest.approx(np.mean(scores.values[inside]), rel=1e-12)
         assert fast.mean == pytest.approx(slow.score, rel=1e-12)
+
+
+def test_outline_geos_cannot_linework_repair_still_gives_a_roi():
+    """make_valid raises "Overlay input is mixed-dimension" here (found by hypothesis)."""
+    ring = np.array([[1, -1.7e-262], [0, 0], [0, -1], [4.6e-65, 0], [0, 0],
+                     [1, 0], [0, -1], [1, 1], [0, 0], [-1, 0]])
+    roi = Roi.from_xy("d", "tumour", ring)
+    assert roi.geometry.is_valid
+    assert roi.problem is None and roi.area_px > 0

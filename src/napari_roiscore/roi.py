@@ -14,7 +14,9 @@ is its two triangles, the centre of a pentagram is *not* in the ROI).  Line or
 point pieces (spikes, a doubled-back edge) are dropped.  Polygons with holes
 (e.g. from GeoJSON) keep their holes.  Membership is then exactly
 ``shapely.contains_xy(valid_geometry, x, y)``: a spot centre lying exactly on
-the outline is *outside*.
+the outline is *outside*.  In the rare case GEOS cannot repair an outline
+this way (numerically degenerate vertices), the "structure" method is used,
+then ``buffer(0)``; an outline nothing can repair becomes an empty ROI.
 
 Degenerate shapes
 -----------------
@@ -58,12 +60,28 @@ NAPARI_SHAPE_TYPES = {"polygon": True, "rectangle": True, "ellipse": True, "path
 _NO_AREA = "zero area: draw a closed outline with at least 3 distinct points"
 
 
+def _make_valid(geom: BaseGeometry) -> BaseGeometry:
+    """GEOS make_valid ("linework"); rare numerical failures fall back gracefully."""
+    try:
+        return shapely.make_valid(geom)
+    except shapely.errors.GEOSException:
+        pass
+    try:  # e.g. "Overlay input is mixed-dimension" on near-degenerate outlines
+        return shapely.make_valid(geom, method="structure")
+    except (shapely.errors.GEOSException, TypeError, ValueError):
+        pass
+    try:
+        return geom.buffer(0)
+    except shapely.errors.GEOSException:
+        return Polygon()
+
+
 def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
     """Make ``geom`` valid and keep only its polygonal part (possibly empty)."""
     if geom.is_empty:
         return Polygon()
     if not geom.is_valid:
-        geom = shapely.make_valid(geom)
+        geom = _make_valid(geom)
     if isinstance(geom, (Polygon, MultiPolygon)):
         return geom
     parts = [g for g in getattr(geom, "geoms", []) if isinstance(g, (Polygon, MultiPolygon))]
