@@ -31,6 +31,7 @@ per run) to the values of the boundary spots that pass the exact test.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +45,10 @@ __all__ = ["PrefixSums", "RoiSum", "SpotIndex"]
 #: is ~1e-12 cell; the margin grows when coordinates are huge compared with
 #: the cell (see ``SpotIndex.margin``).
 _MARGIN = 1e-7
+
+_STEPS3 = np.array([0.0, 1.0, 2.0])
+_SIGNS_R = np.array([-1.0, -1.0, 1.0, 1.0])
+_SIGNS_C = np.array([-1.0, 1.0, -1.0, 1.0])
 
 #: Upper bound on the number of grid cells (keeps the index small).
 _MAX_CELLS = 1 << 22
@@ -120,6 +125,9 @@ def _expand_runs(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def _edges(geometry: BaseGeometry) -> tuple[np.ndarray, np.ndarray]:
     """Start and end points (x, y) of every edge of every ring of ``geometry``."""
+    if geometry.geom_type == "Polygon" and shapely.get_num_interior_rings(geometry) == 0:
+        coords = shapely.get_coordinates(geometry)  # the exterior ring only
+        return coords[:-1], coords[1:]
     rings = shapely.get_rings(shapely.get_parts(geometry))
     coords, ring = shapely.get_coordinates(rings, return_index=True)
     same = ring[:-1] == ring[1:]
@@ -136,7 +144,8 @@ class SpotIndex:
     spots_per_cell : float
         Target mean number of spots per cell over the spots' bounding box;
         sets the cell size.  Smaller cells mean fewer spots to test exactly
-        along the outline but more cells to sweep; 4 suits 10^5-10^6 spots.
+        along the outline but more cells to sweep; 2 suits 10^5-10^6 spots
+        (``benchmarks/roi_rescore.py``).
     cell_size : float, optional
         Cell width in the units of ``xy``; overrides ``spots_per_cell``
         (still capped at ~4M cells and 4096 per side).  The grid starts at
@@ -148,7 +157,7 @@ class SpotIndex:
     """
 
     def __init__(
-        self, xy: np.ndarray, spots_per_cell: float = 4.0, cell_size: float | None = None
+        self, xy: np.ndarray, spots_per_cell: float = 2.0, cell_size: float | None = None
     ) -> None:
         xy = np.asarray(xy, dtype=np.float64)
         if xy.ndim != 2 or xy.shape[1] < 2:
@@ -221,7 +230,7 @@ class SpotIndex:
         ox, oy = self.origin
         cell = self.cell
         x0, y0, x1, y1 = geometry.bounds
-        if not np.all(np.isfinite((x0, y0, x1, y1))):
+        if not (math.isfinite(x0) and math.isfinite(y0) and math.isfinite(x1) and math.isfinite(y1)):
             return _Plan.empty()
         # window of cells covering the ROI's bounding box (plus the margin)
         # an ROI with huge coordinates is clipped below; the new vertices carry
@@ -284,66 +293,53 @@ class SpotIndex:
     def _rasterise(ga: np.ndarray, gb: np.ndarray, h: int, w: int, margin: float) -> np.ndarray:
         """Cells (h, w window) touched by any edge, with a small safety margin.
 
-        Each edge is walked along its major axis: cut at every integer of that
-        axis, each piece lies in one cell column (row) and spans at most one
-        cell plus the margin (< 0.25) along the minor axis, i.e. at most 3 cells.
-        Vertices mark the up to 4 cells within the margin of them.
+        Each edge is walked along its major axis u (x for shallow edges, y for
+        steep ones): cut at every integer of u, each piece lies in one cell
+        along u and spans at most one cell plus the margin (< 0.25) along the
+        minor axis v, i.e. at most 3 cells.  The minor coordinate at the cuts
+        is well conditioned (|dv/du| <= 1).  Vertices mark the up to 4 cells
+        within the margin of them.
         """
-        mark = np.zeros(h * w, dtype=bool)
         d = gb - ga
         steep = np.abs(d[:, 1]) > np.abs(d[:, 0])
-        for is_steep in (False, True):
-            sel = steep == is_steep
-            if not sel.any():
-                continue
-            u_ax, v_ax = (1, 0) if is_steep else (0, 1)
-            ua, ub = ga[sel, u_ax], gb[sel, u_ax]
-            va, vb = ga[sel, v_ax], gb[sel, v_ax]
-            du = ub - ua
-            slope = np.divide(vb - va, du, out=np.zeros_like(du), where=du != 0)
-            ulo = np.minimum(ua, ub)
-            uhi = np.maximum(ua, ub)
-            vlo = np.minimum(va, vb)
-            vhi = np.maximum(va, vb)
-            # limit to the window along u (pieces outside hold no cells of it)
-            u_from = np.maximum(np.floor(ulo), -1.0)
-            u_to = np.minimum(np.floor(uhi), float((h if is_steep else w)))
-            npiece = np.maximum(u_to - u_from + 1, 0).astype(np.int64)
-            total = int(npiece.sum())
-            if total == 0:
-                continue
-            e = np.repeat(np.arange(len(ua)), npiece)
-            k = np.repeat(u_from, npiece) + (
-                np.arange(total) - np.repeat(np.cumsum(npiece) - npiece, npiece)
-            )
-            # piece = edge ∩ [k, k+1] along u
-            ps = np.maximum(k, ulo[e])
-            pe = np.minimum(k + 1.0, uhi[e])
-            ok = pe >= ps
-            e, k, ps, pe = e[ok], k[ok], ps[ok], pe[ok]
-            vs = np.clip(va[e] + (ps - ua[e]) * slope[e], vlo[e], vhi[e])
-            ve = np.clip(va[e] + (pe - ua[e]) * slope[e], vlo[e], vhi[e])
-            v_first = np.floor(np.minimum(vs, ve) - margin)
-            v_last = np.floor(np.maximum(vs, ve) + margin)
-            ki = k.astype(np.int64)
-            for extra in (0, 1, 2):
-                v = v_first + extra
-                use = v <= v_last
-                vi = v[use].astype(np.int64)
-                ui = ki[use]
-                if is_steep:
-                    rows, cols = ui, vi
-                else:
-                    rows, cols = vi, ui
-                inw = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-                mark[rows[inw] * w + cols[inw]] = True
-        # vertices: the cells within the margin of each vertex
-        for dx in (-margin, margin):
-            for dy in (-margin, margin):
-                cols = np.floor(ga[:, 0] + dx).astype(np.int64)
-                rows = np.floor(ga[:, 1] + dy).astype(np.int64)
-                inw = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
-                mark[rows[inw] * w + cols[inw]] = True
+        ua = np.where(steep, ga[:, 1], ga[:, 0])
+        ub = np.where(steep, gb[:, 1], gb[:, 0])
+        va = np.where(steep, ga[:, 0], ga[:, 1])
+        vb = np.where(steep, gb[:, 0], gb[:, 1])
+        du = ub - ua
+        slope = (vb - va) / np.where(du == 0, 1.0, du)
+        ulo = np.minimum(ua, ub)
+        uhi = np.maximum(ua, ub)
+        vlo = np.minimum(va, vb)
+        vhi = np.maximum(va, vb)
+        # pieces outside the window hold none of its cells: clamp the u range
+        u_from = np.maximum(np.floor(ulo), -1.0)
+        u_to = np.minimum(np.floor(uhi), np.where(steep, float(h), float(w)))
+        npiece = np.maximum(u_to - u_from + 1, 0).astype(np.int64)
+        total = int(npiece.sum())
+        e = np.repeat(np.arange(len(ua)), npiece)
+        ends = np.cumsum(npiece)
+        k = u_from[e] + (np.arange(total) - (ends - npiece)[e])
+        # piece = edge within [k, k + 1] along u (never empty: floor(ulo) <= k <= uhi)
+        ua_e, va_e, s_e = ua[e], va[e], slope[e]
+        vs = va_e + (np.maximum(k, ulo[e]) - ua_e) * s_e
+        ve = va_e + (np.minimum(k + 1.0, uhi[e]) - ua_e) * s_e
+        v_first = np.floor(np.maximum(np.minimum(vs, ve), vlo[e]) - margin)
+        v_last = np.floor(np.minimum(np.maximum(vs, ve), vhi[e]) + margin)
+        v = (v_first[:, None] + _STEPS3).ravel()
+        use = v <= v_last.repeat(3)
+        st = steep[e].repeat(3)[use]
+        kk = k.repeat(3)[use]
+        v = v[use]
+        # vertices: the cells within the margin of each vertex (4 corners)
+        vr = np.floor(ga[:, 1, None] + margin * _SIGNS_R).ravel()
+        vc = np.floor(ga[:, 0, None] + margin * _SIGNS_C).ravel()
+        rows = np.concatenate([np.where(st, kk, v), vr])
+        cols = np.concatenate([np.where(st, v, kk), vc])
+        inw = (rows >= 0) & (rows < h) & (cols >= 0) & (cols < w)
+        flat = (rows[inw] * w + cols[inw]).astype(np.int64)
+        mark = np.zeros(h * w, dtype=bool)
+        mark[flat] = True
         return mark.reshape(h, w)
 
     @staticmethod
