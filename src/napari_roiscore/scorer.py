@@ -18,7 +18,7 @@ from .roi import Roi
 from .scoring import METHODS, SpotScores, aggregate, score_spots
 from .signature import Signature
 from .spot import SpotTable
-from .spot_index import SpotIndex
+from .spot_index import PrefixSums, RoiSum, SpotIndex
 
 __all__ = ["TABLE_COLUMNS", "RoiScorer"]
 
@@ -37,7 +37,8 @@ class RoiScorer:
         self.spots = spots
         self._index: SpotIndex | None = None
         self._scores: dict[tuple, SpotScores] = {}
-        self._members: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._members: OrderedDict[tuple[bytes, bool], np.ndarray] = OrderedDict()
+        self._prefix: OrderedDict[int, tuple[SpotScores, PrefixSums]] = OrderedDict()
 
     @property
     def index(self) -> SpotIndex:
@@ -53,18 +54,45 @@ class RoiScorer:
             self._scores[key] = score_spots(self.spots, signature, method, **params)
         return self._scores[key]
 
-    def members(self, roi: Roi) -> np.ndarray:
-        """Indices of the spots inside ``roi`` (cached by outline)."""
-        key = roi.geometry.wkb
+    def members(self, roi: Roi, sort: bool = True) -> np.ndarray:
+        """Indices of the spots inside ``roi`` (ascending unless ``sort=False``), cached by outline.
+
+        Equal to ``np.flatnonzero(shapely.contains_xy(roi.geometry, x, y))``.
+        """
+        key = (roi.geometry.wkb, sort)
         hit = self._members.get(key)
         if hit is None:
-            hit = self.index.query(roi.geometry)
+            hit = self.index.query(roi.geometry, sort=sort)
+            hit.flags.writeable = False  # shared through the cache
             self._members[key] = hit
             if len(self._members) > 512:
                 self._members.popitem(last=False)
         else:
             self._members.move_to_end(key)
         return hit
+
+    def mean_score(self, roi: Roi, scores: SpotScores) -> RoiSum:
+        """Spots inside ``roi`` and the sum/mean of their finite scores.
+
+        The fast path for live editing: the same membership as
+        :meth:`members`, but inside cells are summed from running sums
+        (:meth:`SpotIndex.aggregate`) instead of listing their spots.
+        """
+        if roi.problem:
+            return RoiSum(0, 0, 0.0)
+        return self.index.aggregate(roi.geometry, self._prefix_sums(scores))
+
+    def _prefix_sums(self, scores: SpotScores) -> PrefixSums:
+        key = id(scores)
+        hit = self._prefix.get(key)
+        if hit is None or hit[0] is not scores:
+            hit = (scores, self.index.prefix_sums(scores.values))
+            self._prefix[key] = hit
+            if len(self._prefix) > 8:
+                self._prefix.popitem(last=False)
+        else:
+            self._prefix.move_to_end(key)
+        return hit[1]
 
     def table(self, rois: list[Roi], scores: SpotScores,
               spot_mask: np.ndarray | None = None) -> pd.DataFrame:
@@ -93,7 +121,7 @@ class RoiScorer:
             if problem:
                 rows.append([roi.name, roi.roi_class, 0, np.nan, np.nan, problem])
                 continue
-            members = self.members(roi)
+            members = self.members(roi, sort=False)  # aggregates need no order: faster live
             status_empty = "no spots"
             if spot_mask is not None:
                 if members.size and not spot_mask[members].any():
