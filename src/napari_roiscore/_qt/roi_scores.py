@@ -548,7 +548,7 @@ class RoiScoresWidget(QWidget):
         for roi in rois:
             if roi.problem:
                 continue
-            m = self._scorer.members(roi)
+            m = self._scorer.members(roi, sort=False)  # cached by the table just before
             if self.spot_mask is not None:
                 m = m[self.spot_mask[m]]
             values[roi.name] = self._scores.values[m]
