@@ -38,14 +38,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from .errors import RoiScoreError
-from .normalise import (
-    as_csr,
-    gene_means,
-    library_sizes,
-    log1p_cp10k_divisor,
-    normalised_weights,
-    selected_columns,
-)
+from .normalise import as_csr, gene_means_and_divisor, normalised_weights, weighted_row_sums
 
 __all__ = ["ControlGeneScore", "choose_control_genes", "control_gene_score"]
 
@@ -154,8 +147,8 @@ def control_gene_score(
     X = as_csr(matrix)
     up = np.asarray(up, dtype=np.int64)
     down = np.zeros(0, dtype=np.int64) if down is None else np.asarray(down, dtype=np.int64)
-    means = gene_means(X, log_normalise=log_normalise)
-    divisor = log1p_cp10k_divisor(library_sizes(X)) if log_normalise else None
+    # pass 1 over the counts: gene means (and per-spot divisors) on the whole slide
+    means, divisor = gene_means_and_divisor(X, log_normalise=log_normalise)
 
     weight = np.zeros(X.shape[1], dtype=np.float64)
     controls = []
@@ -177,12 +170,8 @@ def control_gene_score(
         np.add.at(weight, genes, sign * normalised_weights(w, len(genes)))
         np.add.at(weight, ctrl, -sign / len(ctrl))
 
-    cols = np.flatnonzero(weight)
-    if len(cols):
-        sub = selected_columns(X, cols, divisor)
-        values = sub @ weight[cols]
-    else:  # up and down cancel exactly
-        values = np.zeros(X.shape[0])
+    # pass 2: only the stored entries of signature and control genes
+    values = weighted_row_sums(X, weight, divisor)
     sig = np.concatenate([up, down])
     return ControlGeneScore(
         values=np.asarray(values, dtype=np.float64).ravel(),

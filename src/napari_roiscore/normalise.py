@@ -25,18 +25,22 @@ __all__ = [
     "TARGET_SUM",
     "as_csr",
     "column_sums",
+    "forget_cached_means",
     "gene_means",
+    "gene_means_and_divisor",
     "library_sizes",
     "log1p_cp10k_divisor",
     "selected_columns",
     "weighted_mean",
+    "weighted_row_sums",
 ]
 
 #: Counts per spot after normalisation (scanpy's ``target_sum``).
 TARGET_SUM = 1e4
 
-#: Stored entries processed per chunk (bounds temporary memory to ~100 MB).
-CHUNK_NNZ = 8_000_000
+#: Stored entries processed per chunk: small enough for temporaries to stay in
+#: cache and be reused by the allocator (large fresh arrays cost page faults).
+CHUNK_NNZ = 262_144
 
 
 def as_csr(matrix: sp.spmatrix | sp.sparray | np.ndarray) -> sp.csr_matrix:
@@ -44,30 +48,6 @@ def as_csr(matrix: sp.spmatrix | sp.sparray | np.ndarray) -> sp.csr_matrix:
     if sp.issparse(matrix):
         return matrix if matrix.format == "csr" else sp.csr_matrix(matrix)
     return sp.csr_matrix(np.asarray(matrix))
-
-
-def library_sizes(counts: sp.csr_matrix) -> np.ndarray:
-    """Total counts per spot, summed in float64 in storage order (as scanpy does)."""
-    X = as_csr(counts)
-    out = np.zeros(X.shape[0], dtype=np.float64)
-    for a, b in _row_chunks(X.indptr):
-        lo, hi = int(X.indptr[a]), int(X.indptr[b])
-        if hi == lo:
-            continue
-        seg = X.data[lo:hi].astype(np.float64)
-        starts = X.indptr[a:b] - lo
-        nonempty = np.diff(X.indptr[a : b + 1]) > 0
-        out[a:b][nonempty] = np.add.reduceat(seg, starts[nonempty])
-    return out
-
-
-def log1p_cp10k_divisor(totals: np.ndarray, target_sum: float = TARGET_SUM) -> np.ndarray:
-    """Per-spot divisor ``total / target_sum``; empty spots get 1 (values stay 0).
-
-    This is the factor scanpy's ``normalize_total`` divides each row by.
-    """
-    div = np.asarray(totals, dtype=np.float64) / target_sum
-    return div + (div == 0)
 
 
 def _row_chunks(indptr: np.ndarray, chunk_nnz: int = CHUNK_NNZ) -> Iterator[tuple[int, int]]:
@@ -81,40 +61,97 @@ def _row_chunks(indptr: np.ndarray, chunk_nnz: int = CHUNK_NNZ) -> Iterator[tupl
         yield int(a), int(b)
 
 
-def _chunk_values(X: sp.csr_matrix, a: int, b: int, divisor: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    """Values of rows a..b (stored entries) and the chunk's local indptr."""
-    lo, hi = int(X.indptr[a]), int(X.indptr[b])
-    indptr = (X.indptr[a : b + 1] - lo).astype(X.indices.dtype, copy=False)
-    data = X.data[lo:hi]
-    if divisor is None:
-        vals = data.astype(np.float64)
-    else:
-        vals = data / np.repeat(divisor[a:b], np.diff(indptr))
-        np.log1p(vals, out=vals)
-    return vals, indptr
+def _chunk_row_sums(data: np.ndarray, indptr: np.ndarray) -> np.ndarray:
+    """float64 sums of each row segment (``indptr`` local to ``data``), in storage order."""
+    out = np.zeros(len(indptr) - 1, dtype=np.float64)
+    nonempty = np.diff(indptr) > 0
+    if data.size:
+        out[nonempty] = np.add.reduceat(data, indptr[:-1][nonempty], dtype=np.float64)
+    return out
+
+
+def library_sizes(counts: sp.csr_matrix) -> np.ndarray:
+    """Total counts per spot, summed in float64 in storage order (as scanpy does)."""
+    X = as_csr(counts)
+    out = np.zeros(X.shape[0], dtype=np.float64)
+    for a, b in _row_chunks(X.indptr):
+        lo, hi = int(X.indptr[a]), int(X.indptr[b])
+        out[a:b] = _chunk_row_sums(X.data[lo:hi], X.indptr[a : b + 1] - lo)
+    return out
+
+
+def log1p_cp10k_divisor(totals: np.ndarray, target_sum: float = TARGET_SUM) -> np.ndarray:
+    """Per-spot divisor ``total / target_sum``; empty spots get 1 (values stay 0).
+
+    This is the factor scanpy's ``normalize_total`` divides each row by.
+    """
+    div = np.asarray(totals, dtype=np.float64) / target_sum
+    return div + (div == 0)
+
+
+def _gene_sums_pass(X: sp.csr_matrix, log_normalise: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """One pass over the stored entries: per-gene sums of the (log-normalised)
+    values and, when normalising, the per-spot divisors.
+
+    Per chunk of rows the counts are copied into a reused float64 buffer,
+    library sizes are summed while the chunk is in cache, values become
+    ``log1p(count / divisor)`` in place, and a sparse mat-vec adds them up per
+    gene.
+    """
+    n_rows, n_cols = X.shape
+    sums = np.zeros(n_cols, dtype=np.float64)
+    divisor = np.empty(n_rows, dtype=np.float64) if log_normalise else None
+    row_nnz = np.diff(X.indptr)
+    buf = np.empty(CHUNK_NNZ + int(row_nnz.max(initial=0)), dtype=np.float64)
+    ones = np.ones(n_rows, dtype=np.float64)
+    for a, b in _row_chunks(X.indptr):
+        lo, hi = int(X.indptr[a]), int(X.indptr[b])
+        indptr = X.indptr[a : b + 1] - lo
+        vals = buf[: hi - lo]
+        vals[:] = X.data[lo:hi]
+        if log_normalise:
+            div = log1p_cp10k_divisor(_chunk_row_sums(vals, indptr))
+            divisor[a:b] = div
+            np.divide(vals, np.repeat(div, row_nnz[a:b]), out=vals)
+            np.log1p(vals, out=vals)
+        chunk = sp.csr_matrix(
+            (vals, X.indices[lo:hi], indptr.astype(X.indices.dtype, copy=False)),
+            shape=(b - a, n_cols),
+            copy=False,
+        )
+        sums += chunk.T @ ones[: b - a]
+    return sums, divisor
 
 
 def column_sums(X: sp.csr_matrix, divisor: np.ndarray | None) -> np.ndarray:
-    """Per-gene sums of ``log1p(X / divisor[:, None])`` (or of ``X`` when no divisor).
-
-    Computed in float64 over row chunks; only stored entries are touched.
-    """
+    """Per-gene sums of ``log1p(X / divisor[:, None])`` (or of ``X`` when no divisor)."""
     X = as_csr(X)
-    n_rows, n_cols = X.shape
-    total = np.zeros(n_cols, dtype=np.float64)
+    sums = np.zeros(X.shape[1], dtype=np.float64)
     for a, b in _row_chunks(X.indptr):
-        vals, indptr = _chunk_values(X, a, b, divisor)
         lo, hi = int(X.indptr[a]), int(X.indptr[b])
-        chunk = sp.csr_matrix((vals, X.indices[lo:hi], indptr), shape=(b - a, n_cols), copy=False)
-        total += np.asarray(chunk.sum(axis=0)).ravel()
-    return total
+        indptr = X.indptr[a : b + 1] - lo
+        if divisor is None:
+            vals = X.data[lo:hi].astype(np.float64)
+        else:
+            vals = np.divide(X.data[lo:hi], np.repeat(divisor[a:b], np.diff(indptr)), dtype=np.float64)
+            np.log1p(vals, out=vals)
+        chunk = sp.csr_matrix(
+            (vals, X.indices[lo:hi], indptr.astype(X.indices.dtype, copy=False)),
+            shape=(b - a, X.shape[1]),
+            copy=False,
+        )
+        sums += chunk.T @ np.ones(b - a)
+    return sums
 
 
-_MEANS_CACHE: dict[int, tuple[weakref.ref, tuple, np.ndarray]] = {}
+_MEANS_CACHE: dict[int, tuple[weakref.ref, tuple, np.ndarray, np.ndarray | None]] = {}
 
 
-def gene_means(counts: sp.csr_matrix, log_normalise: bool = True) -> np.ndarray:
-    """Mean over all spots of each gene's (log-normalised) expression.
+def gene_means_and_divisor(
+    counts: sp.csr_matrix, log_normalise: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Mean over all spots of each gene's (log-normalised) expression, and the
+    per-spot divisors (``None`` without normalisation).
 
     Cached per count matrix (by identity), so scoring several signatures on
     the same slide pays for the full pass over the counts once.
@@ -123,16 +160,53 @@ def gene_means(counts: sp.csr_matrix, log_normalise: bool = True) -> np.ndarray:
     key = (X.shape, X.nnz, log_normalise)
     hit = _MEANS_CACHE.get(id(X))
     if hit is not None and hit[0]() is X and hit[1] == key:
-        return hit[2].copy()
-    divisor = log1p_cp10k_divisor(library_sizes(X)) if log_normalise else None
-    means = column_sums(X, divisor) / X.shape[0]
+        return hit[2].copy(), hit[3]
+    sums, divisor = _gene_sums_pass(X, log_normalise)
+    means = sums / X.shape[0]
     for k in [k for k, v in _MEANS_CACHE.items() if v[0]() is None]:
         del _MEANS_CACHE[k]
     try:
-        _MEANS_CACHE[id(X)] = (weakref.ref(X), key, means)
+        _MEANS_CACHE[id(X)] = (weakref.ref(X), key, means, divisor)
     except TypeError:  # not weak-referenceable: no caching
         pass
-    return means.copy()
+    return means.copy(), divisor
+
+
+def forget_cached_means() -> None:
+    """Drop the cached gene means (benchmarks time the first computation)."""
+    _MEANS_CACHE.clear()
+
+
+def gene_means(counts: sp.csr_matrix, log_normalise: bool = True) -> np.ndarray:
+    """Mean over all spots of each gene's (log-normalised) expression."""
+    return gene_means_and_divisor(counts, log_normalise)[0]
+
+
+def weighted_row_sums(
+    counts: sp.csr_matrix, weights: np.ndarray, divisor: np.ndarray | None
+) -> np.ndarray:
+    """Per spot ``sum_g weights[g] * value[spot, g]`` over genes with a weight.
+
+    ``value = log1p(count / divisor[spot])`` (or the stored value when
+    ``divisor`` is None).  Only stored entries of weighted genes are touched.
+    """
+    X = as_csr(counts)
+    weights = np.asarray(weights, dtype=np.float64)
+    wanted = weights != 0
+    out = np.zeros(X.shape[0], dtype=np.float64)
+    for a, b in _row_chunks(X.indptr):
+        lo, hi = int(X.indptr[a]), int(X.indptr[b])
+        genes = X.indices[lo:hi]
+        keep = np.flatnonzero(np.take(wanted, genes))
+        if keep.size == 0:
+            continue
+        rows = np.searchsorted(X.indptr[a : b + 1] - lo, keep, side="right") - 1
+        vals = X.data[lo:hi][keep].astype(np.float64)
+        if divisor is not None:
+            vals /= divisor[a + rows]
+            np.log1p(vals, out=vals)
+        out[a:b] = np.bincount(rows, weights=vals * weights[genes[keep]], minlength=b - a)
+    return out
 
 
 def selected_columns(
