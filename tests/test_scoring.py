@@ -323,6 +323,22 @@ def test_ucell_sparse_equals_dense_bruteforce(max_rank):
     assert np.allclose(got, ucell_dense(D, up, max_rank))
 
 
+def test_rank_methods_with_large_counts_explicit_zeros_and_floats():
+    """Large counts (>= 32, counted apart from the per-spot histograms), explicitly
+    stored zeros, and non-integer values all rank like the dense brute force."""
+    rng = np.random.default_rng(17)
+    X = random_counts(80, 120, 0.4, seed=18)
+    X.data *= rng.choice([1, 1, 1, 7, 40, 300], X.nnz)  # many values >= 32, many ties
+    D = X.toarray()
+    Xz = X.copy()
+    Xz.data[::5] = 0  # explicit zeros stay stored
+    Dz = Xz.toarray()
+    up = [0, 3, 5, 60, 119]
+    for M, Dm in ((X, D), (Xz, Dz), (sp.csr_matrix(np.sqrt(D) / 3.0), np.sqrt(D) / 3.0)):
+        assert np.allclose(ucell_spots(M, np.array(up), max_rank=40), ucell_dense(Dm, up, 40))
+        assert np.allclose(singscore_spots(M, np.array(up)), singscore_profiles(Dm, np.array(up)))
+
+
 def test_ucell_invariant_to_normalisation():
     X = random_counts(40, 80, 0.3, seed=10)
     D = X.toarray().astype(np.float64)

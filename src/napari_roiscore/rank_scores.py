@@ -13,8 +13,9 @@ a signature gene with value ``v`` in that spot let
 * ``n_equal``   = number of genes with a value == ``v`` (itself included);
 
 for ``v == 0``: ``n_greater = k`` and ``n_equal = G - k``.  Only the stored
-entries of the spot's row are compared, so the cost is
-O(stored entries x signature genes), chunked to bound memory.
+entries of a spot count: small counts through a per-spot histogram, large
+ones by a binary search among that spot's large entries, so the cost is
+O(stored entries) whatever the signature size.
 
 UCell (Andreatta & Carmona 2021; R package UCell, ``u_stat``)
     Genes ranked by decreasing expression, ties averaged (data.table
@@ -55,7 +56,7 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from .errors import RoiScoreError
-from .normalise import as_csr
+from .normalise import _row_chunks, as_csr
 
 __all__ = [
     "gene_tie_counts",
@@ -66,15 +67,49 @@ __all__ = [
     "ucell_spots",
 ]
 
-#: Budget of (stored entries x signature genes) compared per chunk.
-_CHUNK_CELLS = 8_000_000
+#: Stored entries per chunk.
+_CHUNK_NNZ = 1_000_000
+#: Values (counts) below this are counted with per-spot histograms; larger
+#: ones (rare in raw counts) with a sort of just those entries.
+_SMALL = 32
 
 
-def _segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
-    """Sums of ``values`` (along axis 0) over row segments given by ``indptr``."""
-    cs = np.zeros((values.shape[0] + 1,) + values.shape[1:], dtype=np.int64)
-    np.cumsum(values, axis=0, out=cs[1:])
-    return cs[indptr[1:]] - cs[indptr[:-1]]
+def _count_above_and_equal(
+    codes: np.ndarray, qcodes: np.ndarray, indptr: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per spot and query: stored entries with a code > / == the query code.
+
+    ``codes`` are integer codes (order-preserving) of a chunk's stored entries,
+    ``indptr`` its local row pointer, ``qcodes`` (spots x queries) the codes
+    of the values asked about.  Small codes (< _SMALL) are counted with a
+    per-spot histogram; queries with larger codes are answered exactly by a
+    binary search among the (few) large entries of their spot.
+    """
+    nr = len(indptr) - 1
+    row_nnz = np.diff(indptr)
+    rows = np.repeat(np.arange(nr, dtype=np.int64), row_nnz)
+    K = _SMALL
+    hist = np.bincount(rows * (K + 1) + np.minimum(codes, K), minlength=nr * (K + 1))
+    hist = hist.reshape(nr, K + 1)
+    at_least = np.zeros((nr, K + 2), dtype=np.int64)  # at_least[:, t]: entries with min(code, K) >= t
+    at_least[:, : K + 1] = hist[:, ::-1].cumsum(axis=1)[:, ::-1]
+    r = np.arange(nr)[:, None]
+    q = np.minimum(qcodes, K)
+    eq = hist[r, q].astype(np.int64)
+    gt = at_least[r, q + 1]
+    big = qcodes >= K
+    if big.any():
+        width = int(max(codes.max(initial=0), qcodes.max())) + 2
+        sel = np.flatnonzero(codes >= K)
+        keys = np.sort(rows[sel] * width + codes[sel])
+        qrow = np.broadcast_to(r, qcodes.shape)[big]
+        qkeys = qrow * width + qcodes[big]
+        left = np.searchsorted(keys, qkeys, side="left")
+        right = np.searchsorted(keys, qkeys, side="right")
+        row_end = np.searchsorted(keys, (qrow + 1) * width, side="left")
+        eq[big] = right - left
+        gt[big] = row_end - right
+    return gt, eq
 
 
 def gene_tie_counts(counts: sp.spmatrix | np.ndarray, genes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,27 +123,34 @@ def gene_tie_counts(counts: sp.spmatrix | np.ndarray, genes: np.ndarray) -> tupl
     genes = np.asarray(genes, dtype=np.int64)
     n_spots, n_genes = X.shape
     s = len(genes)
-    if np.any(X.data < 0):
-        raise RoiScoreError(
-            "Rank scores need non-negative expression values (raw counts).",
-            "Provide raw counts.",
-        )
     sig = X[:, genes].toarray().astype(np.float64)  # (n_spots, s): small
-    positive = (X.data > 0).astype(np.int64)
-    expressed = _segment_sums(positive, X.indptr)  # k per spot
+    expressed = np.empty(n_spots, dtype=np.int64)  # k per spot
     n_greater = np.empty((n_spots, s), dtype=np.int64)
     n_equal = np.empty((n_spots, s), dtype=np.int64)
-    budget = max(1, _CHUNK_CELLS // max(s, 1))
-    bounds = np.searchsorted(X.indptr, np.arange(budget, X.indptr[-1], budget))
-    edges = np.unique(np.concatenate([[0], np.clip(bounds, 1, n_spots), [n_spots]]))
-    for a, b in zip(edges[:-1], edges[1:]):
+    for a, b in _row_chunks(X.indptr, _CHUNK_NNZ):
         lo, hi = int(X.indptr[a]), int(X.indptr[b])
         indptr = X.indptr[a : b + 1] - lo
-        data = X.data[lo:hi].astype(np.float64)[:, None]
-        rows = np.repeat(np.arange(b - a), np.diff(indptr))
-        thresholds = sig[a:b][rows]  # (nnz_chunk, s)
-        n_greater[a:b] = _segment_sums(data > thresholds, indptr)
-        n_equal[a:b] = _segment_sums(data == thresholds, indptr)
+        data = X.data[lo:hi].astype(np.float64)
+        if data.size and data.min() < 0:
+            raise RoiScoreError(
+                "Rank scores need non-negative expression values (raw counts).",
+                "Provide raw counts.",
+            )
+        zeros = np.flatnonzero(data == 0)  # explicitly stored zeros (usually none)
+        expressed[a:b] = np.diff(indptr) - np.bincount(
+            np.searchsorted(indptr, zeros, side="right") - 1, minlength=b - a
+        )
+        queries = sig[a:b]
+        # Integer codes that preserve order: the counts themselves when they are
+        # whole numbers (raw counts), else their rank among the chunk's values.
+        if np.array_equal(data, np.floor(data)) and (data.size == 0 or data.max() < 2**40):
+            codes, qcodes = data.astype(np.int64), queries.astype(np.int64)
+        else:
+            uniq, codes = np.unique(data, return_inverse=True)
+            qcodes = np.searchsorted(uniq, queries)  # exact: stored values are in uniq
+        gt, eq = _count_above_and_equal(codes, qcodes, indptr)
+        n_greater[a:b] = gt
+        n_equal[a:b] = eq
     zero = sig == 0
     k = np.broadcast_to(expressed[:, None], zero.shape)
     n_greater[zero] = k[zero]
