@@ -24,12 +24,12 @@ import scipy.sparse as sp
 __all__ = [
     "TARGET_SUM",
     "as_csr",
-    "column_sums",
     "forget_cached_means",
     "gene_means",
     "gene_means_and_divisor",
     "library_sizes",
     "log1p_cp10k_divisor",
+    "normalised_weights",
     "selected_columns",
     "weighted_mean",
     "weighted_row_sums",
@@ -121,27 +121,6 @@ def _gene_sums_pass(X: sp.csr_matrix, log_normalise: bool) -> tuple[np.ndarray, 
         )
         sums += chunk.T @ ones[: b - a]
     return sums, divisor
-
-
-def column_sums(X: sp.csr_matrix, divisor: np.ndarray | None) -> np.ndarray:
-    """Per-gene sums of ``log1p(X / divisor[:, None])`` (or of ``X`` when no divisor)."""
-    X = as_csr(X)
-    sums = np.zeros(X.shape[1], dtype=np.float64)
-    for a, b in _row_chunks(X.indptr):
-        lo, hi = int(X.indptr[a]), int(X.indptr[b])
-        indptr = X.indptr[a : b + 1] - lo
-        if divisor is None:
-            vals = X.data[lo:hi].astype(np.float64)
-        else:
-            vals = np.divide(X.data[lo:hi], np.repeat(divisor[a:b], np.diff(indptr)), dtype=np.float64)
-            np.log1p(vals, out=vals)
-        chunk = sp.csr_matrix(
-            (vals, X.indices[lo:hi], indptr.astype(X.indices.dtype, copy=False)),
-            shape=(b - a, X.shape[1]),
-            copy=False,
-        )
-        sums += chunk.T @ np.ones(b - a)
-    return sums
 
 
 _MEANS_CACHE: dict[int, tuple[weakref.ref, tuple, np.ndarray, np.ndarray | None]] = {}
