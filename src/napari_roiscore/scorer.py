@@ -4,6 +4,11 @@
 so that they give identical numbers.  It caches the spot index (built once per
 spot table) and per-spot scores (once per signature and method); scoring an
 edited ROI is then a membership query plus an aggregate, cached per outline.
+
+For the ``pseudobulk`` method the ROI score is not an aggregate of spot
+scores: :meth:`RoiScorer.table` sums each ROI's raw counts (cached per
+outline) and scores the ROIs as samples with
+:func:`~napari_roiscore.pseudobulk.score_bulk_profiles`; ``median`` is NaN.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import RoiScoreError
+from .pseudobulk import pseudobulk_counts, score_bulk_profiles
 from .roi import Roi
 from .scoring import METHODS, SpotScores, aggregate, score_spots
 from .signature import Signature
@@ -39,6 +45,7 @@ class RoiScorer:
         self._scores: dict[tuple, SpotScores] = {}
         self._members: OrderedDict[tuple[bytes, bool], np.ndarray] = OrderedDict()
         self._prefix: OrderedDict[int, tuple[SpotScores, PrefixSums]] = OrderedDict()
+        self._bulk: OrderedDict[tuple[bytes, bytes | None], np.ndarray] = OrderedDict()
 
     @property
     def index(self) -> SpotIndex:
@@ -94,6 +101,19 @@ class RoiScorer:
             self._prefix.move_to_end(key)
         return hit[1]
 
+    def pseudobulk(self, roi: Roi, spot_mask: np.ndarray | None = None) -> np.ndarray:
+        """Summed raw counts of the spots inside ``roi`` (cached by outline and mask)."""
+        key = (roi.geometry.wkb, None if spot_mask is None else np.packbits(spot_mask).tobytes())
+        hit = self._bulk.get(key)
+        if hit is None:
+            hit = pseudobulk_counts(self.spots.counts, self._masked_members(roi, spot_mask))
+            self._bulk[key] = hit
+            if len(self._bulk) > 128:
+                self._bulk.popitem(last=False)
+        else:
+            self._bulk.move_to_end(key)
+        return hit
+
     def table(self, rois: list[Roi], scores: SpotScores,
               spot_mask: np.ndarray | None = None) -> pd.DataFrame:
         """One row per ROI: name, class, spots, mean score, median, status.
@@ -115,6 +135,8 @@ class RoiScorer:
                     f"expected {self.spots.n_spots} True/False values (one per spot).",
                     "Build it from the same spot table (marker.restrict_spots).",
                 )
+        if scores.method == "pseudobulk":
+            return self._pseudobulk_table(rois, scores, spot_mask)
         rows = []
         for roi in rois:
             problem = roi.problem
@@ -135,6 +157,35 @@ class RoiScorer:
                 np.nan if agg.median is None else agg.median,
                 status,
             ])
+        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+    def _masked_members(self, roi: Roi, spot_mask: np.ndarray | None) -> np.ndarray:
+        m = self.members(roi, sort=False)
+        return m if spot_mask is None else m[spot_mask[m]]
+
+    def _pseudobulk_table(self, rois: list[Roi], scores: SpotScores,
+                          spot_mask: np.ndarray | None = None) -> pd.DataFrame:
+        rows: list[list] = []
+        valid: list[int] = []
+        for roi in rois:
+            problem = roi.problem
+            rows.append([roi.name, roi.roi_class, 0, np.nan, np.nan, problem or "ok"])
+            if not problem:
+                valid.append(len(rows) - 1)
+        if valid:
+            bulk = np.vstack([self.pseudobulk(rois[i], spot_mask) for i in valid])
+            n_spots = [len(self._masked_members(rois[i], spot_mask)) for i in valid]
+            res = score_bulk_profiles(
+                bulk,
+                scores.match,
+                norm=scores.params.get("norm", "cpm"),
+                score=scores.params.get("score", "mean_z"),
+                n_spots=n_spots,
+            )
+            for j, i in enumerate(valid):
+                rows[i][2] = int(res.n_spots[j])
+                rows[i][3] = float(res.values[j])
+                rows[i][5] = res.status[j]
         return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
     @staticmethod
