@@ -202,3 +202,36 @@ def test_exports_csv_h5ad_and_report(sample_viewer, qtbot, tmp_path):
     img = np.asarray(Image.open(png))
     assert img.shape[0] > 800 and img.shape[1] > 1200
     assert len(np.unique(img.reshape(-1, img.shape[-1])[::97], axis=0)) > 50  # not blank
+
+
+def test_every_method_is_offered_and_matches_the_core(sample_viewer, qtbot):
+    from napari_roiscore._qt.roi_scores import METHOD_CHOICES, parse_method
+    from napari_roiscore.scorer import RoiScorer
+    from napari_roiscore.signature import EXAMPLE_PANEL
+
+    viewer, w = sample_viewer
+    spots = viewer.layers["spots"].metadata["roiscore_spots"]
+    reference = RoiScorer(spots)
+    rois = w.current_rois()
+    offered = {parse_method(v)[0] for _, v in METHOD_CHOICES}
+    assert offered == {"mean_z", "scanpy", "ucell", "singscore", "pseudobulk"}
+    seen = {}
+    for _, choice in METHOD_CHOICES:
+        method, params = parse_method(choice)
+        w.method_combo.value = choice
+        qtbot.waitUntil(lambda m=method, p=params: w._scores is not None and w._scores.method == m
+                        and all(w._scores.params.get(k) == v for k, v in p.items()) and _ready(w),
+                        timeout=60_000)
+        expected = reference.table(rois, reference.spot_scores(EXAMPLE_PANEL, method, **params))
+        got = w.last_table
+        np.testing.assert_allclose(got["score"].to_numpy(float), expected["score"].to_numpy(float), atol=1e-12)
+        assert got["status"].tolist() == expected["status"].tolist()
+        seen[choice] = got["score"].tolist()
+    # pseudobulk z-scores across only two ROIs are necessarily -1/sqrt(2), +1/sqrt(2)
+    for choice in ("pseudobulk:norm=cpm", "pseudobulk:norm=q3"):
+        np.testing.assert_allclose(seen.pop(choice), [-2**-0.5, 2**-0.5])
+    # the other methods really differ (each is its own computation)
+    assert len({tuple(np.round(v, 6)) for v in seen.values()}) == len(seen)
+    # and every one ranks the macrophage-rich stroma above the tumour nest
+    for choice, (tumour, stroma) in seen.items():
+        assert stroma > tumour, choice

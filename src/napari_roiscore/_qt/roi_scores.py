@@ -62,6 +62,22 @@ if TYPE_CHECKING:
 
 HEADERS = ["ROI", "class", "spots", "score", "median"]
 
+#: (label, "method[:option=value,...]") offered in the method box
+METHOD_CHOICES = [
+    (label, key) for key, (label, _) in METHODS.items() if key != "pseudobulk"
+] + [
+    ("GeoMx-style pseudobulk per ROI, CPM (live)", "pseudobulk:norm=cpm"),
+    ("GeoMx-style pseudobulk per ROI, Q3 across ROIs", "pseudobulk:norm=q3"),
+    ("GeoMx-style pseudobulk per ROI, CPM, singscore", "pseudobulk:norm=cpm,score=singscore"),
+]
+
+
+def parse_method(choice: str) -> tuple[str, dict]:
+    """``"pseudobulk:norm=q3"`` -> ``("pseudobulk", {"norm": "q3"})``."""
+    method, _, opts = str(choice).partition(":")
+    params = dict(kv.split("=", 1) for kv in opts.split(",") if "=" in kv)
+    return method, params
+
 
 def _same_transform(a, b) -> bool:
     return (
@@ -105,9 +121,7 @@ class RoiScoresWidget(QWidget):
         self.rois_combo = ComboBox(label="ROIs", choices=self._roi_choices, nullable=True)
         self.signature_edit = LineEdit(label="signature", value=", ".join(EXAMPLE_PANEL.up))
         self.signature_note = Label(value=self._signature_note(example=True))
-        self.method_combo = ComboBox(
-            label="method", choices=[(label, key) for key, (label, _) in METHODS.items()], value="mean_z"
-        )
+        self.method_combo = ComboBox(label="method", choices=METHOD_CHOICES, value="mean_z")
         self.class_combo = ComboBox(label="class", choices=self._class_choices, value="tumour")
         self.status = Label(value="")
         self.form = Container(
@@ -307,7 +321,7 @@ class RoiScoresWidget(QWidget):
         except RoiScoreError as err:
             self._report(err)
             return
-        method = self.method_combo.value
+        method, params = parse_method(self.method_combo.value)
         scorer = self._scorer
         self.status.value = "computing spot scores…"
         if self._worker is not None:
@@ -317,7 +331,7 @@ class RoiScoresWidget(QWidget):
         def compute():
             # bad input comes back as a value, so napari never sees a worker crash
             try:
-                scores = scorer.spot_scores(signature, method)
+                scores = scorer.spot_scores(signature, method, **params)
                 scorer.index  # build the spot index off the GUI thread  # noqa: B018
             except RoiScoreError as err:
                 return (err,)  # a tuple: superqt re-raises a returned exception
