@@ -235,3 +235,23 @@ def test_every_method_is_offered_and_matches_the_core(sample_viewer, qtbot):
     # and every one ranks the macrophage-rich stroma above the tumour nest
     for choice, (tumour, stroma) in seen.items():
         assert stroma > tumour, choice
+
+
+def test_load_signature_file_with_down_set_and_weights(sample_viewer, qtbot, tmp_path):
+    from napari_roiscore.scorer import RoiScorer
+    from napari_roiscore.signature import load_signatures
+
+    viewer, w = sample_viewer
+    f = tmp_path / "sig.yaml"
+    f.write_text("name: mac vs epi\nup: [Cd68, CD163]\ndown: [EPCAM]\nweights: {CD68: 2.0}\n")
+    sig = w.load_signature(f)
+    assert sig.down == ("EPCAM",)
+    qtbot.waitUntil(lambda: w._scores is not None and w._scores.signature == sig and _ready(w), timeout=20_000)
+    assert "from file: mac vs epi" in w.signature_note.value and "down: EPCAM" in w.signature_note.value
+    ref = RoiScorer(viewer.layers["spots"].metadata["roiscore_spots"])
+    expected = ref.table(w.current_rois(), ref.spot_scores(load_signatures(f)[0], "mean_z"))
+    np.testing.assert_allclose(w.last_table["score"], expected["score"], atol=1e-12)
+    # typing other genes switches to a custom signature
+    w.signature_edit.value = "CD68"
+    qtbot.waitUntil(lambda: w._scores is not None and w._scores.signature.up == ("CD68",), timeout=20_000)
+    assert w.signature_note.value == "custom signature"

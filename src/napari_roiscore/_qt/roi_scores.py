@@ -121,12 +121,14 @@ class RoiScoresWidget(QWidget):
         self.rois_combo = ComboBox(label="ROIs", choices=self._roi_choices, nullable=True)
         self.signature_edit = LineEdit(label="signature", value=", ".join(EXAMPLE_PANEL.up))
         self.signature_note = Label(value=self._signature_note(example=True))
+        self.load_signature_button = PushButton(text="Load signature (GMT / YAML / JSON)…")
+        self._loaded_signature: Signature | None = None
         self.method_combo = ComboBox(label="method", choices=METHOD_CHOICES, value="mean_z")
         self.class_combo = ComboBox(label="class", choices=self._class_choices, value="tumour")
         self.status = Label(value="")
         self.form = Container(
             widgets=[self.spots_combo, self.rois_combo, self.signature_edit, self.signature_note,
-                     self.method_combo, self.class_combo, self.status],
+                     self.load_signature_button, self.method_combo, self.class_combo, self.status],
             labels=True,
         )
 
@@ -221,6 +223,7 @@ class RoiScoresWidget(QWidget):
         self.rois_combo.changed.connect(self._on_rois_changed)
         self.signature_edit.changed.connect(lambda *_: self._sig_timer.start())
         self.method_combo.changed.connect(lambda *_: self._rescore_spots())
+        self.load_signature_button.changed.connect(lambda *_: self._load_signature_dialog())
         self.class_combo.changed.connect(self._on_class_changed)
         self.add_class_button.changed.connect(lambda *_: self.add_class(self.new_class_edit.value))
         self.set_class_button.changed.connect(lambda *_: self.set_selected_class(self.class_combo.value))
@@ -298,12 +301,37 @@ class RoiScoresWidget(QWidget):
         return "custom signature"
 
     def signature(self) -> Signature:
-        genes = parse_gene_list(self.signature_edit.value)
-        is_example = [g.upper() for g in genes] == [g.upper() for g in EXAMPLE_PANEL.up]
+        """The signature to score: the loaded file's (while its genes are shown), else the typed genes."""
+        genes = [g.upper() for g in parse_gene_list(self.signature_edit.value)]
+        loaded = self._loaded_signature
+        if loaded is not None and genes == [g.upper() for g in loaded.up]:
+            extra = f", down: {', '.join(loaded.down)}" if loaded.down else ""
+            extra += ", weighted" if loaded.weights else ""
+            self.signature_note.value = f"from file: {loaded.label}{extra}"
+            return loaded
+        is_example = genes == [g.upper() for g in EXAMPLE_PANEL.up]
         self.signature_note.value = self._signature_note(is_example)
         if is_example:
             return EXAMPLE_PANEL
-        return Signature(name="custom signature", up=tuple(genes))
+        return Signature(name="custom signature", up=tuple(parse_gene_list(self.signature_edit.value)))
+
+    def load_signature(self, path: str | Path, index: int = 0) -> Signature:
+        """Use signature ``index`` of a GMT/YAML/JSON file (up genes shown in the field)."""
+        from ..signature import load_signatures
+
+        sigs = load_signatures(path)
+        if not 0 <= index < len(sigs):
+            raise RoiScoreError(f"{path}: no signature number {index + 1} (it holds {len(sigs)}).",
+                                "Pick another one.")
+        self._loaded_signature = sigs[index]
+        self.signature_edit.value = ", ".join(sigs[index].up)
+        self._rescore_spots()
+        return sigs[index]
+
+    def _load_signature_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load signature", "",
+                                              "Signatures (*.gmt *.yaml *.yml *.json)")
+        self._run_export(self.load_signature, path)
 
     def _on_spots_changed(self, layer) -> None:
         self._scorer = RoiScorer(layer.metadata[SPOTS_KEY]) if layer is not None else None
