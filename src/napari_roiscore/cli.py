@@ -491,10 +491,14 @@ class DaskClient:
         LocalCluster of ``workers`` processes with one thread each.
     workers : int, optional
         Number of local worker processes (default: number of CPUs).
+    timeout : str
+        How long to try reaching ``scheduler``.
     """
 
-    def __init__(self, scheduler: str | None = None, workers: int | None = None) -> None:
+    def __init__(self, scheduler: str | None = None, workers: int | None = None,
+                 timeout: str = "20s") -> None:
         self.scheduler = scheduler
+        self.timeout = timeout
         self.workers = workers
         self.cluster = None
         self.client = None
@@ -504,7 +508,7 @@ class DaskClient:
 
         if self.scheduler:
             try:
-                self.client = Client(self.scheduler, timeout="20s")
+                self.client = Client(self.scheduler, timeout=self.timeout)
             except (OSError, TimeoutError) as err:
                 raise RoiScoreError(f"Cannot reach the Dask scheduler at {self.scheduler!r} ({err}).",
                                     "Check the address (tcp://host:8786) and that the scheduler runs.") from None
