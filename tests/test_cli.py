@@ -228,9 +228,14 @@ def test_manifest_problems_are_all_listed(tmp_path):
 @pytest.fixture(scope="module")
 def cluster():
     """A real LocalCluster with 2 worker processes (one thread each)."""
+    import warnings
+
     from distributed import LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+        lc = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
+    with lc:
         yield lc
 
 

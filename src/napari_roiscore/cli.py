@@ -30,6 +30,7 @@ import os
 import sys
 import time
 import uuid
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -419,12 +420,27 @@ def _score_slide_task(slide: Slide, signature: Signature, method: str, params: d
 
 @dataclass
 class BatchResult:
-    """A cohort run: one table, the failures, and timings."""
+    """A cohort run: one table, the failures, and timings.
+
+    Attributes
+    ----------
+    table : DataFrame
+        ROI rows of every slide that succeeded, ``slide_id`` first.
+    failures : DataFrame
+        ``slide_id, spots, rois, error`` of every slide that failed.
+    seconds : float
+        Wall time of the run.
+    workers_used : int
+        Worker processes that ran at least one slide.
+    task_seconds : dict
+        slide_id -> seconds spent inside its task.
+    """
 
     table: pd.DataFrame
     failures: pd.DataFrame
     seconds: float
     workers_used: int = 0
+    task_seconds: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -478,7 +494,14 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
     )
     workers = {r.get("worker") for r in results.values() if r.get("worker") is not None}
     return BatchResult(table=table, failures=failures, seconds=time.perf_counter() - t0,
-                       workers_used=len(workers))
+                       workers_used=len(workers),
+                       task_seconds={k: r["seconds"] for k, r in results.items()})
+
+
+def quiet_dask_logs() -> None:
+    """Keep Dask's own INFO chatter off stderr (progress lines are ours)."""
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "distributed"] + ["distributed"]:
+        logging.getLogger(name).setLevel(logging.ERROR)
 
 
 class DaskClient:
@@ -514,12 +537,16 @@ class DaskClient:
                                     "Check the address (tcp://host:8786) and that the scheduler runs.") from None
             return self.client
         n = self.workers or os.cpu_count() or 1
-        self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                    dashboard_address=None, silence_logs=logging.ERROR)
+        with warnings.catch_warnings():  # "port 8787 in use": another cluster's HTTP server; harmless
+            warnings.filterwarnings("ignore", message="Port .* is already in use", category=UserWarning)
+            self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                        dashboard_address=None, silence_logs=logging.ERROR)
+        quiet_dask_logs()
         self.client = Client(self.cluster)
         return self.client
 
     def __exit__(self, *exc) -> None:
+        quiet_dask_logs()
         if self.client is not None:
             self.client.close()
         if self.cluster is not None:
@@ -772,12 +799,13 @@ def build_parser() -> argparse.ArgumentParser:
                                     "screenshot.png into --out and exits.")
     de.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)")
     de.add_argument("--no-window", action="store_true", help="write screenshot and CSV, then exit")
+    for p in (sc, bt, va, de):
+        p.set_defaults(subparser=p)  # usage errors of a subcommand print its own usage
     return ap
 
 
 def _signature_from_args(args: argparse.Namespace) -> Signature:
-    sig = resolve_signature(args.signature, args.genes, args.signature_name)
-    return sig
+    return resolve_signature(args.signature, args.genes, args.signature_name)
 
 
 def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentParser) -> int:
@@ -929,10 +957,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     ap = build_parser()
     args = ap.parse_args(argv)
-    say = _Progress(args.quiet)
-    sub = ap._subparsers._group_actions[0].choices[args.command]  # for sub-command usage errors
+    say = _Progress(bool(getattr(args, "quiet", False)))
     try:
-        return COMMANDS[args.command](args, say, sub)
+        return COMMANDS[args.command](args, say, args.subparser)
     except RoiScoreError as err:
         print(f"roiscore: error: {err}", file=sys.stderr, flush=True)
         return EXIT_INVALID
