@@ -9,17 +9,24 @@ from __future__ import annotations
 import numpy as np
 
 from .image import MultiplexImage
-from .roi import CLASS_COLOURS, Roi
+from .roi import Roi
+from .roi_class import class_colour_rgba
+from .roi_shapes import shapes_from_rois
 from .spot import SpotTable
 
-__all__ = ["image_layers", "roi_layer", "spots_layer", "SPOTS_KEY"]
+__all__ = ["IMAGE_KEY", "SPOTS_KEY", "image_layers", "roi_layer", "spots_layer"]
 
 #: key of the SpotTable in the Points layer's metadata
 SPOTS_KEY = "roiscore_spots"
+#: key of the MultiplexImage in each channel layer's metadata
+IMAGE_KEY = "roiscore_image"
 
 
-def _scale(px: float | None) -> tuple[float, float]:
-    return (px, px) if px else (1.0, 1.0)
+def _frame(px: float | None) -> dict:
+    """scale (µm per pixel) and units, so napari's scale bar reads micrometres."""
+    if px:
+        return {"scale": (px, px), "units": ("um", "um")}
+    return {"scale": (1.0, 1.0)}
 
 
 def image_layers(image: MultiplexImage) -> list[tuple]:
@@ -37,8 +44,8 @@ def image_layers(image: MultiplexImage) -> list[tuple]:
                 "blending": "additive",
                 "contrast_limits": [0.0, hi],
                 "multiscale": len(levels) > 1,
-                "scale": _scale(image.pixel_size_um),
-                "metadata": {"roiscore_channel": name, "roiscore_role": image.roles[c]},
+                **_frame(image.pixel_size_um),
+                "metadata": {"roiscore_channel": name, "roiscore_role": image.roles[c], IMAGE_KEY: image},
             },
             "image",
         ))
@@ -58,7 +65,7 @@ def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | No
             "border_width": 0.08,
             "border_width_is_relative": True,
             "opacity": 0.9,
-            "scale": _scale(pixel_size_um or spots.pixel_size_um),
+            **_frame(pixel_size_um or spots.pixel_size_um),
             "features": {"barcode": np.asarray(spots.adata.obs_names, dtype=object)},
             "metadata": {SPOTS_KEY: spots},
         },
@@ -66,34 +73,20 @@ def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | No
     )
 
 
-def class_colour(cls: str) -> list[float]:
-    return [*CLASS_COLOURS.get(cls, CLASS_COLOURS["other"]), 1.0]
-
-
 def roi_layer(rois: list[Roi], name: str = "ROIs", pixel_size_um: float | None = None,
               edge_width: float = 24.0) -> tuple:
     """A Shapes layer of ROI outlines, classes shown by edge colour."""
-    data, types, names, classes = [], [], [], []
-    for roi in rois:
-        geoms = getattr(roi.geometry, "geoms", [roi.geometry])
-        for g in geoms:
-            if g.is_empty:
-                continue
-            xy = np.asarray(g.exterior.coords)[:-1]
-            data.append(xy[:, ::-1].copy())
-            types.append("polygon")
-            names.append(roi.name)
-            classes.append(roi.roi_class)
+    sh = shapes_from_rois(rois)
     return (
-        data,
+        sh["data"],
         {
             "name": name,
-            "shape_type": types or "polygon",
-            "edge_color": [class_colour(c) for c in classes] or "red",
+            "shape_type": sh["shape_type"] or "polygon",
+            "edge_color": [class_colour_rgba(c) for c in sh["class"]] or "red",
             "face_color": [0, 0, 0, 0],
             "edge_width": edge_width,
-            "scale": _scale(pixel_size_um),
-            "features": {"name": names, "class": classes},
+            **_frame(pixel_size_um),
+            "features": {"name": sh["name"], "class": sh["class"], "holes": sh["holes"]},
             "text": {"string": "{name} {class}", "color": "white", "size": 14,
                      "anchor": "upper_left"},
             "metadata": {"roiscore_rois": True},

@@ -1,22 +1,94 @@
-"""npe2 reader: spots from ``.h5ad``, ROIs from (QuPath) GeoJSON."""
+"""npe2 reader: spots from ``.h5ad`` or instrument folders, ROIs from (QuPath) GeoJSON.
+
+Folders recognised (dropped on napari or opened with File ▸ Open Folder):
+
+* a Space Ranger ``outs`` folder (or its run folder) → slide image + spots;
+* a Visium HD ``outs``/``binned_outputs``/``square_XXXum`` folder → image + square bins;
+* a Xenium output folder → morphology image (if present) + cells;
+* a GeoMx NGS folder (DCC files, PKC, annotation sheet) → one spot per AOI.
+"""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from ._layer_data import roi_layer, spots_layer
+from ._layer_data import image_layers, roi_layer, spots_layer
 from .errors import RoiScoreError
+from .readers.tissue_image import tissue_image_layer, tissue_images_from_uns
 from .roi_io import read_geojson
-from .spot import read_h5ad_spots
+from .spot import SpotTable, read_h5ad_spots
+
+__all__ = ["folder_kind", "get_reader", "read_paths"]
+
+
+def folder_kind(path: str | Path) -> str | None:
+    """Which instrument output a folder is: ``"visium"``, ``"visium_hd"``,
+    ``"xenium"``, ``"geomx"``, or ``None``."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    outs = p / "outs" if (p / "outs").is_dir() else p
+    if (outs / "binned_outputs").is_dir() or (p / "spatial" / "tissue_positions.parquet").is_file() or any(
+            p.glob("square_*um")):
+        return "visium_hd"
+    if (outs / "spatial" / "scalefactors_json.json").is_file():
+        return "visium"
+    if ((p / "cell_feature_matrix.h5").is_file() or (p / "cell_feature_matrix").is_dir()) and any(
+            (p / n).is_file() for n in ("cells.parquet", "cells.csv.gz", "cells.csv")):
+        return "xenium"
+    if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
+        return "geomx"
+    return None
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
-    """Return a reader for ``.h5ad`` spots or ``.geojson`` ROIs, else ``None``."""
+    """Return a reader for ``.h5ad`` spots, ``.geojson`` ROIs or an instrument folder, else ``None``."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    if not paths or not all(str(p).lower().endswith((".h5ad", ".geojson")) for p in paths):
+    if not paths:
         return None
+    for p in paths:
+        if not (str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p)):
+            return None
     return read_paths
+
+
+def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:
+    """Tissue image (hires if present, else lowres) under the spots."""
+    layers = []
+    images = tissue_images_from_uns(spots.adata)
+    if images:
+        layers.append(tissue_image_layer(images[0], spots.pixel_size_um))
+    layers.append(spots_layer(spots, name=name))
+    return layers
+
+
+def _read_folder(p: Path, kind: str) -> list[tuple]:
+    from . import readers
+
+    if kind == "visium":
+        return _spots_with_images(readers.read_spaceranger(p), name=f"{p.name} spots")
+    if kind == "visium_hd":
+        spots = readers.read_visium_hd(p)
+        return _spots_with_images(spots, name=f"{p.name} {spots.provenance.get('bin_size_um')} µm bins")
+    if kind == "xenium":
+        spots = readers.read_xenium(p)
+        layers: list[tuple] = []
+        morph = spots.provenance.get("morphology_image")
+        if morph:
+            from .image import read_multiplex_tiff
+
+            try:
+                layers.extend(image_layers(read_multiplex_tiff(morph)))
+            except RoiScoreError as err:
+                warnings.warn(f"Xenium morphology image not opened: {err}", stacklevel=2)
+        layers.append(spots_layer(spots, name=f"{p.name} cells"))
+        return layers
+    if kind == "geomx":
+        return [spots_layer(readers.read_geomx_ngs(p), name=f"{p.name} AOIs")]
+    raise RoiScoreError(f"{str(p)!r}: not a recognised output folder.",  # pragma: no cover
+                        "Open a Space Ranger, Visium HD, Xenium or GeoMx folder.")
 
 
 def read_paths(path: str | list[str]) -> list[tuple]:
@@ -25,11 +97,14 @@ def read_paths(path: str | list[str]) -> list[tuple]:
     layers = []
     for p in paths:
         p = Path(p)
-        if p.suffix.lower() == ".h5ad":
-            spots = read_h5ad_spots(p)
-            layers.append(spots_layer(spots, name=p.stem))
+        kind = folder_kind(p)
+        if kind:
+            layers.extend(_read_folder(p, kind))
+        elif p.suffix.lower() == ".h5ad":
+            layers.extend(_spots_with_images(read_h5ad_spots(p), name=p.stem))
         elif p.suffix.lower() == ".geojson":
             layers.append(roi_layer(read_geojson(p), name=p.stem))
         else:  # pragma: no cover - get_reader filters these
-            raise RoiScoreError(f"{str(p)!r}: unsupported file type.", "Open .h5ad or .geojson.")
+            raise RoiScoreError(f"{str(p)!r}: unsupported file type.",
+                                "Open .h5ad, .geojson or a Space Ranger / Xenium / GeoMx folder.")
     return layers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .roi import roi_from_napari
+from .roi_shapes import rois_from_shapes
 from .roi_io import write_geojson
 
 
@@ -12,12 +12,14 @@ def rois_from_layer_data(data: list, meta: dict) -> list:
     """ROIs from a Shapes layer's data and attributes (pure: no napari)."""
     feats = meta.get("features")
     n = len(data)
-    names = list(feats["name"]) if feats is not None and "name" in feats else [f"{i + 1:03d}" for i in range(n)]
-    classes = list(feats["class"]) if feats is not None and "class" in feats else ["other"] * n
+
+    def col(key):
+        return list(feats[key]) if feats is not None and key in feats else None
+
     types = meta.get("shape_type", ["polygon"] * n)
     if isinstance(types, str):
         types = [types] * n
-    return [roi_from_napari(str(names[i]), str(classes[i]), types[i], data[i]) for i in range(n)]
+    return rois_from_shapes(data, types, col("name"), col("class"), col("holes"))
 
 
 def write_rois(path: str, data: list, meta: dict) -> list[str]:

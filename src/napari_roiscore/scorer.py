@@ -13,6 +13,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
+from .errors import RoiScoreError
 from .roi import Roi
 from .scoring import METHODS, SpotScores, aggregate, score_spots
 from .signature import Signature
@@ -65,16 +66,41 @@ class RoiScorer:
             self._members.move_to_end(key)
         return hit
 
-    def table(self, rois: list[Roi], scores: SpotScores) -> pd.DataFrame:
-        """One row per ROI: name, class, spots, mean score, median, status."""
+    def table(self, rois: list[Roi], scores: SpotScores,
+              spot_mask: np.ndarray | None = None) -> pd.DataFrame:
+        """One row per ROI: name, class, spots, mean score, median, status.
+
+        Parameters
+        ----------
+        rois : list of Roi
+        scores : SpotScores
+        spot_mask : bool array of shape (n_spots,), optional
+            Count only spots where it is True (e.g. spots whose footprint is
+            marker-positive, see :mod:`napari_roiscore.marker`).  ``None``
+            keeps every spot inside the ROI.
+        """
+        if spot_mask is not None:
+            spot_mask = np.asarray(spot_mask)
+            if spot_mask.dtype != bool or spot_mask.shape != (self.spots.n_spots,):
+                raise RoiScoreError(
+                    f"Spot mask has shape {spot_mask.shape} and type {spot_mask.dtype}; "
+                    f"expected {self.spots.n_spots} True/False values (one per spot).",
+                    "Build it from the same spot table (marker.restrict_spots).",
+                )
         rows = []
         for roi in rois:
             problem = roi.problem
             if problem:
                 rows.append([roi.name, roi.roi_class, 0, np.nan, np.nan, problem])
                 continue
-            agg = aggregate(scores.values, self.members(roi))
-            status = "ok" if agg.score is not None else "no spots"
+            members = self.members(roi)
+            status_empty = "no spots"
+            if spot_mask is not None:
+                if members.size and not spot_mask[members].any():
+                    status_empty = "no spots pass the marker filter"
+                members = members[spot_mask[members]]
+            agg = aggregate(scores.values, members)
+            status = "ok" if agg.score is not None else status_empty
             rows.append([
                 roi.name, roi.roi_class, agg.n_spots,
                 np.nan if agg.score is None else agg.score,

@@ -2,9 +2,14 @@
 
 The widget only wires napari layers to the pure core:
 spots layer (with its :class:`~napari_roiscore.spot.SpotTable` in metadata)
--> :class:`~napari_roiscore.scorer.RoiScorer` -> table.  Per-spot scores and the
-spot index are computed in a napari ``thread_worker``; each ROI edit then
-costs one index query and an aggregate, throttled to keep the UI fluid.
+-> :class:`~napari_roiscore.scorer.RoiScorer` -> table, plots, comparison.
+Per-spot scores, the spot index, marker masks and compartment proposals are
+computed in napari ``thread_worker``s; each ROI edit costs one index query and
+an aggregate, throttled so the UI stays fluid while a shape is dragged.
+
+Tabs: *Scores* (table + plots), *Compare* (tumour vs stroma), *ROIs*
+(classes, shortcuts, QuPath GeoJSON, compartments, autosave restore),
+*Markers* (marker-positive restriction), *Export* (CSV, h5ad, report).
 """
 
 from __future__ import annotations
@@ -14,8 +19,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
-from napari.layers import Points, Shapes
+from magicgui.widgets import (
+    CheckBox,
+    ComboBox,
+    Container,
+    FloatSpinBox,
+    Label,
+    LineEdit,
+    PushButton,
+)
+from napari.layers import Image, Points, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
 from qtpy.QtCore import QTimer
@@ -25,18 +38,24 @@ from qtpy.QtWidgets import (
     QHeaderView,
     QTableWidget,
     QTableWidgetItem,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 from superqt.utils import qthrottled
 
-from .._atomic import atomic_write_text
-from .._layer_data import SPOTS_KEY, class_colour
+from .._layer_data import IMAGE_KEY, SPOTS_KEY
+from ..autosave import load_autosave, save_autosave
 from ..errors import RoiScoreError
-from ..roi import DEFAULT_CLASSES, Roi, roi_from_napari
+from ..export import annotate_spots, scores_csv, write_annotated_h5ad
+from ..roi import DEFAULT_CLASSES, Roi
+from ..roi_class import class_colour_rgba, normalise_class
+from ..roi_shapes import next_roi_name, rois_from_shapes, shapes_from_rois
 from ..scorer import RoiScorer
 from ..scoring import METHODS, SpotScores
 from ..signature import EXAMPLE_PANEL, Signature, parse_gene_list
+from ..statistics import compare_rois
+from .plots import ScorePlot
 
 if TYPE_CHECKING:
     import napari
@@ -69,9 +88,19 @@ class RoiScoresWidget(QWidget):
         self._scores: SpotScores | None = None
         self._roi_layer: Shapes | None = None
         self._worker = None
-        self._pending = False
+        self._filling = False
+        self._bound_keys: list[str] = []
+        self.classes: list[str] = list(DEFAULT_CLASSES)
+        self.spot_mask: np.ndarray | None = None
+        self.marker_fractions: np.ndarray | None = None
+        self.marker_label = ""
+        self.comparison = None
         self.last_table: pd.DataFrame = pd.DataFrame()
+        self.autosave_path: Path | None = None
+        self._autosave_state = None
+        self._checked_autosave: set[str] = set()
 
+        # -- form ---------------------------------------------------------
         self.spots_combo = ComboBox(label="spots", choices=self._spots_choices, nullable=True)
         self.rois_combo = ComboBox(label="ROIs", choices=self._roi_choices, nullable=True)
         self.signature_edit = LineEdit(label="signature", value=", ".join(EXAMPLE_PANEL.up))
@@ -79,59 +108,175 @@ class RoiScoresWidget(QWidget):
         self.method_combo = ComboBox(
             label="method", choices=[(label, key) for key, (label, _) in METHODS.items()], value="mean_z"
         )
-        self.class_combo = ComboBox(label="new ROI class", choices=list(DEFAULT_CLASSES), value="tumour")
+        self.class_combo = ComboBox(label="class", choices=self._class_choices, value="tumour")
         self.status = Label(value="")
-        self.save_button = PushButton(text="Save scores as CSV…")
         self.form = Container(
             widgets=[self.spots_combo, self.rois_combo, self.signature_edit, self.signature_note,
                      self.method_combo, self.class_combo, self.status],
             labels=True,
         )
+
+        # -- Scores tab ---------------------------------------------------------
         self.table = QTableWidget(0, len(HEADERS))
         self.table.setHorizontalHeaderLabels(HEADERS)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.DoubleClicked
+                                   | QAbstractItemView.EditTrigger.EditKeyPressed)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().setVisible(False)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip("Double-click a name or class to edit it; select a row to select its ROI.")
+        self.plot = ScorePlot()
+        scores_tab = QWidget()
+        lay = QVBoxLayout(scores_tab)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.table, 3)
+        lay.addWidget(self.plot, 2)
+
+        # -- Compare tab ----------------------------------------------------
+        self.compare_text = Label(value="draw tumour and stroma ROIs to compare them")
+        self.responder_check = CheckBox(text="responder call (research use only)", value=False)
+        self.responder_threshold = FloatSpinBox(label="threshold (tumour − stroma)", value=0.0,
+                                                min=-100, max=100, step=0.05)
+        self.compare_box = Container(widgets=[self.compare_text, self.responder_check,
+                                              self.responder_threshold], labels=True)
+        self.compare_table = QTableWidget(0, 6)
+        self.compare_table.setHorizontalHeaderLabels(["class", "ROIs", "spots", "mean", "median", "mean ROI"])
+        self.compare_table.verticalHeader().setVisible(False)
+        self.compare_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.compare_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        compare_tab = QWidget()
+        lay = QVBoxLayout(compare_tab)
+        lay.addWidget(self.compare_box.native)
+        lay.addWidget(self.compare_table)
+
+        # -- ROIs tab -----------------------------------------------------------
+        self.new_class_edit = LineEdit(label="new class", value="")
+        self.add_class_button = PushButton(text="Add class")
+        self.set_class_button = PushButton(text="Set class of selected ROIs")
+        self.shortcut_note = Label(value="")
+        self.import_button = PushButton(text="Import QuPath GeoJSON…")
+        self.export_rois_button = PushButton(text="Export QuPath GeoJSON…")
+        self.tumour_channel_combo = ComboBox(label="cancer-cell channel", choices=self._image_choices,
+                                             nullable=True)
+        self.min_area_spin = FloatSpinBox(label="min tumour area (µm²)", value=2000, min=0, max=1e7, step=500)
+        self.propose_button = PushButton(text="Propose tumour / stroma compartments")
+        self.restore_button = PushButton(text="Restore autosaved ROIs")
+        self.restore_button.visible = False
+        self.autosave_label = Label(value="autosave: off until a spots layer with a file is chosen")
+        self.rois_box = Container(widgets=[
+            self.new_class_edit, self.add_class_button, self.set_class_button, self.shortcut_note,
+            self.import_button, self.export_rois_button, self.tumour_channel_combo, self.min_area_spin,
+            self.propose_button, self.restore_button, self.autosave_label,
+        ], labels=True)
+
+        # -- Markers tab ----------------------------------------------------
+        self.marker_channel_combo = ComboBox(label="marker channel", choices=self._image_choices, nullable=True)
+        self.marker_threshold = FloatSpinBox(label="threshold", value=0, min=0, max=1e9, step=1)
+        self.otsu_button = PushButton(text="Otsu threshold")
+        self.min_positive = FloatSpinBox(label="min positive area (%)", value=10, min=0, max=100, step=5)
+        self.restrict_check = CheckBox(text="restrict scoring to marker-positive spots", value=False)
+        self.show_mask_button = PushButton(text="Show positive mask")
+        self.marker_status = Label(value="")
+        self.markers_box = Container(widgets=[
+            self.marker_channel_combo, self.marker_threshold, self.otsu_button, self.min_positive,
+            self.restrict_check, self.show_mask_button, self.marker_status,
+        ], labels=True)
+
+        # -- Export tab -----------------------------------------------------
+        self.save_button = PushButton(text="Save scores as CSV…")
+        self.save_h5ad_button = PushButton(text="Save spots with ROIs as .h5ad…")
+        self.report_button = PushButton(text="Write report (PNG + PDF)…")
+        self.export_box = Container(widgets=[self.save_button, self.save_h5ad_button, self.report_button])
+
+        self.tabs = QTabWidget()
+        self.tabs.addTab(scores_tab, "Scores")
+        self.tabs.addTab(compare_tab, "Compare")
+        self.tabs.addTab(self.rois_box.native, "ROIs")
+        self.tabs.addTab(self.markers_box.native, "Markers")
+        self.tabs.addTab(self.export_box.native, "Export")
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
-        layout.addWidget(self.table)
-        layout.addWidget(self.save_button.native)
+        layout.addWidget(self.tabs, 1)
 
-        self._sig_timer = QTimer(self)
-        self._sig_timer.setSingleShot(True)
-        self._sig_timer.setInterval(400)
-        self._sig_timer.timeout.connect(self._rescore_spots)
+        # -- timers and signals ---------------------------------------------
+        self._sig_timer = self._timer(400, self._rescore_spots)
+        self._compare_timer = self._timer(300, self.update_comparison)
+        self._autosave_timer = self._timer(800, self.autosave_now)
 
         self.spots_combo.changed.connect(self._on_spots_changed)
         self.rois_combo.changed.connect(self._on_rois_changed)
         self.signature_edit.changed.connect(lambda _: self._sig_timer.start())
         self.method_combo.changed.connect(lambda _: self._rescore_spots())
         self.class_combo.changed.connect(self._on_class_changed)
+        self.add_class_button.changed.connect(lambda _: self.add_class(self.new_class_edit.value))
+        self.set_class_button.changed.connect(lambda _: self.set_selected_class(self.class_combo.value))
+        self.import_button.changed.connect(lambda _: self._import_dialog())
+        self.export_rois_button.changed.connect(lambda _: self._export_rois_dialog())
+        self.propose_button.changed.connect(lambda _: self.propose_compartments())
+        self.restore_button.changed.connect(lambda _: self.restore_autosave())
+        self.responder_check.changed.connect(lambda _: self._compare_timer.start())
+        self.responder_threshold.changed.connect(lambda _: self._compare_timer.start())
+        self.marker_channel_combo.changed.connect(lambda _: self.compute_otsu())
+        self.otsu_button.changed.connect(lambda _: self.compute_otsu())
+        self.marker_threshold.changed.connect(lambda _: self._marker_inputs_changed())
+        self.min_positive.changed.connect(lambda _: self._marker_inputs_changed())
+        self.restrict_check.changed.connect(lambda _: self._marker_inputs_changed())
+        self.show_mask_button.changed.connect(lambda _: self.show_marker_mask())
         self.save_button.changed.connect(lambda _: self._save_csv_dialog())
+        self.save_h5ad_button.changed.connect(lambda _: self._save_h5ad_dialog())
+        self.report_button.changed.connect(lambda _: self._report_dialog())
+        self.table.itemChanged.connect(self._on_item_edited)
+        self.table.itemSelectionChanged.connect(self._on_row_selected)
         self.viewer.layers.events.inserted.connect(self._refresh_choices)
         self.viewer.layers.events.removed.connect(self._refresh_choices)
         self._refresh_choices()
 
-    # -- layer choices ------------------------------------------------------
+    def _timer(self, ms: int, slot) -> QTimer:
+        t = QTimer(self)
+        t.setSingleShot(True)
+        t.setInterval(ms)
+        t.timeout.connect(slot)
+        return t
+
+    # =====================================================================
+    # layer choices
+    # =====================================================================
     def _spots_choices(self, _w=None) -> list:
         return [(ly.name, ly) for ly in self.viewer.layers if isinstance(ly, Points) and SPOTS_KEY in ly.metadata]
 
     def _roi_choices(self, _w=None) -> list:
         return [(ly.name, ly) for ly in self.viewer.layers if isinstance(ly, Shapes)]
 
+    def _image_choices(self, _w=None) -> list:
+        return [(ly.name, ly) for ly in self.viewer.layers if isinstance(ly, Image) and IMAGE_KEY in ly.metadata]
+
+    def _class_choices(self, _w=None) -> list:
+        return list(self.classes)
+
     def _refresh_choices(self, event=None) -> None:
-        self.spots_combo.reset_choices()
-        self.rois_combo.reset_choices()
+        for combo in (self.spots_combo, self.rois_combo, self.tumour_channel_combo, self.marker_channel_combo):
+            combo.reset_choices()
         for combo in (self.spots_combo, self.rois_combo):
             layers = [c for c in combo.choices if c is not None]
             if combo.value is None and layers:
                 combo.value = layers[0]
+        images = [c for c in self.tumour_channel_combo.choices if c is not None]
+        if self.tumour_channel_combo.value is None and images:
+            pick = [ly for ly in images if ly.metadata.get("roiscore_role") == "cancer cells"]
+            self.tumour_channel_combo.value = (pick or images)[0]
+        if self.marker_channel_combo.value is None and images:
+            pick = [ly for ly in images if ly.metadata.get("roiscore_role") == "macrophages"]
+            self.marker_channel_combo.value = (pick or images)[0]
         if self.spots_combo.value is not None and self._scorer is None:
             self._on_spots_changed(self.spots_combo.value)
         if self.rois_combo.value is not None and self._roi_layer is not self.rois_combo.value:
             self._on_rois_changed(self.rois_combo.value)
+        if self.rois_combo.value is None and self._roi_layer is not None:
+            self._on_rois_changed(None)
 
-    # -- signature ----------------------------------------------------------
+    # =====================================================================
+    # signature and spot scores (worker)
+    # =====================================================================
     @staticmethod
     def _signature_note(example: bool) -> str:
         if example:
@@ -146,10 +291,12 @@ class RoiScoresWidget(QWidget):
             return EXAMPLE_PANEL
         return Signature(name="custom signature", up=tuple(genes))
 
-    # -- spot scores (worker) ----------------------------------------------
     def _on_spots_changed(self, layer) -> None:
         self._scorer = RoiScorer(layer.metadata[SPOTS_KEY]) if layer is not None else None
         self._scores = None
+        self.spot_mask = None
+        self.marker_fractions = None
+        self._setup_autosave(layer)
         self._rescore_spots()
 
     def _rescore_spots(self) -> None:
@@ -168,8 +315,12 @@ class RoiScoresWidget(QWidget):
 
         @thread_worker(progress={"desc": "Scoring spots"})
         def compute():
-            scores = scorer.spot_scores(signature, method)
-            scorer.index  # build the spot index off the GUI thread  # noqa: B018
+            # bad input comes back as a value, so napari never sees a worker crash
+            try:
+                scores = scorer.spot_scores(signature, method)
+                scorer.index  # build the spot index off the GUI thread  # noqa: B018
+            except RoiScoreError as err:
+                return (err,)  # a tuple: superqt re-raises a returned exception
             return scores
 
         worker = compute()
@@ -178,8 +329,13 @@ class RoiScoresWidget(QWidget):
         self._worker = worker
         worker.start()
 
-    def _on_scores(self, scorer: RoiScorer, scores: SpotScores) -> None:
+    def _on_scores(self, scorer: RoiScorer, scores: SpotScores | tuple[RoiScoreError]) -> None:
         if scorer is not self._scorer:  # a newer spots layer was chosen meanwhile
+            return
+        if isinstance(scores, tuple):
+            self._scores = None
+            self._report(scores[0])
+            self.update_table()
             return
         self._scores = scores
         m = scores.match
@@ -190,12 +346,15 @@ class RoiScoresWidget(QWidget):
             parts.append(f"no variation: {', '.join(scores.constant)}")
         self.status.value = "; ".join(parts)
         if m.missing:
-            show_warning(f"ROI scores: genes not in the data: {', '.join(m.missing)} — scored with the {m.n_used} present.")
+            show_warning(f"ROI scores: genes not in the data: {', '.join(m.missing)} — "
+                         f"scored with the {m.n_used} present.")
         layer = self.spots_combo.value
-        if layer is not None and len(layer.data) == len(scores.values):
+        if layer is not None and len(layer.data) == len(scores.values) and np.all(np.isfinite(scores.values)):
             feats = layer.features.copy()
             feats["score"] = scores.values
-            layer.features = feats
+            self._set_features(layer, feats)
+            layer.border_colormap = "viridis"
+            layer.border_color = "score"  # outline colour shows each spot's score
         self.update_table()
 
     def _report(self, err: Exception) -> None:
@@ -203,28 +362,120 @@ class RoiScoresWidget(QWidget):
         self.status.value = f"problem: {msg}"
         show_error(f"ROI scores: {msg}")
 
-    # -- ROI layer ----------------------------------------------------------
+    # =====================================================================
+    # ROI layer, classes, names
+    # =====================================================================
     def _on_rois_changed(self, layer) -> None:
         old = self._roi_layer
         if old is not None:
             for ev in (old.events.data, old.events.set_data, old.events.features):
                 ev.disconnect(self._on_roi_edit)
+            for key in self._bound_keys:
+                old.bind_key(key, None, overwrite=True)
+            self._bound_keys = []
         self._roi_layer = layer
         if layer is not None:
+            feats = layer.features
+            missing = [c for c in ("name", "class", "holes") if c not in feats]
+            if missing:
+                feats = feats.copy()
+                n = len(layer.data)
+                if "name" in missing:
+                    feats["name"] = [f"{i + 1:03d}" for i in range(n)]
+                if "class" in missing:
+                    feats["class"] = ["other"] * n
+                if "holes" in missing:
+                    feats["holes"] = [""] * n
+                self._set_features(layer, feats)
+            for c in feats["class"]:
+                self._remember_class(str(c))
             for ev in (layer.events.data, layer.events.set_data, layer.events.features):
                 ev.connect(self._on_roi_edit)
+            self._bind_class_keys()
             self._on_class_changed(self.class_combo.value)
         self.update_table()
 
+    def _remember_class(self, cls: str) -> str:
+        cls = normalise_class(cls)
+        if cls not in self.classes:
+            self.classes.append(cls)
+            self.class_combo.reset_choices()
+            self._bind_class_keys()
+        return cls
+
+    def add_class(self, name: str) -> str | None:
+        """Add a user-defined ROI class (and make it the class for new ROIs)."""
+        if not str(name).strip():
+            show_warning("ROI scores: type a class name first.")
+            return None
+        cls = self._remember_class(name)
+        self.class_combo.value = cls
+        self.new_class_edit.value = ""
+        return cls
+
+    def _bind_class_keys(self) -> None:
+        layer = self._roi_layer
+        lines = []
+        if layer is not None:
+            for key in self._bound_keys:
+                layer.bind_key(key, None, overwrite=True)
+            self._bound_keys = []
+            for i, cls in enumerate(self.classes[:9], start=1):
+                key = str(i)
+
+                def apply(_layer, cls=cls):
+                    self.class_combo.value = cls
+                    self.set_selected_class(cls)
+
+                layer.bind_key(key, apply, overwrite=True)
+                self._bound_keys.append(key)
+                lines.append(f"{key}: {cls}")
+        self.shortcut_note.value = ("keys on the ROI layer — " + ", ".join(lines)) if lines else ""
+
+    def _set_features(self, layer: Shapes, feats: pd.DataFrame) -> None:
+        """Set features, then restore the defaults for new shapes (napari resets them)."""
+        layer.features = feats
+        if layer is self._roi_layer:
+            self._on_class_changed(self.class_combo.value)
+
     def _on_class_changed(self, cls: str) -> None:
         layer = self._roi_layer
-        if layer is None:
+        if layer is None or cls is None:
             return
-        defaults = {"class": cls}
-        if "name" in layer.features:
-            defaults["name"] = ""
-        layer.feature_defaults = {**layer.feature_defaults.iloc[0].to_dict(), **defaults} if len(layer.feature_defaults.columns) else defaults
-        layer.current_edge_color = class_colour(cls)
+        defaults = layer.feature_defaults.iloc[0].to_dict() if len(layer.feature_defaults.columns) else {}
+        defaults.update({"class": cls, "name": "", "holes": ""})
+        layer.feature_defaults = defaults
+        layer.current_edge_color = class_colour_rgba(cls)
+
+    def set_selected_class(self, cls: str) -> None:
+        """Give the selected shapes (and every shape of the same ROI) class ``cls``."""
+        layer = self._roi_layer
+        if layer is None or not layer.selected_data:
+            show_info("ROI scores: select ROIs first (selection tool), then set their class.")
+            return
+        cls = self._remember_class(cls)
+        feats = layer.features.copy()
+        names = {str(feats["name"].iloc[i]) for i in layer.selected_data}
+        feats.loc[feats["name"].astype(str).isin(names), "class"] = cls
+        self._set_features(layer, feats)
+        self.update_table()
+
+    def _ensure_names(self) -> None:
+        """Give unnamed shapes the next free 3-digit name (e.g. a freshly drawn ROI)."""
+        layer = self._roi_layer
+        if layer is None or "name" not in layer.features:
+            return
+        names = [str(x) for x in layer.features["name"]]
+        empty = [i for i, n in enumerate(names) if n.strip() in ("", "nan", "None")]
+        if not empty:
+            return
+        feats = layer.features.copy()
+        for i in empty:
+            names[i] = next_roi_name(names)
+            feats.loc[feats.index[i], "name"] = names[i]
+        if "holes" in feats:
+            feats["holes"] = feats["holes"].fillna("").astype(str).replace("nan", "")
+        self._set_features(layer, feats)
 
     @qthrottled(timeout=40, leading=True)
     def _on_roi_edit(self, event=None) -> None:
@@ -237,39 +488,43 @@ class RoiScoresWidget(QWidget):
         if layer is None:
             return []
         feats = layer.features
-        n = len(layer.data)
-        names = list(feats["name"]) if "name" in feats else [f"{i + 1:03d}" for i in range(n)]
-        classes = list(feats["class"]) if "class" in feats else ["other"] * n
         same = spots_layer is None or _same_transform(layer, spots_layer)
-        rois = []
-        for i, (verts, stype) in enumerate(zip(layer.data, layer.shape_type)):
+        data = []
+        for verts in layer.data:
             v = np.asarray(verts, dtype=float)[:, -2:]
             if not same:
                 v = np.array([spots_layer.world_to_data(layer.data_to_world(p))[-2:] for p in v])
-            name = str(names[i]) if i < len(names) and str(names[i]) not in ("", "nan") else f"{i + 1:03d}"
-            cls = str(classes[i]) if i < len(classes) else "other"
-            rois.append(roi_from_napari(name, cls, stype, v))
-        return rois
+            data.append(v)
 
-    def _recolour(self, rois: list[Roi]) -> None:
+        def col(key):
+            return list(feats[key]) if key in feats else None
+
+        return rois_from_shapes(data, list(layer.shape_type), col("name"), col("class"), col("holes"))
+
+    def _recolour(self) -> None:
         layer = self._roi_layer
-        if layer is None or not len(rois):
+        if layer is None or not len(layer.data) or "class" not in layer.features:
             return
-        want = np.array([class_colour(r.roi_class) for r in rois])
+        want = np.array([class_colour_rgba(c) for c in layer.features["class"]])
         have = np.asarray(layer.edge_color)
         if have.shape != want.shape or not np.allclose(have, want):
             layer.edge_color = want
 
+    # =====================================================================
+    # the table
+    # =====================================================================
     def update_table(self) -> None:
-        """Recompute the ROI table from the current ROIs and spot scores."""
+        """Recompute the ROI table (and schedule plots, comparison, autosave)."""
+        self._ensure_names()
+        self._recolour()
         rois = self.current_rois()
-        self._recolour(rois)
+        self._autosave_timer.start()
         if self._scorer is None or self._scores is None:
             self.last_table = pd.DataFrame()
-            self._fill([[r.name, r.roi_class, "", "computing…", ""] for r in rois])
+            self._fill([[r.name, r.roi_class, "", "computing…" if self._scorer else "", ""] for r in rois])
             return
         try:
-            df = self._scorer.table(rois, self._scores)
+            df = self._scorer.table(rois, self._scores, spot_mask=self.spot_mask)
         except Exception as err:  # never crash on a half-drawn shape
             self._report(err)
             return
@@ -281,35 +536,425 @@ class RoiScoresWidget(QWidget):
             else:
                 rows.append([r.roi, r._1, str(r.spots), r.status, ""])
         self._fill(rows)
+        self.plot.show_values(*self.roi_values(rois))
+        self._compare_timer.start()
+
+    def roi_values(self, rois: list[Roi] | None = None) -> tuple[dict, dict]:
+        """Spot scores per ROI (respecting the marker restriction) and classes."""
+        rois = self.current_rois() if rois is None else rois
+        values, classes = {}, {}
+        if self._scorer is None or self._scores is None:
+            return values, classes
+        for roi in rois:
+            if roi.problem:
+                continue
+            m = self._scorer.members(roi)
+            if self.spot_mask is not None:
+                m = m[self.spot_mask[m]]
+            values[roi.name] = self._scores.values[m]
+            classes[roi.name] = roi.roi_class
+        return values, classes
 
     def _fill(self, rows: list[list[str]]) -> None:
-        self.table.setRowCount(len(rows))
-        for i, row in enumerate(rows):
-            for j, val in enumerate(row):
-                item = self.table.item(i, j)
-                if item is None:
-                    self.table.setItem(i, j, QTableWidgetItem(str(val)))
-                elif item.text() != str(val):
-                    item.setText(str(val))
+        self._filling = True
+        try:
+            self.table.setRowCount(len(rows))
+            for i, row in enumerate(rows):
+                for j, val in enumerate(row):
+                    item = self.table.item(i, j)
+                    if item is None:
+                        item = QTableWidgetItem(str(val))
+                        self.table.setItem(i, j, item)
+                    elif item.text() != str(val):
+                        item.setText(str(val))
+                    editable = j in (0, 1)
+                    flags = item.flags()
+                    from qtpy.QtCore import Qt
 
-    # -- export -------------------------------------------------------------
+                    flags = (flags | Qt.ItemFlag.ItemIsEditable) if editable else (flags & ~Qt.ItemFlag.ItemIsEditable)
+                    item.setFlags(flags)
+        finally:
+            self._filling = False
+
+    def _on_item_edited(self, item: QTableWidgetItem) -> None:
+        if self._filling or self._roi_layer is None or self.last_table.empty:
+            return
+        row, col = item.row(), item.column()
+        if row >= len(self.last_table) or col not in (0, 1):
+            return
+        old_name = str(self.last_table["roi"].iloc[row])
+        if col == 0:
+            self.rename_roi(old_name, item.text())
+        else:
+            self.set_roi_class(old_name, item.text())
+
+    def rename_roi(self, old: str, new: str) -> None:
+        """Rename ROI ``old`` (all its shapes) to ``new``; names must stay unique."""
+        layer = self._roi_layer
+        new = str(new).strip()
+        names = [str(n) for n in layer.features["name"]]
+        if not new or (new != old and new in names):
+            show_warning(f"ROI scores: the name {new!r} is empty or already used — kept {old!r}.")
+            self.update_table()
+            return
+        feats = layer.features.copy()
+        feats.loc[feats["name"].astype(str) == old, "name"] = new
+        self._set_features(layer, feats)
+        self.update_table()
+
+    def set_roi_class(self, name: str, cls: str) -> None:
+        layer = self._roi_layer
+        cls = self._remember_class(cls)
+        feats = layer.features.copy()
+        feats.loc[feats["name"].astype(str) == name, "class"] = cls
+        self._set_features(layer, feats)
+        self.update_table()
+
+    def _on_row_selected(self) -> None:
+        layer = self._roi_layer
+        if layer is None or self.last_table.empty:
+            return
+        rows = {i.row() for i in self.table.selectedItems()}
+        names = {str(self.last_table["roi"].iloc[r]) for r in rows if r < len(self.last_table)}
+        if names:
+            idx = {i for i, n in enumerate(layer.features["name"].astype(str)) if n in names}
+            layer.selected_data = idx
+
+    # =====================================================================
+    # comparison
+    # =====================================================================
+    def update_comparison(self) -> None:
+        """Tumour vs stroma: summary per class, difference with CI and p-value."""
+        if self._scorer is None or self._scores is None:
+            return
+        try:
+            thr = self.responder_threshold.value if self.responder_check.value else None
+            cmp = compare_rois(self._scorer, self.current_rois(), self._scores, spot_mask=self.spot_mask,
+                               responder_threshold=thr)
+        except RoiScoreError as err:
+            self.compare_text.value = str(err)
+            return
+        self.comparison = cmp
+        lines = [cmp.text]
+        if cmp.responder is not None:
+            lines.append(cmp.responder.label)
+        lines.append(cmp.note)
+        self.compare_text.value = "\n".join(lines)
+        df = cmp.summary_table()
+        self.compare_table.setRowCount(len(df))
+        for i, r in enumerate(df.itertuples(index=False)):
+            vals = [r[0], str(r[1]), str(r[2])] + ["" if pd.isna(v) else f"{v:.3f}" for v in r[3:]]
+            for j, v in enumerate(vals):
+                self.compare_table.setItem(i, j, QTableWidgetItem(v))
+
+    def comparison_lines(self) -> list[str]:
+        if self.comparison is None:
+            return []
+        out = [self.comparison.text]
+        if self.comparison.responder is not None:
+            out.append(self.comparison.responder.label)
+        return out
+
+    # =====================================================================
+    # markers
+    # =====================================================================
+    def _marker_image(self):
+        layer = self.marker_channel_combo.value
+        return (layer.metadata[IMAGE_KEY], layer.metadata["roiscore_channel"]) if layer is not None else (None, None)
+
+    def compute_otsu(self) -> None:
+        """Set the threshold field to Otsu's threshold of the chosen channel."""
+        from ..marker import marker_mask
+
+        image, channel = self._marker_image()
+        if image is None or self._scorer is None:
+            return
+        try:
+            mask = marker_mask(image, channel, spot_diameter_px=self._scorer.spots.diameter_px)
+        except RoiScoreError as err:
+            self._report(err)
+            return
+        self.marker_threshold.value = float(mask.threshold)  # triggers _marker_inputs_changed
+
+    def _marker_inputs_changed(self) -> None:
+        if not self.restrict_check.value:
+            if self.spot_mask is not None:
+                self.spot_mask = None
+                self.marker_status.value = "scoring all spots"
+                self.update_table()
+            return
+        self.apply_marker_restriction()
+
+    def apply_marker_restriction(self) -> None:
+        """Compute footprint fractions (worker) and restrict scoring to positive spots."""
+        from ..marker import footprint_fractions, marker_mask, restrict_spots
+
+        image, channel = self._marker_image()
+        if image is None or self._scorer is None:
+            show_warning("ROI scores: choose an image channel and a spots layer for the marker filter.")
+            return
+        spots = self._scorer.spots
+        thr = float(self.marker_threshold.value)
+        min_frac = float(self.min_positive.value) / 100.0
+        self.marker_status.value = "computing marker-positive area under each spot…"
+
+        @thread_worker(progress={"desc": "Marker-positive area"})
+        def compute():
+            try:
+                mask = marker_mask(image, channel, threshold=thr, spot_diameter_px=spots.diameter_px)
+                frac = footprint_fractions(mask, spots.xy, spots.diameter_px, shape=spots.shape)
+            except RoiScoreError as err:
+                return (err,)
+            return mask, frac
+
+        def done(result):
+            if len(result) == 1:
+                self._report(result[0])
+                return
+            mask, frac = result
+            self.marker_fractions = frac
+            self.spot_mask = restrict_spots(frac, min_frac)
+            self.marker_label = f"{mask.label}, ≥ {min_frac:.0%} of spot area"
+            self.marker_status.value = (f"{int(self.spot_mask.sum())} of {len(frac)} spots pass: {self.marker_label}")
+            self.update_table()
+
+        worker = compute()
+        worker.returned.connect(done)
+        worker.errored.connect(self._report)
+        worker.start()
+
+    def show_marker_mask(self) -> None:
+        """Add the marker-positive mask as a (lazy) layer over the image."""
+        from ..marker import marker_mask
+
+        image, channel = self._marker_image()
+        if image is None:
+            return
+        try:
+            mask = marker_mask(image, channel, threshold=float(self.marker_threshold.value),
+                               spot_diameter_px=self._scorer.spots.diameter_px if self._scorer else None)
+        except RoiScoreError as err:
+            self._report(err)
+            return
+        kw = mask.layer_kwargs()
+        px = self.marker_channel_combo.value.scale[-1]
+        kw["scale"] = tuple(s * px for s in kw["scale"])
+        kw["translate"] = tuple(t * px for t in kw["translate"])
+        name = kw.pop("name")
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        self.viewer.add_image(mask.data.astype(np.uint8), name=name, colormap="gray", opacity=0.4,
+                              blending="additive", contrast_limits=(0, 1), **kw)
+
+    # =====================================================================
+    # ROI import / export, compartments
+    # =====================================================================
+    def add_rois(self, rois: list[Roi]) -> None:
+        """Append ROIs to the ROI layer (creating one if needed), keeping names unique."""
+        layer = self._roi_layer
+        if layer is None:
+            from .._layer_data import roi_layer
+
+            data, kw, _ = roi_layer([], pixel_size_um=None)
+            ref = self.spots_combo.value
+            kw["scale"] = tuple(ref.scale[-2:]) if ref is not None else (1.0, 1.0)
+            layer = self.viewer.add_shapes(None, **{k: v for k, v in kw.items() if k not in ("shape_type", "edge_color")})
+            self.rois_combo.value = layer
+        taken = [str(n) for n in layer.features.get("name", [])]
+        renamed = []
+        for r in rois:
+            name = r.name if r.name not in taken else next_roi_name(taken)
+            taken.append(name)
+            renamed.append(Roi(name, r.roi_class, r.geometry))
+            self._remember_class(r.roi_class)
+        sh = shapes_from_rois(renamed)
+        if not sh["data"]:
+            return
+        n0 = len(layer.data)
+        layer.add(sh["data"], shape_type=sh["shape_type"])
+        feats = layer.features.copy()
+        for key in ("name", "class", "holes"):
+            feats.loc[feats.index[n0:], key] = sh[key]
+        self._set_features(layer, feats)
+        self.update_table()
+
+    def import_geojson(self, path: str | Path) -> int:
+        from ..roi_io import read_geojson
+
+        rois = read_geojson(path)
+        self.add_rois(rois)
+        return len(rois)
+
+    def export_geojson(self, path: str | Path) -> Path:
+        from ..roi_io import write_geojson
+
+        return write_geojson(self.current_rois(), path)
+
+    def propose_compartments(self) -> None:
+        """Propose tumour ROIs from the cancer-cell channel and stroma = tissue − tumour (worker)."""
+        from ..compartment import propose_compartments
+
+        layer = self.tumour_channel_combo.value
+        if layer is None:
+            show_warning("ROI scores: choose the cancer-cell channel first.")
+            return
+        image = layer.metadata[IMAGE_KEY]
+        channel = layer.metadata["roiscore_channel"]
+        min_area = float(self.min_area_spin.value)
+
+        @thread_worker(progress={"desc": "Proposing compartments"})
+        def compute():
+            try:
+                return propose_compartments(image, tumour_channel=channel, min_area_um2=min_area)
+            except RoiScoreError as err:
+                return (err,)
+
+        def done(result):
+            if isinstance(result, tuple):
+                self._report(result[0])
+                return
+            self.add_rois(result.rois)
+            show_info(f"ROI scores: proposed {len(result.of_class('tumour'))} tumour and "
+                      f"{len(result.of_class('stroma'))} stroma ROIs — edit them like any ROI.")
+
+        worker = compute()
+        worker.returned.connect(done)
+        worker.errored.connect(self._report)
+        self._compartment_worker = worker
+        worker.start()
+
+    # =====================================================================
+    # autosave
+    # =====================================================================
+    def _data_path(self, layer) -> Path | None:
+        if layer is None:
+            return None
+        p = layer.metadata[SPOTS_KEY].provenance.get("path")
+        return Path(p) if p else None
+
+    def _setup_autosave(self, layer) -> None:
+        path = self._data_path(layer)
+        self.autosave_path = path
+        self._autosave_state = None
+        self.restore_button.visible = False
+        if path is None:
+            self.autosave_label.value = "autosave: off (spots not from a file)"
+            return
+        self.autosave_label.value = f"autosave: on ({path.name})"
+        if str(path) in self._checked_autosave:
+            return
+        self._checked_autosave.add(str(path))
+        try:
+            state = load_autosave(path)
+        except RoiScoreError as err:
+            self._report(err)
+            return
+        if state is None or not state.rois:
+            return
+        current = {(r.name, r.geometry.wkb) for r in self.current_rois()}
+        if {(r.name, r.geometry.wkb) for r in state.rois} <= current:
+            return
+        self._autosave_state = state
+        self.restore_button.text = f"Restore {len(state.rois)} autosaved ROI(s) from {state.saved_at:%Y-%m-%d %H:%M} UTC"
+        self.restore_button.visible = True
+        show_info(f"ROI scores: found {len(state.rois)} autosaved ROI(s) for {path.name} — "
+                  "use 'Restore autosaved ROIs' in the ROIs tab.")
+
+    def restore_autosave(self) -> None:
+        """Put the autosaved ROIs back (replacing ROIs with the same name)."""
+        state = self._autosave_state
+        if state is None:
+            return
+        for c in state.classes:
+            self._remember_class(c)
+        layer = self._roi_layer
+        if layer is not None and len(layer.data):
+            names = {r.name for r in state.rois}
+            drop = {i for i, n in enumerate(layer.features["name"].astype(str)) if n in names}
+            if drop:
+                layer.selected_data = drop
+                layer.remove_selected()
+        self.add_rois(state.rois)
+        self._autosave_state = None
+        self.restore_button.visible = False
+
+    def autosave_now(self) -> Path | None:
+        if self.autosave_path is None or self._roi_layer is None or self._autosave_state is not None:
+            # while a restore is on offer, do not overwrite the sidecar with fewer ROIs
+            return None
+        try:
+            out = save_autosave(self.current_rois(), self.autosave_path, classes=self.classes,
+                                extra={"signature": self.signature_edit.value, "method": self.method_combo.value})
+        except (OSError, TypeError, ValueError, RoiScoreError) as err:
+            self.autosave_label.value = f"autosave failed: {err}"
+            return None
+        self.autosave_label.value = f"autosaved to {out}"
+        return out
+
+    # =====================================================================
+    # exports
+    # =====================================================================
+    def _metadata(self) -> dict:
+        s = self._scores
+        meta = {
+            "signature": s.signature.label if s else "",
+            "genes used": ", ".join(s.match.used) if s else "",
+            "genes missing": ", ".join(s.match.missing) if s else "",
+            "method": f"{METHODS[s.method][0]} ({s.method})" if s else "",
+            "marker restriction": self.marker_label if self.spot_mask is not None else "none",
+            "spots": str(self.autosave_path or ""),
+        }
+        return meta
+
     def save_csv(self, path: str | Path) -> Path:
         """Write the current table (plus signature and method) as CSV, atomically."""
         if self.last_table.empty:
             raise RoiScoreError("There are no ROI scores to save yet.", "Draw an ROI and wait for its score.")
-        df = self.last_table.copy()
-        df["method"] = self._scores.method if self._scores else ""
-        df["signature"] = self._scores.signature.label if self._scores else ""
-        df["genes_used"] = ";".join(self._scores.match.used) if self._scores else ""
-        df["genes_missing"] = ";".join(self._scores.match.missing) if self._scores else ""
-        return atomic_write_text(path, df.to_csv(index=False))
+        extra = {"marker_restriction": self.marker_label if self.spot_mask is not None else ""}
+        return scores_csv(self.last_table, self._scores, path, extra=extra)
 
-    def _save_csv_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save ROI scores", "roi_scores.csv", "CSV (*.csv)")
+    def save_h5ad(self, path: str | Path) -> Path:
+        if self._scorer is None:
+            raise RoiScoreError("No spots layer is chosen.", "Open spots first.")
+        adata = annotate_spots(self._scorer.spots, self.current_rois(), self._scorer.members,
+                               self._scores, self.spot_mask)
+        return write_annotated_h5ad(adata, path)
+
+    def write_report(self, stem: str | Path) -> tuple[Path, Path]:
+        from ..report import write_report
+
+        self.update_comparison()
+        view = self.viewer.screenshot(canvas_only=True, flash=False)
+        values, classes = self.roi_values()
+        return write_report(stem, view=view, table=self.last_table, values=values, classes=classes,
+                            metadata=self._metadata(), comparison_lines=self.comparison_lines())
+
+    def _ask_save(self, title: str, default: str, filt: str) -> str:
+        path, _ = QFileDialog.getSaveFileName(self, title, default, filt)
+        return path
+
+    def _run_export(self, fn, path) -> None:
         if not path:
             return
         try:
-            self.save_csv(path)
-            show_info(f"ROI scores saved to {path}")
+            out = fn(path)
+            show_info(f"ROI scores: saved {out}")
         except (RoiScoreError, OSError) as err:
             self._report(err)
+
+    def _save_csv_dialog(self) -> None:
+        self._run_export(self.save_csv, self._ask_save("Save ROI scores", "roi_scores.csv", "CSV (*.csv)"))
+
+    def _save_h5ad_dialog(self) -> None:
+        self._run_export(self.save_h5ad, self._ask_save("Save spots with ROIs", "spots_rois.h5ad", "AnnData (*.h5ad)"))
+
+    def _report_dialog(self) -> None:
+        path = self._ask_save("Write report", "roi_report.png", "PNG and PDF (*.png)")
+        self._run_export(lambda p: self.write_report(Path(p).with_suffix("")), path)
+
+    def _import_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import ROIs", "", "GeoJSON (*.geojson *.json)")
+        self._run_export(self.import_geojson, path)
+
+    def _export_rois_dialog(self) -> None:
+        self._run_export(self.export_geojson, self._ask_save("Export ROIs", "rois.geojson", "GeoJSON (*.geojson)"))

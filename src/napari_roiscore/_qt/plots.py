@@ -1,0 +1,50 @@
+"""Score-distribution plots in the dock (matplotlib canvas, redrawn debounced)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtCore import QTimer
+from qtpy.QtWidgets import QSizePolicy
+
+from ..report import draw_distributions
+
+
+class ScorePlot(FigureCanvasQTAgg):
+    """Box plots per ROI and violins per class; :meth:`show_values` redraws at most every 250 ms."""
+
+    def __init__(self) -> None:
+        self.figure = Figure(figsize=(4, 2.4), dpi=90, facecolor="#262930")
+        super().__init__(self.figure)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(180)
+        self._queued: tuple | None = None
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(250)
+        self._redraw_timer.timeout.connect(self._redraw_now)
+        self.n_draws = 0
+
+    def show_values(self, values: Mapping[str, np.ndarray], classes: Mapping[str, str]) -> None:
+        self._queued = (dict(values), dict(classes))
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def _redraw_now(self) -> None:
+        if self._queued is None:
+            return
+        values, classes = self._queued
+        self._queued = None
+        draw_distributions(self.figure, values, classes)
+        for ax in self.figure.axes:
+            ax.set_facecolor("#262930")
+            ax.tick_params(colors="white", labelsize=7)
+            ax.yaxis.label.set_color("white")
+            ax.title.set_color("white")
+            for spine in ax.spines.values():
+                spine.set_color("#888888")
+        self.draw_idle()
+        self.n_draws += 1

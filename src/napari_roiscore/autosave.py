@@ -1,0 +1,227 @@
+"""Never lose annotations: an autosave sidecar next to the data.
+
+Every ROI edit can be written to ``<data>.roiscore-autosave.geojson`` next to
+the data file (or folder, e.g. a Space Ranger ``outs/``).  The sidecar is a
+QuPath-compatible GeoJSON FeatureCollection (see :mod:`napari_roiscore.roi_io`)
+with one extra top-level member, ``"roiscore_autosave"``, holding when it was
+saved, which data it belongs to, and the user's list of ROI classes (including
+classes no ROI uses yet).
+
+Writes are atomic (temporary file in the same folder, then rename): a crash
+or an error during a write leaves the previous sidecar untouched.  When to
+save (debouncing after edits) is up to the caller; these helpers do no timing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ._atomic import atomic_write
+from .errors import RoiScoreError
+from .roi import DEFAULT_CLASSES, Roi
+from .roi_io import parse_geojson, rois_to_geojson
+
+__all__ = [
+    "SUFFIX",
+    "AutosaveState",
+    "discard_autosave",
+    "load_autosave",
+    "save_autosave",
+    "sidecar_path",
+]
+
+SUFFIX = ".roiscore-autosave.geojson"
+FORMAT_VERSION = 1
+KEY = "roiscore_autosave"
+
+
+#: environment variable: put every autosave in this folder instead of next to the data
+ENV_DIR = "NAPARI_ROISCORE_AUTOSAVE_DIR"
+
+
+def _state_dir() -> Path:
+    override = os.environ.get(ENV_DIR)
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_state_dir("napari-roiscore")) / "autosave"
+
+
+def sidecar_path(data_path: str | Path) -> Path:
+    """Where the autosave of ``data_path`` lives.
+
+    Next to the data file or folder (``<data>.roiscore-autosave.geojson``) when
+    that folder is writable.  In the user's state folder instead (name plus a
+    hash of the full path) when ``$NAPARI_ROISCORE_AUTOSAVE_DIR`` is set, when
+    the data's folder is read-only, or for the sample shipped with the plugin —
+    so the plugin's own files are never written to.
+    """
+    p = Path(data_path)
+    if not p.name:
+        raise RoiScoreError(f"{str(data_path)!r} has no file name to put an autosave next to.",
+                            "Open a data file or folder first.")
+    resolved = p.resolve()
+    shipped = Path(__file__).resolve().parent / "sample_images"
+    in_package = shipped.resolve() in resolved.parents
+    if os.environ.get(ENV_DIR) or in_package or not os.access(resolved.parent, os.W_OK):
+        digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:12]
+        return _state_dir() / f"{p.name}.{digest}{SUFFIX}"
+    return p.with_name(p.name + SUFFIX)
+
+
+def _data_fingerprint(data_path: Path) -> dict:
+    try:
+        st = data_path.stat()
+    except OSError:
+        return {"name": data_path.name}
+    out = {"name": data_path.name, "mtime": st.st_mtime}
+    if data_path.is_file():
+        out["size"] = st.st_size
+    return out
+
+
+@dataclass(frozen=True)
+class AutosaveState:
+    """What an autosave sidecar holds.
+
+    Attributes
+    ----------
+    path : Path
+        The sidecar.
+    rois : list of Roi
+    classes : list of str
+        ROI classes the user had defined (built-in ones first).
+    saved_at : datetime
+        When it was written (UTC).
+    data : dict
+        Name (and size/mtime) of the data it was saved for.
+    data_changed : bool
+        The data file's size or modification time differs from when saved.
+    extra : dict
+        Anything else the caller stored (e.g. signature, thresholds).
+    """
+
+    path: Path
+    rois: list[Roi]
+    classes: list[str]
+    saved_at: datetime
+    data: dict = field(default_factory=dict)
+    data_changed: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def summary(self) -> str:
+        """E.g. "3 ROIs (tumour, stroma) saved 2025-01-31 14:02 UTC"."""
+        used = list(dict.fromkeys(r.roi_class for r in self.rois))
+        n = len(self.rois)
+        text = (f"{n} ROI{'s' if n != 1 else ''} ({', '.join(used) or 'none'}) saved "
+                f"{self.saved_at:%Y-%m-%d %H:%M} UTC")
+        if self.data_changed:
+            text += "; the data file has changed since"
+        return text
+
+
+def save_autosave(
+    rois: list[Roi],
+    data_path: str | Path,
+    classes: list[str] | None = None,
+    extra: dict | None = None,
+    now: datetime | None = None,
+) -> Path:
+    """Atomically write ``rois`` to the sidecar of ``data_path``.
+
+    Parameters
+    ----------
+    rois : list of Roi
+    data_path : path of the data (spot file or folder) the ROIs belong to
+    classes : list of str, optional
+        User-defined classes to remember (default: built-in + those in use).
+    extra : dict, optional
+        JSON-serialisable metadata to keep (signature name, thresholds, ...).
+    now : datetime, optional
+        Time stamp (default: current UTC time).
+
+    Returns
+    -------
+    Path
+        The sidecar path.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``extra`` is not JSON-serialisable; the previous sidecar is kept.
+    """
+    data_path = Path(data_path)
+    path = sidecar_path(data_path)
+    if classes is None:
+        classes = list(DEFAULT_CLASSES)
+    classes = list(dict.fromkeys(list(classes) + [r.roi_class for r in rois]))
+    stamp = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    doc = rois_to_geojson(rois)
+    doc[KEY] = {
+        "version": FORMAT_VERSION,
+        "saved_at": stamp.isoformat(),
+        "data": _data_fingerprint(data_path),
+        "classes": classes,
+        "n_rois": len(doc["features"]),
+        "extra": extra or {},
+    }
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(doc, fh, indent=1, allow_nan=False)
+
+    return atomic_write(path, write)
+
+
+def load_autosave(data_path: str | Path) -> AutosaveState | None:
+    """The autosave of ``data_path``, or ``None`` when there is none.
+
+    Raises
+    ------
+    RoiScoreError
+        The sidecar exists but cannot be read; the message names it so the
+        user can move it aside.
+    """
+    data_path = Path(data_path)
+    path = sidecar_path(data_path)
+    if not path.is_file():
+        return None
+    fix = f"Move or delete {path.name} to start without it (it is not your data)."
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise RoiScoreError(f"Autosave {str(path)!r} is unreadable ({type(err).__name__}: {err}).",
+                            fix) from None
+    rois = parse_geojson(doc, str(path))
+    meta = doc.get(KEY) if isinstance(doc, dict) else None
+    if not isinstance(meta, dict):
+        meta = {}
+    try:
+        saved_at = datetime.fromisoformat(str(meta.get("saved_at")))
+    except ValueError:
+        saved_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    if saved_at.tzinfo is None:
+        saved_at = saved_at.replace(tzinfo=timezone.utc)
+    classes = [str(c) for c in meta.get("classes", []) if isinstance(c, str)]
+    classes = list(dict.fromkeys(classes + [r.roi_class for r in rois])) or list(DEFAULT_CLASSES)
+    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
+    now_fp = _data_fingerprint(data_path)
+    changed = any(k in data and k in now_fp and data[k] != now_fp[k] for k in ("size", "mtime"))
+    extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
+    return AutosaveState(path, rois, classes, saved_at, data, changed, extra)
+
+
+def discard_autosave(data_path: str | Path) -> bool:
+    """Delete the sidecar of ``data_path``; True if there was one."""
+    path = sidecar_path(data_path)
+    if path.is_file():
+        path.unlink()
+        return True
+    return False

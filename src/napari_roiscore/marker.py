@@ -1,0 +1,335 @@
+"""Marker-positive masks and how much of each spot they cover.
+
+GeoMx segments an area of illumination by a marker (e.g. the CD68+ macrophage
+area).  Here the same idea restricts scoring to spots whose footprint is
+mostly marker-positive:
+
+1. :func:`marker_mask` thresholds one channel (Otsu by default, or a number
+   the user types) at one pyramid level.  The mask stays a lazy dask array;
+   only the tiles that are shown or that hold spots are ever computed.
+2. :func:`footprint_fractions` gives, per spot, the fraction of its footprint
+   (a disc of the spot diameter, or a square of that side for Visium HD bins)
+   that is marker-positive.
+3. :func:`restrict_spots` turns "at least X % positive" into a True/False
+   mask per spot, to pass as ``spot_mask`` to :meth:`RoiScorer.table`.
+
+Which level
+-----------
+:func:`choose_level` picks the coarsest level whose pixel is at most a
+quarter of the spot radius, so a footprint still covers ≥ ~50 mask pixels
+while the mask is 4**k times smaller than at full resolution.
+
+Coordinates
+-----------
+Pixel centres sit at integer coordinates in every level (napari's
+convention).  A level with downsample factor ``d`` averages ``d × d`` blocks
+of level-0 pixels, so level pixel ``i`` has its centre at level-0
+coordinate ``d·i + (d − 1)/2``.  :func:`level0_to_level` and
+:func:`level_to_level0` convert (x, y) points; :attr:`MarkerMask.scale` and
+:attr:`MarkerMask.translate` place the mask over the level-0 image in napari.
+A footprint pixel counts when its centre lies inside the footprint; pixels
+outside the image are left out of the fraction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import RoiScoreError
+from .image import MultiplexImage
+
+__all__ = [
+    "MarkerMask",
+    "choose_level",
+    "find_channel",
+    "footprint_fractions",
+    "level0_to_level",
+    "level_downsample",
+    "level_to_level0",
+    "marker_mask",
+    "otsu_threshold",
+    "restrict_spots",
+]
+
+#: A footprint should span at least this many mask pixels per spot radius.
+PIXELS_PER_RADIUS = 4.0
+
+#: Spots are processed in square tiles of this many mask pixels (bounded memory).
+TILE = 1024
+
+
+def level_downsample(image: MultiplexImage, level: int) -> tuple[float, float]:
+    """Level-0 pixels per pixel of ``level``, as (rows, columns).
+
+    Pyramids halve with floor or ceil; a ratio within one pixel of an integer
+    factor is taken as that integer.
+    """
+    if not 0 <= level < len(image.levels):
+        raise RoiScoreError(
+            f"Pyramid level {level} does not exist; the image has {len(image.levels)} level(s).",
+            f"Choose a level from 0 to {len(image.levels) - 1}.",
+        )
+    h0, w0 = image.levels[0].shape[-2:]
+    h, w = image.levels[level].shape[-2:]
+    out = []
+    for full, part in ((h0, h), (w0, w)):
+        ratio = full / part
+        k = max(int(round(ratio)), 1)
+        out.append(float(k) if abs(full / k - part) <= 1 else float(ratio))
+    return out[0], out[1]
+
+
+def level0_to_level(xy: np.ndarray, downsample: tuple[float, float]) -> np.ndarray:
+    """Convert (x, y) level-0 pixel coordinates to (x, y) coordinates of a level."""
+    dy, dx = downsample
+    xy = np.asarray(xy, dtype=np.float64)
+    return np.c_[(xy[:, 0] - (dx - 1) / 2) / dx, (xy[:, 1] - (dy - 1) / 2) / dy]
+
+
+def level_to_level0(xy: np.ndarray, downsample: tuple[float, float]) -> np.ndarray:
+    """Inverse of :func:`level0_to_level`."""
+    dy, dx = downsample
+    xy = np.asarray(xy, dtype=np.float64)
+    return np.c_[xy[:, 0] * dx + (dx - 1) / 2, xy[:, 1] * dy + (dy - 1) / 2]
+
+
+def choose_level(image: MultiplexImage, spot_diameter_px: float,
+                 pixels_per_radius: float = PIXELS_PER_RADIUS) -> int:
+    """Coarsest level whose pixel is ≤ spot radius / ``pixels_per_radius`` (level 0 at worst)."""
+    if not (np.isfinite(spot_diameter_px) and spot_diameter_px > 0):
+        raise RoiScoreError(
+            f"Spot diameter {spot_diameter_px!r} px is not a positive number.",
+            "Check the spot table's diameter (scalefactors 'spot_diameter_fullres').",
+        )
+    limit = spot_diameter_px / 2 / pixels_per_radius
+    best = 0
+    for k in range(len(image.levels)):
+        if max(level_downsample(image, k)) <= limit:
+            best = k
+    return best
+
+
+def find_channel(image: MultiplexImage, channel: int | str) -> int:
+    """Index of ``channel`` given as index, name (e.g. "CD68") or role (e.g. "macrophages")."""
+    if isinstance(channel, (int, np.integer)):
+        if 0 <= int(channel) < image.n_channels:
+            return int(channel)
+    else:
+        key = str(channel).strip().lower()
+        for i, name in enumerate(image.channel_names):
+            if name.strip().lower() == key:
+                return i
+        for i, role in enumerate(image.roles):
+            if role == key:
+                return i
+    raise RoiScoreError(
+        f"Channel {channel!r} is not in the image (channels: {', '.join(image.channel_names)}).",
+        "Pick one of the image's channels by name or number.",
+    )
+
+
+def _lazy(array) -> object:
+    import dask.array as da
+
+    return array if isinstance(array, da.Array) else da.asarray(array)
+
+
+def otsu_threshold(array) -> float:
+    """Otsu threshold of a (lazy) array, from its histogram; positive means ``> threshold``.
+
+    Integer images with at most 4,096 distinct levels use one bin per value
+    (exact); others use 1,024 bins between the minimum and maximum.
+    """
+    import dask
+    import dask.array as da
+    from skimage.filters import threshold_otsu
+
+    arr = _lazy(array)
+    lo, hi = (float(v) for v in dask.compute(arr.min(), arr.max()))
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise RoiScoreError("The channel holds NaN or infinite values.", "Check the image file.")
+    if hi <= lo:
+        return lo
+    if np.issubdtype(arr.dtype, np.integer) and hi - lo < 4096:
+        edges = np.arange(lo - 0.5, hi + 1.0, 1.0)
+    else:
+        edges = np.linspace(lo, hi, 1025)
+    counts, _ = da.histogram(arr.ravel(), bins=edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return float(threshold_otsu(hist=(np.asarray(counts.compute()), centres)))
+
+
+@dataclass(frozen=True)
+class MarkerMask:
+    """Marker-positive pixels of one channel at one pyramid level.
+
+    Attributes
+    ----------
+    channel : int
+    channel_name : str
+    level : int
+        Pyramid level the mask lives on.
+    downsample : (float, float)
+        Level-0 pixels per mask pixel (rows, columns).
+    threshold : float
+        A pixel is positive when its intensity is ``> threshold``.
+    method : {"otsu", "user"}
+    data : dask array of bool, shape (rows, columns) of the level
+        Lazy: computed tile by tile when shown or used.
+    """
+
+    channel: int
+    channel_name: str
+    level: int
+    downsample: tuple[float, float]
+    threshold: float
+    method: str
+    data: object
+
+    @property
+    def scale(self) -> tuple[float, float]:
+        """napari ``scale`` that lays the mask over the level-0 image."""
+        return self.downsample
+
+    @property
+    def translate(self) -> tuple[float, float]:
+        """napari ``translate`` (see the module's coordinate rule)."""
+        return ((self.downsample[0] - 1) / 2, (self.downsample[1] - 1) / 2)
+
+    @property
+    def label(self) -> str:
+        how = "Otsu" if self.method == "otsu" else "user"
+        return f"{self.channel_name}+ (> {self.threshold:g}, {how}, level {self.level})"
+
+    def layer_kwargs(self) -> dict:
+        """Keyword arguments for a napari Labels/Image layer (pure data)."""
+        return {"name": f"{self.channel_name}+ mask", "scale": self.scale,
+                "translate": self.translate, "metadata": {"roiscore_marker": self.label}}
+
+
+def marker_mask(
+    image: MultiplexImage,
+    channel: int | str,
+    threshold: float | None = None,
+    level: int | None = None,
+    spot_diameter_px: float | None = None,
+) -> MarkerMask:
+    """Threshold ``channel`` at a pyramid level (lazily).
+
+    Parameters
+    ----------
+    image : MultiplexImage
+    channel : int or str
+        Index, name (e.g. "CD68") or role (e.g. "macrophages").
+    threshold : float, optional
+        Intensity above which a pixel is positive; default: Otsu at that level.
+    level : int, optional
+        Pyramid level; default :func:`choose_level` for ``spot_diameter_px``
+        (level 0 if neither is given).
+    spot_diameter_px : float, optional
+        Level-0 spot diameter, used to pick the level.
+    """
+    c = find_channel(image, channel)
+    if level is None:
+        level = choose_level(image, spot_diameter_px) if spot_diameter_px is not None else 0
+    ds = level_downsample(image, level)
+    arr = _lazy(image.levels[level][c])
+    if threshold is None:
+        thr, method = otsu_threshold(arr), "otsu"
+    else:
+        thr, method = float(threshold), "user"
+        if not np.isfinite(thr):
+            raise RoiScoreError(f"Threshold {threshold!r} is not a number.", "Type a number.")
+    return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr)
+
+
+def footprint_fractions(
+    mask: MarkerMask,
+    spots_xy: np.ndarray,
+    diameter_px: float,
+    shape: str = "circle",
+) -> np.ndarray:
+    """Fraction of each spot's footprint that is marker-positive.
+
+    Parameters
+    ----------
+    mask : MarkerMask
+    spots_xy : ndarray, shape (n, 2)
+        Spot centres (x, y) in level-0 pixels (``SpotTable.xy``).
+    diameter_px : float
+        Spot diameter (circle) or bin side (square), level-0 pixels.
+    shape : {"circle", "square"}
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+        In [0, 1]; NaN for spots whose footprint lies outside the image.
+        A footprint smaller than one mask pixel uses the pixel under its centre.
+    """
+    if shape not in ("circle", "square"):
+        raise RoiScoreError(f"Unknown spot shape {shape!r}.", "Use 'circle' or 'square'.")
+    if not (np.isfinite(diameter_px) and diameter_px > 0):
+        raise RoiScoreError(f"Spot diameter {diameter_px!r} px is not positive.",
+                            "Check the spot table's diameter.")
+    xy = np.asarray(spots_xy, dtype=np.float64).reshape(-1, 2)
+    n = len(xy)
+    out = np.full(n, np.nan)
+    if n == 0:
+        return out
+    dsy, dsx = mask.downsample
+    radius = diameter_px / 2
+    lvl = level0_to_level(xy, mask.downsample)
+    cx, cy = lvl[:, 0], lvl[:, 1]
+    ci, cj = np.round(cy).astype(np.int64), np.round(cx).astype(np.int64)
+    hy, hx = int(np.ceil(radius / dsy)) + 1, int(np.ceil(radius / dsx)) + 1
+    oy, ox = np.mgrid[-hy:hy + 1, -hx:hx + 1]
+    oy, ox = oy.ravel(), ox.ravel()
+    height, width = (int(s) for s in mask.data.shape)
+    tile_id = (np.clip(ci, 0, height - 1) // TILE) * (width // TILE + 1) + np.clip(cj, 0, width - 1) // TILE
+    order = np.argsort(tile_id, kind="stable")
+    bounds = np.flatnonzero(np.diff(tile_id[order])) + 1
+    for group in np.split(order, bounds):
+        r0 = max(int(ci[group].min()) - hy, 0)
+        r1 = min(int(ci[group].max()) + hy + 1, height)
+        c0 = max(int(cj[group].min()) - hx, 0)
+        c1 = min(int(cj[group].max()) + hx + 1, width)
+        if r0 >= r1 or c0 >= c1:
+            continue
+        window = np.asarray(mask.data[r0:r1, c0:c1])
+        rr = ci[group, None] + oy[None, :]
+        cc = cj[group, None] + ox[None, :]
+        dy0 = (rr - cy[group, None]) * dsy
+        dx0 = (cc - cx[group, None]) * dsx
+        if shape == "circle":
+            inside = dy0**2 + dx0**2 <= radius**2
+        else:
+            inside = (np.abs(dy0) <= radius) & (np.abs(dx0) <= radius)
+        valid = (rr >= r0) & (rr < r1) & (cc >= c0) & (cc < c1)
+        # footprints smaller than a mask pixel: use the pixel under the centre
+        centre = (oy == 0) & (ox == 0)
+        tiny = ~(inside & valid).any(axis=1)
+        inside[tiny] = centre
+        use = inside & valid
+        pos = np.zeros(use.shape, dtype=bool)
+        pos[use] = window[rr[use] - r0, cc[use] - c0]
+        n_use = use.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[group] = np.where(n_use > 0, pos.sum(axis=1) / n_use, np.nan)
+    return out
+
+
+def restrict_spots(fractions: np.ndarray, min_fraction: float) -> np.ndarray:
+    """Spots whose footprint is at least ``min_fraction`` positive (0.2 = 20 %).
+
+    Spots without a fraction (NaN, outside the image) are excluded.
+    """
+    min_fraction = float(min_fraction)
+    if not 0 <= min_fraction <= 1:
+        raise RoiScoreError(
+            f"Minimum positive fraction {min_fraction!r} is not between 0 and 1.",
+            "Give a fraction, e.g. 0.2 for 20 % of the spot area.",
+        )
+    f = np.asarray(fractions, dtype=np.float64)
+    return np.isfinite(f) & (f >= min_fraction)

@@ -1,0 +1,32 @@
+"""Readers for instrument outputs (pure core: no napari, no Qt).
+
+Each reader returns a :class:`~napari_roiscore.spot.SpotTable` — spot centres
+in full-resolution image pixels, spot size, raw counts, gene names and ids,
+an in-tissue flag and the provenance of every file read.
+"""
+
+from __future__ import annotations
+
+from .geomx import combine_probes, read_dcc, read_geomx_ngs, read_pkc
+from .tenx import CountMatrix, read_10x_h5, read_10x_mtx
+from .tissue_image import TissueImage, tissue_image_layer, tissue_images_from_uns
+from .visium import read_spaceranger, read_tissue_positions, read_visium_hd
+from .xenium import find_morphology_image, read_xenium
+
+__all__ = [
+    "CountMatrix",
+    "TissueImage",
+    "combine_probes",
+    "find_morphology_image",
+    "read_10x_h5",
+    "read_10x_mtx",
+    "read_dcc",
+    "read_geomx_ngs",
+    "read_pkc",
+    "read_spaceranger",
+    "read_tissue_positions",
+    "read_visium_hd",
+    "read_xenium",
+    "tissue_image_layer",
+    "tissue_images_from_uns",
+]

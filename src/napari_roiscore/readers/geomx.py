@@ -1,0 +1,349 @@
+"""GeoMx DSP NGS readout: DCC files + PKC probe kits + annotation sheet.
+
+One observation per AOI (area of illumination = one sequenced library).
+
+* **DCC** (one per well/AOI): sections ``<Header>``, ``<Scan_Attributes>``,
+  ``<NGS_Processing_Attributes>`` and ``<Code_Summary>`` (``RTS_ID,count``).
+* **PKC** (JSON, one per probe kit; loose ``.pkc`` files or a ``.zip`` of
+  them): ``Targets[].DisplayName`` (gene), ``CodeClass`` (Endogenous,
+  Control, Negative) and ``Probes[].RTS_ID``.
+* **Annotation sheet** (``.xlsx`` or ``.csv``): one row per DCC, keyed by
+  ``Sample_ID``; ``slide name`` == "No Template Control" marks the NTC well.
+
+Probes are combined per target gene as GeomxTools ``aggregateCounts`` does
+(default ``ngeoMean``): within one AOI, if any probe count of the gene is
+below 0.5, 0.5 is added to all of that gene's probe counts, then the
+geometric mean is taken.  The result is therefore a non-negative real count
+(0 probes counted → 0.5), not an integer.  Probes missing from a DCC count 0;
+DCC probes absent from every PKC are ignored (their number is kept in the
+provenance).
+
+Placement: a GeoMx NGS export carries no pixel coordinates.  When the
+annotation sheet has ROI coordinate columns (``ROICoordinateX``/``Y``,
+``roi_x``/``roi_y`` or ``x``/``y``) they are used as (x, y) pixels.  Otherwise
+AOIs are laid out on a **grid**: one row per slide (in sheet order), AOIs
+along the row in sheet order, the NTC well(s) on a last row; spots are
+``GRID_SPOT_DIAMETER_PX`` wide on a ``GRID_PITCH_PX`` pitch, and
+``obs["has_coordinates"]`` is ``False`` so nobody mistakes the grid for
+tissue positions.  The NTC well is kept, flagged ``obs["is_ntc"]`` and
+``in_tissue = False``; every AOI gets ``obs["ntc_count"]`` (total counts of
+its NTC well, as GeomxTools reports it).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import RoiScoreError
+from ..spot import SpotTable
+
+__all__ = ["GRID_PITCH_PX", "GRID_SPOT_DIAMETER_PX", "combine_probes", "read_dcc", "read_geomx_ngs",
+           "read_pkc"]
+
+GRID_SPOT_DIAMETER_PX = 100.0
+GRID_PITCH_PX = 150.0
+_COORD_COLUMNS = [("roicoordinatex", "roicoordinatey"), ("roix", "roiy"), ("x", "y")]
+
+
+def read_dcc(path: str | Path) -> dict:
+    """Parse one DCC file into its sections.
+
+    Returns
+    -------
+    dict
+        ``{"Header": {...}, "Scan_Attributes": {...}, "NGS_Processing_Attributes":
+        {...}, "Code_Summary": pandas.Series(count, index=RTS_ID)}``.
+    """
+    path = Path(path)
+    sections: dict[str, list[str]] = {}
+    current = None
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise RoiScoreError(f"{str(path)!r} cannot be read ({err}).", "Check the DCC file.") from None
+    for raw in text.splitlines():
+        line = raw.strip()
+        m = re.fullmatch(r"<(/?)([A-Za-z_]+)>", line)
+        if m:
+            current = None if m.group(1) else m.group(2)
+            if current:
+                sections.setdefault(current, [])
+            continue
+        if current and line:
+            sections[current].append(line)
+    if "Code_Summary" not in sections:
+        raise RoiScoreError(f"{str(path)!r}: section <Code_Summary> is missing.",
+                            "This is not a GeoMx DCC file; re-export it from the NGS pipeline.")
+    out: dict = {}
+    for name, lines in sections.items():
+        if name == "Code_Summary":
+            ids, counts = [], []
+            for ln in lines:
+                rts, _, cnt = ln.partition(",")
+                ids.append(re.sub(r"^RNA", "RTS00", rts.strip()))
+                counts.append(float(cnt))
+            out[name] = pd.Series(counts, index=ids, dtype=float).groupby(level=0).sum()
+        else:
+            out[name] = {k.strip(): v.strip().strip('"') for k, _, v in
+                         (ln.partition(",") for ln in lines)}
+    return out
+
+
+def read_pkc(paths: str | Path | list) -> pd.DataFrame:
+    """Probe table from PKC files (``.pkc`` JSON or ``.zip`` archives of them).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``RTS_ID`` with columns ``target``, ``module``, ``code_class``.
+    """
+    items = paths if isinstance(paths, (list, tuple)) else [paths]
+    docs: list[tuple[str, dict, str]] = []
+    for p in map(Path, items):
+        if not p.is_file():
+            raise RoiScoreError(f"PKC file {str(p)!r} is missing.", "Give the .pkc files (or their .zip) of the kit.")
+        try:
+            if p.suffix.lower() == ".zip":
+                with zipfile.ZipFile(p) as z:
+                    for n in sorted(z.namelist()):
+                        if n.lower().endswith(".pkc"):
+                            docs.append((Path(n).stem, json.loads(z.read(n)), f"{p}:{n}"))
+            else:
+                docs.append((p.stem, json.loads(p.read_text()), str(p)))
+        except (ValueError, zipfile.BadZipFile) as err:
+            raise RoiScoreError(f"PKC file {str(p)!r} is not valid JSON/zip ({err}).",
+                                "Download the probe kit configuration again.") from None
+    if not docs:
+        raise RoiScoreError(f"no .pkc file found in {[str(i) for i in items]}.",
+                            "Give the .pkc probe kit files (or a .zip holding them).")
+    rows = []
+    for module, doc, src in docs:
+        if "Targets" not in doc:
+            raise RoiScoreError(f"PKC {src!r}: field 'Targets' is missing.", "Use a GeoMx .pkc file.")
+        for t in doc["Targets"]:
+            for probe in t.get("Probes", []):
+                rows.append((re.sub(r"^RNA", "RTS00", probe["RTS_ID"]), t["DisplayName"], module,
+                             t.get("CodeClass", "")))
+    df = pd.DataFrame(rows, columns=["RTS_ID", "target", "module", "code_class"])
+    return df.drop_duplicates("RTS_ID").set_index("RTS_ID")
+
+
+def combine_probes(probe_counts: np.ndarray, targets: np.ndarray, thresh: float = 0.5
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Combine probe counts per target by GeomxTools' thresholded geometric mean.
+
+    Parameters
+    ----------
+    probe_counts : numpy.ndarray
+        AOIs x probes.
+    targets : numpy.ndarray
+        Target (gene) of each probe.
+    thresh : float
+        Within one AOI and target, if any probe count is below ``thresh``,
+        ``thresh`` is added to all of them before the geometric mean.
+
+    Returns
+    -------
+    (values, target_names)
+        AOIs x targets, targets sorted by name.
+    """
+    targets = np.asarray(targets, dtype=str)
+    order = np.argsort(targets, kind="stable")
+    t_sorted = targets[order]
+    names, starts, sizes = np.unique(t_sorted, return_index=True, return_counts=True)
+    x = np.asarray(probe_counts, dtype=float)[:, order]
+    low = np.minimum.reduceat(x, starts, axis=1) < thresh  # AOIs x targets
+    shift = np.repeat(low, sizes, axis=1) * thresh
+    logs = np.add.reduceat(np.log(x + shift), starts, axis=1)
+    return np.exp(logs / sizes), names
+
+
+def _norm(col: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(col).lower())
+
+
+def _find_inputs(folder: Path) -> tuple[list[Path], list[Path], Path]:
+    dcc_dir = folder / "dcc" if (folder / "dcc").is_dir() else folder
+    dccs = sorted(dcc_dir.glob("*.dcc"))
+    if not dccs:
+        raise RoiScoreError(f"GeoMx folder {str(folder)!r}: no '*.dcc' files (in it or in 'dcc/').",
+                            "Copy the DCC files of the NGS readout into the folder.")
+    pkcs = sorted(folder.glob("*.pkc")) or sorted(folder.glob("*.zip"))
+    if not pkcs:
+        raise RoiScoreError(f"GeoMx folder {str(folder)!r}: no '*.pkc' file (or .zip of them).",
+                            "Copy the probe kit configuration (.pkc) files into the folder.")
+    sheets = sorted(p for p in folder.glob("*.xlsx") if not p.name.startswith("~$"))
+    if len(sheets) != 1:
+        what = "no annotation sheet '*.xlsx'" if not sheets else f"several .xlsx files {[s.name for s in sheets]}"
+        raise RoiScoreError(f"GeoMx folder {str(folder)!r}: {what}.",
+                            "Keep exactly one annotation sheet, or pass annotations= explicitly.")
+    return dccs, pkcs, sheets[0]
+
+
+def _read_annotations(path: Path, sheet: str | int | None, id_column: str) -> pd.DataFrame:
+    if not path.is_file():
+        raise RoiScoreError(f"annotation sheet {str(path)!r} is missing.", "Give the GeoMx annotation .xlsx.")
+    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+        ann = pd.read_csv(path, sep=None, engine="python")
+    else:
+        try:
+            ann = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0)
+        except ImportError as err:  # pragma: no cover - openpyxl is a dependency
+            raise RoiScoreError(f"{str(path)!r}: cannot read .xlsx ({err}).", "pip install openpyxl") from None
+    cols = {_norm(c): c for c in ann.columns}
+    key = cols.get(_norm(id_column))
+    if key is None:
+        raise RoiScoreError(f"annotation sheet {str(path)!r}: column {id_column!r} is missing.",
+                            f"Name the DCC id column {id_column!r} (columns: {list(ann.columns)}).")
+    ann = ann.rename(columns={key: "Sample_ID"})
+    ann["Sample_ID"] = ann["Sample_ID"].astype(str).str.strip().str.replace(r"\.dcc$", "", regex=True)
+    ann = ann[ann["Sample_ID"].ne("nan")]
+    if ann["Sample_ID"].duplicated().any():
+        dup = ann.loc[ann["Sample_ID"].duplicated(), "Sample_ID"].head(3).tolist()
+        raise RoiScoreError(f"annotation sheet {str(path)!r}: duplicate Sample_ID {dup}.",
+                            "Give each DCC one row.")
+    return ann.reset_index(drop=True)
+
+
+def _layout(obs: pd.DataFrame) -> tuple[np.ndarray, bool, str]:
+    cols = {_norm(c): c for c in obs.columns}
+    for cx, cy in _COORD_COLUMNS:
+        if cx in cols and cy in cols:
+            xy = obs[[cols[cx], cols[cy]]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+            real = ~obs["is_ntc"].to_numpy()
+            if np.isfinite(xy[real]).all():
+                xy[~real] = np.nanmin(xy[real], axis=0) - GRID_PITCH_PX if real.any() else 0.0
+                return xy, True, f"annotation columns {cols[cx]!r}, {cols[cy]!r}"
+    slide_col = next((obs.columns[i] for i, c in enumerate(map(_norm, obs.columns)) if c == "slidename"), None)
+    slides = (obs[slide_col].astype(str) if slide_col else pd.Series("slide", index=obs.index)).to_numpy()
+    slides = np.where(obs["is_ntc"].to_numpy(), "\uffffNTC", slides)  # NTC row last
+    order = list(dict.fromkeys(s for s in slides if s != "\uffffNTC")) + ["\uffffNTC"]
+    xy = np.zeros((len(obs), 2))
+    for r, s in enumerate(o for o in order if (slides == o).any()):
+        idx = np.flatnonzero(slides == s)
+        xy[idx, 0] = np.arange(len(idx)) * GRID_PITCH_PX
+        xy[idx, 1] = r * GRID_PITCH_PX
+    return xy, False, "grid: one row per slide in sheet order (no ROI coordinates in the annotations)"
+
+
+def read_geomx_ngs(path: str | Path | None = None, *, dcc: list | None = None, pkc: list | str | Path | None = None,
+                   annotations: str | Path | None = None, sheet: str | int | None = None,
+                   id_column: str = "Sample_ID") -> SpotTable:
+    """Read a GeoMx DSP NGS readout into a :class:`SpotTable` (one spot per AOI).
+
+    Parameters
+    ----------
+    path : str or Path, optional
+        A folder with the DCC files (in it or in ``dcc/``), the ``.pkc`` files
+        (or a ``.zip`` of them) and one annotation ``.xlsx``.
+    dcc, pkc, annotations : optional
+        Explicit inputs; they override what is found in ``path``.
+    sheet : str or int, optional
+        Sheet of the annotation workbook (default: the first).
+    id_column : str
+        Annotation column holding the DCC ids.
+
+    Raises
+    ------
+    RoiScoreError
+        Missing inputs (named), malformed files, or no DCC matching the annotations.
+    """
+    import anndata as ad
+
+    found_dcc = found_pkc = found_ann = None
+    if path is not None:
+        folder = Path(path)
+        if not folder.is_dir():
+            raise RoiScoreError(f"GeoMx folder {str(folder)!r} does not exist.", "Check the path.")
+        if dcc is None or pkc is None or annotations is None:
+            found_dcc, found_pkc, found_ann = _find_inputs(folder)
+    dcc_paths = [Path(p) for p in (dcc if dcc is not None else found_dcc or [])]
+    pkc_paths = pkc if pkc is not None else found_pkc
+    ann_path = Path(annotations) if annotations is not None else found_ann
+    if not dcc_paths or pkc_paths is None or ann_path is None:
+        raise RoiScoreError("GeoMx reader needs DCC files, PKC files and an annotation sheet.",
+                            "Pass a folder holding all three, or dcc=, pkc= and annotations=.")
+    probes = read_pkc(pkc_paths)
+    ann = _read_annotations(ann_path, sheet, id_column)
+    dccs = {p.stem: p for p in dcc_paths}
+    no_file = [s for s in ann["Sample_ID"] if s not in dccs]
+    no_annotation = sorted(set(dccs) - set(ann["Sample_ID"]))
+    if no_file:
+        warnings.warn(f"GeoMx: {len(no_file)} annotated AOI(s) have no DCC file and are left out, "
+                      f"e.g. {no_file[:3]}", stacklevel=2)
+    if no_annotation:
+        warnings.warn(f"GeoMx: {len(no_annotation)} DCC file(s) have no annotation row and are left out, "
+                      f"e.g. {no_annotation[:3]}", stacklevel=2)
+    ann = ann[ann["Sample_ID"].isin(dccs)].reset_index(drop=True)
+    if ann.empty:
+        raise RoiScoreError(f"no DCC file matches a {id_column!r} of {str(ann_path)!r}.",
+                            "Check that the annotation sheet belongs to these DCC files.")
+    parsed = {s: read_dcc(dccs[s]) for s in ann["Sample_ID"]}
+    empty = [s for s, d in parsed.items() if d["Code_Summary"].empty]
+    ann = ann[~ann["Sample_ID"].isin(empty)].reset_index(drop=True)
+    probe_ids = probes.index
+    mat = np.zeros((len(ann), len(probe_ids)))
+    unknown: set[str] = set()
+    for i, s in enumerate(ann["Sample_ID"]):
+        cs = parsed[s]["Code_Summary"]
+        unknown |= set(cs.index.difference(probe_ids))
+        mat[i] = cs.reindex(probe_ids, fill_value=0.0).to_numpy()
+    values, genes = combine_probes(mat, probes["target"].to_numpy())
+    first = probes.reset_index().drop_duplicates("target").set_index("target").loc[genes]
+    var = pd.DataFrame({
+        "gene_symbols": genes,
+        "module": first["module"].to_numpy(dtype=str),
+        "code_class": first["code_class"].to_numpy(dtype=str),
+        "negative_probe": first["code_class"].str.contains("Negative").to_numpy(),
+        "n_probes": probes["target"].value_counts().reindex(genes).to_numpy(),
+    }, index=pd.Index(genes))
+    # observations: annotation + DCC attributes
+    obs = ann.copy()
+    for c in obs.columns:
+        if obs[c].dtype == object:
+            obs[c] = obs[c].astype(str).replace("nan", "")
+    slide_col = next((c for c in obs.columns if _norm(c) == "slidename"), None)
+    obs["is_ntc"] = (obs[slide_col].str.strip().str.lower() == "no template control").to_numpy() \
+        if slide_col else np.zeros(len(obs), bool)
+    obs["in_tissue"] = ~obs["is_ntc"]
+    totals = mat.sum(axis=1)
+    ntc_rows = np.flatnonzero(obs["is_ntc"].to_numpy())
+    if len(ntc_rows):
+        prev = np.searchsorted(ntc_rows, np.arange(len(obs)), side="right") - 1
+        obs["ntc_count"] = totals[ntc_rows[np.maximum(prev, 0)]]
+    obs["probe_total"] = totals
+    for s_i, s in enumerate(obs["Sample_ID"]):
+        d = parsed[s]
+        for sec in ("Scan_Attributes", "NGS_Processing_Attributes"):
+            for k in ("Plate_ID", "Well", "Raw", "Trimmed", "Stitched", "Aligned", "DeduplicatedReads"):
+                if k in d.get(sec, {}):
+                    obs.loc[s_i, k] = d[sec][k]
+    for k in ("Raw", "Trimmed", "Stitched", "Aligned", "DeduplicatedReads"):
+        if k in obs:
+            obs[k] = pd.to_numeric(obs[k], errors="coerce")
+    obs.index = pd.Index(obs["Sample_ID"].to_numpy(dtype=str))
+    xy, has_xy, how = _layout(obs)
+    obs["has_coordinates"] = has_xy
+    import scipy.sparse as sp
+
+    adata = ad.AnnData(X=sp.csr_matrix(values), obs=obs, var=var)
+    adata.obsm["spatial"] = xy
+    return SpotTable(
+        adata=adata, diameter_px=GRID_SPOT_DIAMETER_PX, shape="circle", pixel_size_um=None,
+        provenance={
+            "reader": "geomx_ngs", "path": str(path) if path is not None else str(ann_path.parent),
+            "dcc": [str(dccs[s]) for s in obs["Sample_ID"]],
+            "pkc": [str(p) for p in (pkc_paths if isinstance(pkc_paths, (list, tuple)) else [pkc_paths])],
+            "annotations": str(ann_path), "coordinates": how,
+            "probe_aggregation": "GeomxTools ngeoMean (thresh 0.5)",
+            "dcc_probes_not_in_pkc": len(unknown), "dcc_without_annotation": no_annotation,
+            "annotated_without_dcc": no_file, "dcc_without_counts": empty,
+        },
+    )

@@ -1,0 +1,222 @@
+"""10x Genomics count matrices: the HDF5 file and the Matrix Market folder.
+
+Both layouts hold the same thing — raw UMI counts, features (genes) by
+barcodes (spots, bins or cells) — and both are read here without scanpy:
+
+* ``*_feature_bc_matrix.h5`` (CellRanger/Space Ranger/Xenium ≥ 3 layout: group
+  ``matrix`` with ``data``, ``indices``, ``indptr``, ``shape``, ``barcodes`` and
+  ``features/{id,name,feature_type,genome}``; the older v2 layout with one group
+  per genome and ``genes``/``gene_names`` is accepted too);
+* ``*_feature_bc_matrix/`` with ``matrix.mtx.gz``, ``features.tsv.gz`` (or
+  ``genes.tsv``) and ``barcodes.tsv.gz``.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.io
+import scipy.sparse as sp
+
+from ..errors import RoiScoreError
+from ._files import first_existing
+
+__all__ = ["CountMatrix", "read_10x_h5", "read_10x_mtx"]
+
+
+@dataclass
+class CountMatrix:
+    """Raw counts with their labels.
+
+    Parameters
+    ----------
+    counts : scipy.sparse.csr_matrix
+        Barcodes (rows) x features (columns), integer counts.
+    barcodes : numpy.ndarray of str
+    features : pandas.DataFrame
+        One row per feature: ``gene_ids``, ``gene_symbols``, ``feature_types``
+        and, when present, ``genome``.
+    attrs : dict
+        File-level metadata (software version, library ids, chemistry).
+    """
+
+    counts: sp.csr_matrix
+    barcodes: np.ndarray
+    features: pd.DataFrame
+    attrs: dict = field(default_factory=dict)
+
+    def only_feature_type(self, feature_type: str) -> CountMatrix:
+        """Keep the features of one type (e.g. ``"Gene Expression"``)."""
+        keep = (self.features["feature_types"] == feature_type).to_numpy()
+        if keep.all():
+            return self
+        return CountMatrix(
+            self.counts[:, np.flatnonzero(keep)].tocsr(),
+            self.barcodes,
+            self.features.loc[keep].reset_index(drop=True),
+            self.attrs,
+        )
+
+
+def _decode(values) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.dtype.kind == "S":
+        return arr.astype(str)
+    if arr.dtype.kind == "O":
+        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in arr], dtype=str)
+    return arr.astype(str)
+
+
+def _attr(value):
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, np.ndarray):
+        return [_attr(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def read_10x_h5(path: str | Path) -> CountMatrix:
+    """Read a 10x HDF5 feature-barcode matrix with h5py.
+
+    Raises
+    ------
+    RoiScoreError
+        The file is missing, not HDF5, or not in a 10x layout.
+    """
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path to the .h5 matrix.")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise RoiScoreError(
+            f"{str(path)!r} is not a readable HDF5 file ({err}).",
+            "Re-download the 10x .h5 matrix or use the Matrix Market folder instead.",
+        ) from None
+    with f:
+        attrs = {k: _attr(v) for k, v in f.attrs.items()}
+        if "matrix" in f:
+            g = f["matrix"]
+            feats = g.get("features")
+            if feats is None:
+                raise RoiScoreError(
+                    f"{str(path)!r}: group 'matrix/features' is missing.",
+                    "This is not a 10x feature-barcode matrix; export it again with Space Ranger.",
+                )
+            n = len(feats["id"])
+            features = pd.DataFrame({
+                "gene_ids": _decode(feats["id"][:]),
+                "gene_symbols": _decode(feats["name"][:]),
+                "feature_types": (_decode(feats["feature_type"][:]) if "feature_type" in feats
+                                  else np.full(n, "Gene Expression")),
+            })
+            if "genome" in feats:
+                features["genome"] = _decode(feats["genome"][:])
+        else:  # CellRanger 2 layout: one group per genome
+            groups = [k for k in f.keys() if isinstance(f[k], h5py.Group)]
+            if len(groups) != 1 or "genes" not in f[groups[0]]:
+                raise RoiScoreError(
+                    f"{str(path)!r}: no 'matrix' group (10x v3) nor a single genome group (10x v2).",
+                    "Open a 10x feature-barcode matrix .h5 (e.g. filtered_feature_bc_matrix.h5).",
+                )
+            g = f[groups[0]]
+            features = pd.DataFrame({
+                "gene_ids": _decode(g["genes"][:]),
+                "gene_symbols": _decode(g["gene_names"][:]),
+                "feature_types": "Gene Expression",
+                "genome": groups[0],
+            })
+        missing = [k for k in ("data", "indices", "indptr", "shape", "barcodes") if k not in g]
+        if missing:
+            raise RoiScoreError(
+                f"{str(path)!r}: dataset(s) {missing} missing in group {g.name!r}.",
+                "The .h5 file is incomplete; re-download it or use the Matrix Market folder.",
+            )
+        n_feat, n_bc = (int(v) for v in g["shape"][:])
+        # stored as CSC features x barcodes == CSR barcodes x features
+        counts = sp.csr_matrix(
+            (g["data"][:], g["indices"][:], g["indptr"][:]), shape=(n_bc, n_feat)
+        )
+        barcodes = _decode(g["barcodes"][:])
+    if len(features) != n_feat or len(barcodes) != n_bc:
+        raise RoiScoreError(
+            f"{str(path)!r}: matrix shape {n_feat} x {n_bc} does not match "
+            f"{len(features)} features and {len(barcodes)} barcodes.",
+            "The .h5 file is inconsistent; re-download it.",
+        )
+    counts.sort_indices()
+    return CountMatrix(counts, barcodes, features, attrs)
+
+
+def _open_text(path: Path):
+    return gzip.open(path, "rt") if path.suffix == ".gz" else open(path)
+
+
+def read_10x_mtx(folder: str | Path) -> CountMatrix:
+    """Read a 10x Matrix Market folder (``matrix.mtx[.gz]``, ``features.tsv[.gz]``
+    or ``genes.tsv``, ``barcodes.tsv[.gz]``).
+
+    Raises
+    ------
+    RoiScoreError
+        Naming the missing file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise RoiScoreError(f"{str(folder)!r} is not a folder.", "Point to the *_feature_bc_matrix folder.")
+    found = {}
+    for key, names in {
+        "matrix": ["matrix.mtx.gz", "matrix.mtx"],
+        "features": ["features.tsv.gz", "features.tsv", "genes.tsv.gz", "genes.tsv"],
+        "barcodes": ["barcodes.tsv.gz", "barcodes.tsv"],
+    }.items():
+        p = first_existing(folder, names)
+        if p is None:
+            raise RoiScoreError(
+                f"Matrix Market folder {str(folder)!r}: {names[0]!r} is missing.",
+                "Copy the complete *_feature_bc_matrix folder (matrix, features, barcodes).",
+            )
+        found[key] = p
+    with _open_text(found["matrix"]) as fh:
+        header = [next(fh) for _ in range(2)]
+    meta = {}
+    for line in header:
+        if line.startswith("%metadata_json:"):
+            import json
+
+            try:
+                meta = json.loads(line.split(":", 1)[1])
+            except ValueError:
+                meta = {}
+    with (gzip.open(found["matrix"], "rb") if found["matrix"].suffix == ".gz"
+          else open(found["matrix"], "rb")) as fh:
+        m = scipy.io.mmread(fh)
+    counts = sp.csr_matrix(m.T)
+    if counts.dtype.kind in "fiu" and np.all(np.mod(counts.data, 1) == 0):
+        big = counts.data.size and counts.data.max() >= 2**31
+        counts = counts.astype(np.int64 if big else np.int32)
+    feats = pd.read_csv(found["features"], sep="\t", header=None, dtype=str)
+    features = pd.DataFrame({
+        "gene_ids": feats[0].to_numpy(dtype=str),
+        "gene_symbols": (feats[1] if feats.shape[1] > 1 else feats[0]).to_numpy(dtype=str),
+        "feature_types": (feats[2].to_numpy(dtype=str) if feats.shape[1] > 2
+                          else np.full(len(feats), "Gene Expression")),
+    })
+    barcodes = pd.read_csv(found["barcodes"], sep="\t", header=None, dtype=str)[0].to_numpy(dtype=str)
+    if counts.shape != (len(barcodes), len(features)):
+        raise RoiScoreError(
+            f"{str(found['matrix'])!r}: matrix is {counts.shape[1]} x {counts.shape[0]} but there are "
+            f"{len(features)} features and {len(barcodes)} barcodes.",
+            "The three files come from different runs; copy them from one folder.",
+        )
+    counts.sort_indices()
+    attrs = {"software_version": meta["software_version"]} if "software_version" in meta else {}
+    return CountMatrix(counts, barcodes, features, attrs)

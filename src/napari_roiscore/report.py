@@ -1,0 +1,138 @@
+"""Figures and reports: score distributions, and a PNG + PDF report of a session.
+
+Uses matplotlib's object API with the Agg/PDF backends only (no pyplot, no
+Qt), so reports can be written headless by the CLI as well as from napari.
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ._atomic import atomic_write
+from .roi_class import class_colour
+
+__all__ = ["draw_distributions", "software_versions", "write_report"]
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software that produced a result."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("napari-roiscore", "napari", "numpy", "scipy", "pandas", "anndata",
+                "shapely", "tifffile", "scikit-image"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def draw_distributions(fig, values: Mapping[str, np.ndarray], classes: Mapping[str, str]) -> None:
+    """Box plots of spot scores per ROI (left) and per class (right) on ``fig``.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+    values : mapping ROI name -> spot scores of its spots
+    classes : mapping ROI name -> class
+    """
+    fig.clear()
+    ax_roi, ax_cls = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    names = [n for n, v in values.items() if len(v)]
+    if not names:
+        for ax in (ax_roi, ax_cls):
+            ax.text(0.5, 0.5, "no spots in any ROI", ha="center", va="center", transform=ax.transAxes)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        return
+    data = [np.asarray(values[n], dtype=float) for n in names]
+    bp = ax_roi.boxplot(data, patch_artist=True, widths=0.6, showfliers=False)
+    for patch, n in zip(bp["boxes"], names):
+        patch.set_facecolor((*class_colour(classes[n]), 0.6))
+    for i, d in enumerate(data, start=1):
+        jitter = np.random.default_rng(i).uniform(-0.15, 0.15, len(d))
+        ax_roi.scatter(np.full(len(d), i) + jitter, d, s=6, color="k", alpha=0.5, lw=0)
+    ax_roi.set_xticks(range(1, len(names) + 1), names, rotation=45, ha="right", fontsize=8)
+    ax_roi.set_ylabel("spot score")
+    ax_roi.set_title("per ROI", fontsize=9)
+    by_class: dict[str, list[np.ndarray]] = {}
+    for n, d in zip(names, data):
+        by_class.setdefault(classes[n], []).append(d)
+    cls_names = sorted(by_class)
+    cls_data = [np.concatenate(by_class[c]) for c in cls_names]
+    vp = ax_cls.violinplot(cls_data, showmedians=True)
+    for body, c in zip(vp["bodies"], cls_names):
+        body.set_facecolor(class_colour(c))
+        body.set_alpha(0.6)
+    ax_cls.set_xticks(range(1, len(cls_names) + 1), cls_names, fontsize=8)
+    ax_cls.set_title("per class", fontsize=9)
+    if hasattr(fig, "tight_layout"):
+        fig.tight_layout()
+
+
+def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFrame,
+                 values: Mapping[str, np.ndarray], classes: Mapping[str, str],
+                 metadata: Mapping[str, object], comparison_lines: list[str] | None = None
+                 ) -> tuple[Path, Path]:
+    """Write ``<stem>.png`` and ``<stem>.pdf``: view, table, plots and metadata.
+
+    Parameters
+    ----------
+    stem : path without extension
+    view : RGB(A) screenshot of the viewer (channels, spots, ROIs), optional
+    table : ROI score table
+    values, classes : per-ROI spot scores and classes (for the plots)
+    metadata : signature, method, thresholds, data paths...; software versions are added
+    comparison_lines : lines of the tumour-vs-stroma comparison, optional
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    stem = Path(stem)
+    fig = Figure(figsize=(11.7, 8.3), dpi=150)  # A4 landscape
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, 2, height_ratios=[3, 2], width_ratios=[1, 1])
+    ax_view = fig.add_subplot(grid[0, 0])
+    if view is not None:
+        ax_view.imshow(view)
+    else:
+        ax_view.text(0.5, 0.5, "no view", ha="center", va="center")
+    ax_view.set_axis_off()
+    ax_view.set_title("view: channels, spots, ROIs", fontsize=9)
+
+    ax_tab = fig.add_subplot(grid[0, 1])
+    ax_tab.set_axis_off()
+    shown = table[["roi", "class", "spots", "score", "median", "status"]].copy() if not table.empty else table
+    if not shown.empty:
+        cells = [[str(r.roi), str(r._1), str(r.spots),
+                  "" if pd.isna(r.score) else f"{r.score:.3f}",
+                  "" if pd.isna(r.median) else f"{r.median:.3f}", str(r.status)]
+                 for r in shown.head(30).itertuples(index=False)]
+        tab = ax_tab.table(cellText=cells, colLabels=list(shown.columns), loc="upper center")
+        tab.auto_set_font_size(False)
+        tab.set_fontsize(7)
+    lines = list(comparison_lines or [])
+    meta = {**dict(metadata), "software": ", ".join(f"{k} {v}" for k, v in software_versions().items())}
+    lines += [f"{k}: {v}" for k, v in meta.items()]
+    ax_tab.text(0.0, 0.0, "\n".join(_wrap(line) for line in lines), fontsize=6.5, va="top",
+                transform=ax_tab.transAxes, family="monospace")
+    sub = grid[1, :].subgridspec(1, 1)
+    plot_fig = fig.add_subfigure(sub[0, 0])
+    draw_distributions(plot_fig, values, classes)
+    png = stem.with_suffix(".png")
+    pdf = stem.with_suffix(".pdf")
+    atomic_write(png, lambda p: fig.savefig(p, format="png"))
+    atomic_write(pdf, lambda p: fig.savefig(p, format="pdf"))
+    return png, pdf
+
+
+def _wrap(line: str, width: int = 110) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(line, width)) or line

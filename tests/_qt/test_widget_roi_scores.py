@@ -1,0 +1,140 @@
+"""The ROI scores widget on the real sample, in a real napari viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from independent import inside, mean_z_scores, spots_xy
+from napari_roiscore.roi import CLASS_COLOURS
+from napari_roiscore.signature import EXAMPLE_PANEL
+
+pytestmark = pytest.mark.gui
+
+
+def _ready(w) -> bool:
+    t = w.last_table
+    return not t.empty and not t["status"].eq("computing…").any()
+
+
+@pytest.fixture
+def sample_viewer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-roiscore", "multiplex_visium")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: _ready(widget), timeout=60_000)
+    return viewer, widget
+
+
+def test_sample_opens_with_expected_layers(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-roiscore", "multiplex_visium")
+    names = [ly.name for ly in viewer.layers]
+    assert names == ["DAPI (nuclei)", "panCK (cancer cells)", "CD31 (vessels)", "CD68 (macrophages)", "spots", "ROIs"]
+    cmaps = [ly.colormap.name for ly in list(viewer.layers)[:4]]
+    assert cmaps == ["blue", "cyan", "yellow", "magenta"]
+    for ly in list(viewer.layers)[:4]:
+        assert ly.blending == "additive"
+        assert ly.multiscale and len(ly.data) >= 3
+    spots = viewer.layers["spots"]
+    assert np.allclose(spots.size, 55.0)  # 55 µm at 1 µm/px: the real diameter
+    rois = viewer.layers["ROIs"]
+    assert list(rois.features["class"]) == ["tumour", "stroma"]
+    assert list(rois.features["name"]) == ["004", "007"]
+    np.testing.assert_allclose(rois.edge_color[0][:3], CLASS_COLOURS["tumour"])
+    np.testing.assert_allclose(rois.edge_color[1][:3], CLASS_COLOURS["stroma"])
+
+
+def _expected(sample_paths, polygon_rc, genes=EXAMPLE_PANEL.up):
+    ref = mean_z_scores(sample_paths["spots"], list(genes))
+    m = inside(spots_xy(sample_paths["spots"]), np.asarray(polygon_rc)[:, ::-1])
+    return int(m.sum()), float(ref[m].mean())
+
+
+def test_widget_shows_two_scores_matching_reference(sample_viewer, sample_paths):
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    t = w.last_table
+    assert list(t["roi"]) == ["004", "007"] and list(t["class"]) == ["tumour", "stroma"]
+    for i in range(2):
+        n, score = _expected(sample_paths, layer.data[i])
+        assert t["spots"][i] == n
+        assert t["score"][i] == pytest.approx(score, abs=1e-9)
+    # and what the user reads in the Qt table
+    assert w.table.rowCount() == 2
+    assert w.table.item(0, 3).text() == f"{t['score'][0]:.3f}"
+    assert "example panel" in w.signature_note.value
+
+
+def test_moving_tumour_roi_onto_stroma_updates_score(sample_viewer, sample_paths, qtbot):
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    tumour, stroma = (np.array(d, copy=True) for d in layer.data)
+    before = w.last_table["score"][0]
+    shift = stroma.mean(axis=0) - tumour.mean(axis=0)
+    moved = tumour + shift
+    n, expected = _expected(sample_paths, moved)
+    # as the mouse binding does while dragging: edit in place + refresh (events.set_data)
+    layer.selected_data = {0}
+    layer._data_view.shift(0, shift / 2)
+    layer.refresh()
+    n_half, expected_half = _expected(sample_paths, tumour + shift / 2)
+    qtbot.waitUntil(lambda: w.last_table["score"][0] == pytest.approx(expected_half, abs=1e-9), timeout=5000)
+    layer._data_view.shift(0, shift / 2)
+    layer.refresh()
+    layer.events.data(value=layer.data, action="changed", data_indices=(0,), vertex_indices=((),))
+    qtbot.waitUntil(lambda: w.last_table["score"][0] == pytest.approx(expected, abs=1e-9), timeout=5000)
+    assert w.last_table["spots"][0] == n
+    assert w.last_table["class"][0] == "tumour"
+    assert expected > before + 0.3  # stroma holds more macrophages than tumour nests
+
+
+def test_missing_genes_are_reported_and_present_ones_scored(sample_viewer, sample_paths, qtbot):
+    viewer, w = sample_viewer
+    w.signature_edit.value = "CD68, NOT_A_GENE, cd163"
+    qtbot.waitUntil(lambda: "missing" in w.status.value and _ready(w), timeout=10_000)
+    assert "NOT_A_GENE" in w.status.value
+    assert "custom signature" in w.signature_note.value
+    n, expected = _expected(sample_paths, viewer.layers["ROIs"].data[1], genes=("CD68", "CD163"))
+    qtbot.waitUntil(lambda: w.last_table["score"][1] == pytest.approx(expected, abs=1e-9), timeout=10_000)
+
+
+def test_no_match_signature_gives_message_not_crash(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    w.signature_edit.value = "FOO1, BAR2"
+    qtbot.waitUntil(lambda: "problem" in w.status.value, timeout=10_000)
+    assert "None of the signature genes" in w.status.value
+    assert len(viewer.layers["ROIs"].data) == 2  # annotations untouched
+
+
+def test_added_empty_and_degenerate_rois(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    w.class_combo.value = "stroma"
+    # far outside the tissue: no spots
+    layer.add_polygons([np.array([[5, 5], [5, 60], [60, 60], [60, 5]], float)])
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5000)
+    row = w.last_table.iloc[2]
+    assert row["status"] == "no spots" and row["spots"] == 0
+    assert row["class"] == "stroma"
+    assert w.table.item(2, 3).text() == "no spots"
+    np.testing.assert_allclose(layer.edge_color[2][:3], CLASS_COLOURS["stroma"])
+    # a line has no area
+    layer.add_lines([np.array([[1000, 1000], [1500, 1500]], float)])
+    qtbot.waitUntil(lambda: len(w.last_table) == 4, timeout=5000)
+    assert "zero area" in w.last_table.iloc[3]["status"]
+    # deleting an ROI removes its row
+    layer.selected_data = {0}
+    layer.remove_selected()
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5000)
+    assert list(w.last_table["roi"])[0] == "007"
+
+
+def test_save_csv_has_same_scores(sample_viewer, tmp_path):
+    import pandas as pd
+
+    _, w = sample_viewer
+    path = w.save_csv(tmp_path / "scores.csv")
+    df = pd.read_csv(path)
+    np.testing.assert_allclose(df["score"], w.last_table["score"])
+    assert set(df["genes_used"].iloc[0].split(";")) == set(EXAMPLE_PANEL.up)

@@ -1,0 +1,158 @@
+"""GeoMx DSP NGS reader on the real GeomxTools example and on a tiny generated kit."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.readers.geomx import (
+    GRID_PITCH_PX,
+    combine_probes,
+    read_dcc,
+    read_geomx_ngs,
+    read_pkc,
+)
+
+DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+GEOMX = DATA / "geomx_ngs_example"
+
+
+@pytest.fixture(scope="module")
+def geomx_dir() -> Path:
+    if not GEOMX.is_dir():
+        pytest.skip(f"real GeoMx data not found at {GEOMX} (only present next to the CI checkout)")
+    return GEOMX
+
+
+@pytest.fixture(scope="module")
+def geomx(geomx_dir):
+    return read_geomx_ngs(geomx_dir)
+
+
+def test_combine_probes_matches_geomxtools_ngeomean():
+    counts = np.array([[0, 1, 2, 2, 4, 9, 7],
+                       [3, 3, 3, 3, 0, 0, 0]], dtype=float)
+    targets = np.array(["B", "B", "B", "B", "A", "A", "C"])
+    vals, names = combine_probes(counts, targets)
+    assert list(names) == ["A", "B", "C"]
+    # AOI 1: A = geomean(4, 9) = 6; B has a 0 -> all + 0.5; C single probe
+    np.testing.assert_allclose(vals[0], [6.0, np.exp(np.mean(np.log([0.5, 1.5, 2.5, 2.5]))), 7.0])
+    # AOI 2: A all 0 -> 0.5; B = 3; C 0 -> 0.5
+    np.testing.assert_allclose(vals[1], [0.5, 3.0, 0.5])
+
+
+def test_real_geomx_one_observation_per_aoi(geomx, geomx_dir):
+    ad = geomx.adata
+    assert ad.n_obs == 89  # 88 AOIs + the no-template control well
+    assert ad.n_vars == 1812 + 9  # CTA targets + six-gene custom panel targets
+    assert set(ad.var["module"]) == {"VnV_GeoMx_Hs_CTA_v1.2", "Six-gene_test_v1_v1.1"}
+    assert ad.var.loc["Negative Probe", "negative_probe"] and ad.var.loc["Negative Probe", "n_probes"] == 75
+    assert not ad.var.loc["ZNF207", "negative_probe"]
+    ntc = ad.obs["is_ntc"]
+    assert ntc.sum() == 1 and ntc["DSP-1001250002642-A01"]
+    assert not ad.obs.loc["DSP-1001250002642-A01", "in_tissue"]
+    assert ad.obs["in_tissue"].sum() == 88
+    assert (ad.obs["ntc_count"] == ad.obs.loc["DSP-1001250002642-A01", "probe_total"]).all()
+    assert ad.obs.loc["DSP-1001250002642-A02", "cell_line"] == "HS578T"
+    assert ad.obs.loc["DSP-1001250002642-A06", "Aligned"] == 744669
+    assert geomx.provenance["annotations"].endswith("annotations.xlsx")
+
+
+def test_real_geomx_gene_is_geometric_mean_of_its_probes(geomx, geomx_dir):
+    with zipfile.ZipFile(geomx_dir / "pkcs.zip") as z:
+        kit = json.loads(z.read("Six-gene_test_v1_v1.1.pkc"))
+    rts = [p["RTS_ID"] for t in kit["Targets"] if t["DisplayName"] == "ZNF207" for p in t["Probes"]]
+    text = (geomx_dir / "dcc" / "DSP-1001250002642-A06.dcc").read_text()
+    summary = dict(line.split(",") for line in text.split("<Code_Summary>")[1].split("</Code_Summary>")[0].split())
+    c = np.array([float(summary.get(r, 0)) for r in rts])
+    if c.min() < 0.5:
+        c = c + 0.5
+    expected = np.exp(np.log(c).mean())
+    got = geomx.adata[("DSP-1001250002642-A06"), "ZNF207"].X.toarray().item()
+    assert got == pytest.approx(expected)
+
+
+def test_real_geomx_grid_layout_is_flagged(geomx):
+    ad = geomx.adata
+    assert not ad.obs["has_coordinates"].any()
+    assert geomx.provenance["coordinates"].startswith("grid")
+    xy = geomx.xy
+    # one row per slide (4 slides x 22 AOIs), NTC on a fifth row
+    rows = pd.Series(xy[:, 1]).groupby(ad.obs["slide name"].to_numpy()).unique()
+    assert all(len(r) == 1 for r in rows)
+    assert sorted(np.unique(xy[:, 1])) == [0, GRID_PITCH_PX, 2 * GRID_PITCH_PX, 3 * GRID_PITCH_PX,
+                                           4 * GRID_PITCH_PX]
+    assert xy[ad.obs["is_ntc"].to_numpy(), 1] == 4 * GRID_PITCH_PX
+    assert len(np.unique(xy, axis=0)) == ad.n_obs  # no two AOIs on one spot
+
+
+# -- a tiny generated kit -----------------------------------------------------
+def _dcc(sample: str, counts: dict[str, int]) -> str:
+    body = "\n".join(f"{k},{v}" for k, v in counts.items())
+    return (f"<Header>\nFileVersion,0.01\n</Header>\n\n<Scan_Attributes>\nID,{sample}\nWell,A01\n"
+            f"</Scan_Attributes>\n\n<NGS_Processing_Attributes>\nRaw,100\nAligned,90\n"
+            f"</NGS_Processing_Attributes>\n\n<Code_Summary>\n{body}\n</Code_Summary>\n")
+
+
+def _kit(folder: Path, with_coordinates: bool = True) -> Path:
+    folder.mkdir(parents=True)
+    pkc = {"Name": "tiny", "Targets": [
+        {"DisplayName": "CD68", "CodeClass": "Endogenous", "Probes": [{"RTS_ID": "RTS1"}, {"RTS_ID": "RTS2"}]},
+        {"DisplayName": "STAB1", "CodeClass": "Endogenous", "Probes": [{"RTS_ID": "RTS3"}]},
+        {"DisplayName": "NegProbe", "CodeClass": "Negative", "Probes": [{"RTS_ID": "RTS4"}]},
+    ]}
+    (folder / "tiny_v1.pkc").write_text(json.dumps(pkc))
+    (folder / "S1.dcc").write_text(_dcc("S1", {"RTS1": 4, "RTS2": 16, "RTS3": 5, "RTS4": 1, "RTS99": 7}))
+    (folder / "S2.dcc").write_text(_dcc("S2", {"RTS1": 9, "RTS2": 1}))
+    ann = pd.DataFrame({"Sample_ID": ["S1.dcc", "S2"], "slide name": ["s1", "s1"],
+                        "segment": ["tumour", "stroma"]})
+    if with_coordinates:
+        ann["ROICoordinateX"] = [1200.0, 3400.0]
+        ann["ROICoordinateY"] = [800.0, 900.0]
+    ann.to_excel(folder / "annotations.xlsx", index=False)
+    return folder
+
+
+def test_generated_kit_with_roi_coordinates(tmp_path):
+    s = read_geomx_ngs(_kit(tmp_path / "kit"))
+    ad = s.adata
+    assert list(ad.obs_names) == ["S1", "S2"]
+    assert list(ad.var_names) == ["CD68", "NegProbe", "STAB1"]
+    np.testing.assert_allclose(ad.X.toarray(), [[8.0, 1.0, 5.0], [3.0, 0.5, 0.5]])
+    np.testing.assert_array_equal(s.xy, [[1200.0, 800.0], [3400.0, 900.0]])
+    assert ad.obs["has_coordinates"].all()
+    assert s.provenance["dcc_probes_not_in_pkc"] == 1  # RTS99
+
+
+def test_generated_kit_without_coordinates_uses_grid(tmp_path):
+    s = read_geomx_ngs(_kit(tmp_path / "kit", with_coordinates=False))
+    np.testing.assert_array_equal(s.xy, [[0.0, 0.0], [GRID_PITCH_PX, 0.0]])
+    assert not s.adata.obs["has_coordinates"].any()
+
+
+def test_generated_kit_missing_inputs_are_named(tmp_path):
+    kit = _kit(tmp_path / "kit")
+    (kit / "annotations.xlsx").unlink()
+    with pytest.raises(RoiScoreError, match="xlsx"):
+        read_geomx_ngs(kit)
+    (kit / "tiny_v1.pkc").unlink()
+    with pytest.raises(RoiScoreError, match="pkc"):
+        read_geomx_ngs(kit)
+    with pytest.raises(RoiScoreError, match="PKC file .*nope.pkc"):
+        read_pkc(kit / "nope.pkc")
+    with pytest.raises(RoiScoreError, match="Code_Summary"):
+        (kit / "bad.dcc").write_text("<Header>\n</Header>\n")
+        read_dcc(kit / "bad.dcc")
+
+
+def test_annotations_of_other_dccs_are_refused(tmp_path):
+    kit = _kit(tmp_path / "kit")
+    pd.DataFrame({"Sample_ID": ["X1", "X2"]}).to_excel(kit / "annotations.xlsx", index=False)
+    with pytest.raises(RoiScoreError, match="no DCC file matches"), pytest.warns(UserWarning):
+        read_geomx_ngs(kit)
