@@ -24,6 +24,7 @@ from napari_roiscore.cli import (
     score_slide,
 )
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.roi import Roi
 from napari_roiscore.roi_io import read_geojson
 from napari_roiscore.scorer import TABLE_COLUMNS, RoiScorer
 from napari_roiscore.signature import EXAMPLE_PANEL, Signature
@@ -319,3 +320,74 @@ def test_demo_widget_and_cli_give_identical_numbers(tmp_path):
     assert main(["-q", "score", "--spots", str(SAMPLE_DIR / "sample_spots.h5ad"),
                  "--rois", str(SAMPLE_DIR / "sample_rois.geojson"), "--out", str(cli_csv)]) == EXIT_OK
     assert_same_numbers(widget, read_table(cli_csv))
+
+
+# -- marker restriction ------------------------------------------------------
+def test_marker_restriction_matches_the_marker_module(cohort, tmp_path):
+    from napari_roiscore.image import read_multiplex_tiff
+    from napari_roiscore.marker import footprint_fractions, marker_mask, restrict_spots
+
+    a = cohort["slides"]["A"]
+    out = tmp_path / "m.csv"
+    res = run_cli("score", "--spots", str(a["spots"]), "--rois", str(a["rois"]), "--image", str(a["image"]),
+                  "--marker", "CD68", "--marker-threshold", "60", "--min-positive", "20", "--out", str(out))
+    assert res.returncode == EXIT_OK, res.stderr
+    got = read_table(out)
+    spots = read_h5ad_spots(a["spots"])
+    mask = marker_mask(read_multiplex_tiff(a["image"]), "CD68", threshold=60, spot_diameter_px=spots.diameter_px)
+    keep = restrict_spots(footprint_fractions(mask, spots.xy, spots.diameter_px, spots.shape), 0.2)
+    assert 0 < keep.sum() < len(keep)  # the filter really filters
+    scorer = RoiScorer(spots)
+    want = scorer.table(read_geojson(a["rois"]), scorer.spot_scores(EXAMPLE_PANEL), spot_mask=keep)
+    assert_same_numbers(got, want)
+    unrestricted = reference_table(a, EXAMPLE_PANEL)
+    assert (got["spots"].to_numpy() <= unrestricted["spots"].to_numpy()).all()
+    assert got["spots"].sum() < unrestricted["spots"].sum()
+    assert got["marker_restriction"].str.startswith("CD68+ (> 60, user").all()
+
+
+def test_marker_needs_an_image_per_slide(cohort, cluster, tmp_path, capsys):
+    out = tmp_path / "m.csv"
+    rc = main(["batch", str(cohort["manifest"]), "--scheduler", cluster.scheduler_address,
+               "--marker", "CD68", "--out", str(out)])
+    assert rc == EXIT_PARTIAL
+    failures = read_table(out.with_name("m.failures.csv"))
+    assert list(failures["slide_id"]) == ["C", "BROKEN"]  # C has no image
+    assert "needs the image" in failures["error"].iloc[0]
+    table = read_table(out)
+    assert set(table["slide_id"]) == {"A", "B"}
+    assert table["marker_restriction"].str.contains("Otsu").all()
+    capsys.readouterr()
+    bad = run_cli("validate", "--spots", str(cohort["slides"]["A"]["spots"]), "--image",
+                  str(cohort["slides"]["A"]["image"]), "--marker", "NOSUCHSTAIN")
+    assert bad.returncode == EXIT_INVALID and "NOSUCHSTAIN" in bad.stdout
+
+
+# -- real data ----------------------------------------------------------------
+def test_score_a_real_space_ranger_folder(tmp_path):
+    shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    outs = shared / "visium_cytassist_mouse"
+    if not outs.is_dir():
+        pytest.skip(f"real test data not found at {outs} (only present next to the CI checkout)")
+    from shapely.geometry import box
+
+    from napari_roiscore.readers import read_spaceranger
+    from napari_roiscore.roi_io import write_geojson
+
+    spots = read_spaceranger(outs, load_images=False)
+    x0, y0 = spots.xy.min(axis=0)
+    x1, y1 = spots.xy.max(axis=0)
+    mx, my = (x0 + x1) / 2, (y0 + y1) / 2
+    rois = [Roi("left", "tumour", box(x0, y0, mx, y1)), Roi("right", "stroma", box(mx, y0, x1, my))]
+    write_geojson(rois, tmp_path / "r.geojson")
+    genes = "Cd68,Adgre1,Csf1r,Lyz2,C1qa"
+    out = tmp_path / "t.csv"
+    res = run_cli("score", "--spots", str(outs), "--rois", str(tmp_path / "r.geojson"), "--genes", genes,
+                  "--out", str(out))
+    assert res.returncode == EXIT_OK, res.stderr
+    got = read_table(out)
+    scorer = RoiScorer(spots)
+    want = scorer.table(read_geojson(tmp_path / "r.geojson"),
+                        scorer.spot_scores(Signature("custom signature", up=tuple(genes.split(",")))))
+    assert_same_numbers(got, want)
+    assert (got["spots"] > 10).all()

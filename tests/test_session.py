@@ -198,3 +198,24 @@ def test_folder_checksum_follows_its_files(tmp_path):
     (tmp_path / "outs" / "spatial" / "pos.csv").rename(tmp_path / "outs" / "spatial" / "p.csv")
     h3 = sha256_path(tmp_path / "outs")
     assert len({h1, h2, h3}) == 3
+
+
+def test_marker_restriction_is_saved_and_reproduced(data, tmp_path, capsys):
+    first = tmp_path / "first.csv"
+    sess = tmp_path / "marker.json"
+    assert main(["-q", "score", "--spots", str(data["spots"]), "--rois", str(data["rois"]),
+                 "--image", str(data["image"]), "--marker", "macrophages", "--min-positive", "15",
+                 "--out", str(first), "--save-session", str(sess)]) == EXIT_OK
+    marker = json.loads(sess.read_text())["marker"]
+    assert marker["channel"] == "CD68" and marker["threshold_method"] == "otsu"
+    assert isinstance(marker["threshold"], float) and marker["min_fraction"] == 0.15
+    again = tmp_path / "again.csv"
+    assert main(["-q", "score", "--session", str(sess), "--out", str(again)]) == EXIT_OK
+    assert again.read_text() == first.read_text()
+    s = load_session(sess)
+    unrestricted = table_for(data["spots"], s.rois, EXAMPLE_PANEL)
+    restricted = score_session(s)
+    assert restricted["spots"].sum() < unrestricted["spots"].sum()
+    assert same_numbers(restricted, s.results)
+    with pytest.raises(RoiScoreError, match="needs the image"):
+        make_session(spots=data["spots"], rois=data["rois"], signature=SIG, marker={"channel": "CD68"})

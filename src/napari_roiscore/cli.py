@@ -75,7 +75,7 @@ EXIT_CODES_HELP = """exit codes:
 """
 
 #: Columns the CLI adds to the scorer's table (the same as the widget's CSV export).
-EXTRA_COLUMNS = ["method", "signature", "genes_used", "genes_missing"]
+EXTRA_COLUMNS = ["method", "signature", "genes_used", "genes_missing", "marker_restriction"]
 
 
 # ---------------------------------------------------------------------------
@@ -172,15 +172,18 @@ class SlideResult:
     scores: SpotScores
     n_spots: int
     warnings: list[str] = field(default_factory=list)
+    marker: dict | None = None
+    n_marker_positive: int | None = None
 
 
-def annotate(table: pd.DataFrame, scores: SpotScores) -> pd.DataFrame:
-    """Add method, signature and gene columns (as the widget's CSV export does)."""
+def annotate(table: pd.DataFrame, scores: SpotScores, marker_label: str = "") -> pd.DataFrame:
+    """Add method, signature, gene and marker columns (as the widget's CSV export does)."""
     out = table.copy()
     out["method"] = scores.method
     out["signature"] = scores.signature.label
     out["genes_used"] = ";".join(scores.match.used)
     out["genes_missing"] = ";".join(scores.match.missing)
+    out["marker_restriction"] = marker_label
     return out
 
 
@@ -208,13 +211,13 @@ def _image_warnings(image_path: str | Path, spots_xy: np.ndarray, rois: list[Roi
 
 def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Signature,
                 method: str = "mean_z", params: dict | None = None,
-                image: str | Path | None = None) -> SlideResult:
+                image: str | Path | None = None, marker: dict | None = None) -> SlideResult:
     """Score the ROIs of one slide (what ``roiscore score`` and each batch task run).
 
     Parameters
     ----------
     spots : path
-        ``.h5ad`` spot file.
+        ``.h5ad`` spot file or instrument folder (see :func:`~napari_roiscore.session.read_spots`).
     rois : path or list of Roi
         GeoJSON (QuPath) file, or ROIs already read.
     signature : Signature
@@ -223,6 +226,10 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
         Method parameters.
     image : path, optional
         Multiplex image; opened lazily to check that spots and ROIs fall on it.
+    marker : dict, optional
+        Restrict scoring to marker-positive spots: ``channel`` (name or index),
+        ``threshold`` (None: Otsu), ``min_fraction`` (0.1 = 10 % of the spot
+        area); needs ``image``.  See :func:`~napari_roiscore.session.marker_restriction`.
 
     Raises
     ------
@@ -230,14 +237,22 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
         Any unreadable or invalid input.
     """
     from .roi_io import read_geojson
-    from .spot import read_h5ad_spots
+    from .session import marker_restriction, read_spots
 
     _check_method(method)
-    table_spots = read_h5ad_spots(spots)
+    if marker and image is None:
+        raise RoiScoreError("The marker restriction needs the image (--image, or an image column).",
+                            "Give the multiplex image the marker channel is in.")
+    table_spots = read_spots(spots)
     roi_list = read_geojson(rois) if isinstance(rois, (str, Path)) else list(rois)
     scorer = RoiScorer(table_spots)
     scores = scorer.spot_scores(signature, method, **(params or {}))
-    table = annotate(scorer.table(roi_list, scores), scores)
+    spot_mask = settings = None
+    if marker:
+        spot_mask, settings = marker_restriction(image, table_spots, marker["channel"], marker.get("threshold"),
+                                                 marker.get("min_fraction", 0.1), marker.get("level"))
+    table = annotate(scorer.table(roi_list, scores, spot_mask=spot_mask), scores,
+                     settings["label"] if settings else "")
     warnings = []
     if scores.match.missing:
         warnings.append(f"genes not in the data: {', '.join(scores.match.missing)} "
@@ -246,7 +261,8 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
         warnings.append(f"genes without variation over the slide: {', '.join(scores.constant)}")
     if image is not None:
         warnings.extend(_image_warnings(image, table_spots.xy, roi_list))
-    return SlideResult(table=table, scores=scores, n_spots=table_spots.n_spots, warnings=warnings)
+    return SlideResult(table=table, scores=scores, n_spots=table_spots.n_spots, warnings=warnings,
+                       marker=settings, n_marker_positive=None if spot_mask is None else int(spot_mask.sum()))
 
 
 # ---------------------------------------------------------------------------
@@ -318,6 +334,8 @@ def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]
               f"- genes used: {', '.join(s.match.used)}",
               f"- genes missing from the data: {', '.join(s.match.missing) or 'none'}",
               f"- spots: {result.n_spots}",
+              f"- marker restriction: {result.marker['label'] if result.marker else 'none (all spots)'}"
+              + (f" ({result.n_marker_positive} spots pass)" if result.n_marker_positive is not None else ""),
               f"- napari-roiscore {__version__}"]
     if s.signature.is_example:
         lines.append("- note: example panel of macrophage genes, NOT the published response signature")
@@ -403,11 +421,18 @@ def read_manifest(path: str | Path) -> list[Slide]:
     return slides
 
 
-def _score_slide_task(slide: Slide, signature: Signature, method: str, params: dict) -> dict:
+def _score_slide_task(slide: Slide, signature: Signature, method: str, params: dict,
+                      marker: dict | None = None) -> dict:
     """One Dask task: score one slide; never raises (failures are data)."""
+    import dask
+
     t0 = time.perf_counter()
     try:
-        res = score_slide(slide.spots, slide.rois, signature, method, params, image=slide.image)
+        # one slide per task and one thread per worker: lazy image reads (marker masks)
+        # run right here, not as nested tasks on the cluster
+        with dask.config.set(scheduler="synchronous"):
+            res = score_slide(slide.spots, slide.rois, signature, method, params, image=slide.image,
+                              marker=marker)
     except Exception as err:  # noqa: BLE001 - one slide's failure must not stop the cohort
         msg = str(err) if isinstance(err, RoiScoreError) else f"{type(err).__name__}: {err}"
         return {"slide_id": slide.slide_id, "ok": False, "error": msg,
@@ -448,12 +473,14 @@ class BatchResult:
 
 
 def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method: str = "mean_z",
-              params: dict | None = None, progress: Callable[[str], None] | None = None) -> BatchResult:
+              params: dict | None = None, progress: Callable[[str], None] | None = None,
+              marker: dict | None = None) -> BatchResult:
     """Score every slide on a Dask ``client``: one task per slide.
 
     Failed slides (bad files, crashed workers) are collected in
     ``failures`` while the other slides complete.  Rows come out in manifest
-    order, whatever order the tasks finish in.
+    order, whatever order the tasks finish in.  ``marker`` (see
+    :func:`score_slide`) applies to every slide, each with its own image.
     """
     from distributed import as_completed
 
@@ -463,7 +490,7 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
     t0 = time.perf_counter()
     token = uuid.uuid4().hex[:8]
     futures = {
-        client.submit(_score_slide_task, s, signature, method, params,
+        client.submit(_score_slide_task, s, signature, method, params, marker,
                       key=f"roiscore-slide-{token}-{i}", pure=False, retries=0): s
         for i, s in enumerate(slides)
     }
@@ -608,16 +635,18 @@ def _rois_findings(path: Path) -> tuple[list[Roi] | None, Findings]:
 
 def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = None,
                     image: str | Path | None = None, signature: Signature | None = None,
-                    method: str = "mean_z") -> Findings:
+                    method: str = "mean_z", marker: dict | None = None) -> Findings:
     """Check one slide's inputs and collect every problem (nothing raises).
 
     Checks: each file opens; the method exists; signature genes are in the
     data (none -> problem, some missing -> warning); every ROI has an area
-    and holds spots; spots and ROIs fall on the image.
+    and holds spots; spots and ROIs fall on the image; the marker channel
+    is in the image.
     """
     from .image import read_multiplex_tiff
+    from .marker import find_channel
+    from .session import read_spots
     from .signature import match_genes
-    from .spot import read_h5ad_spots
 
     f = Findings()
     if method not in METHODS:
@@ -625,7 +654,7 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
     table = roi_list = img = None
     if spots is not None:
         try:
-            table = read_h5ad_spots(spots)
+            table = read_spots(spots)
         except RoiScoreError as err:
             f.problems.append(str(err))
     if rois is not None:
@@ -636,6 +665,14 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
             img = read_multiplex_tiff(image)
         except RoiScoreError as err:
             f.problems.append(str(err))
+    if marker:
+        if image is None:
+            f.problems.append("The marker restriction needs the image. Fix: give --image (or an image column).")
+        elif img is not None:
+            try:
+                find_channel(img, marker["channel"])
+            except RoiScoreError as err:
+                f.problems.append(f"{str(image)!r}: {err}")
     if table is not None and signature is not None:
         try:
             m = match_genes(signature, table.gene_names, table.gene_id_columns())
@@ -671,9 +708,8 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
 
 
 def _validate_session(path: Path) -> Findings:
-    from .session import check_session, load_session
+    from .session import check_session, load_session, read_session_spots
     from .signature import match_genes
-    from .spot import read_h5ad_spots
 
     f = Findings()
     try:
@@ -688,9 +724,17 @@ def _validate_session(path: Path) -> Findings:
     for r in s.rois:
         if r.problem:
             f.problems.append(f"Session {str(path)!r}: ROI {r.name!r} has {r.problem}.")
+    if s.marker and s.image is not None and s.image.path.exists():
+        from .image import read_multiplex_tiff
+        from .marker import find_channel
+
+        try:
+            find_channel(read_multiplex_tiff(s.image.path), s.marker["channel"])
+        except RoiScoreError as err:
+            f.problems.append(f"Session {str(path)!r}: marker restriction: {err}")
     if s.spots.path.exists():
         try:
-            t = read_h5ad_spots(s.spots.path, **s.spots.options)
+            t = read_session_spots(s)
             m = match_genes(s.signature, t.gene_names, t.gene_id_columns())
             if m.missing:
                 f.warnings.append(f"signature genes not in the data: {', '.join(m.missing)}")
@@ -717,6 +761,26 @@ def _add_signature_options(p: argparse.ArgumentParser) -> None:
                    help=f"scoring method: {', '.join(sorted(METHODS))} (default: mean_z)")
     g.add_argument("--param", action="append", metavar="KEY=VALUE", default=[],
                    help="method parameter (repeatable; VALUE parsed as JSON when possible)")
+
+
+def _add_marker_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("marker restriction (as the widget's Markers tab; needs the image)")
+    g.add_argument("--marker", metavar="CHANNEL",
+                   help="score only spots that are marker-positive in this channel (name, role or index)")
+    g.add_argument("--marker-threshold", type=float, metavar="X",
+                   help="intensity above which a pixel is positive (default: Otsu)")
+    g.add_argument("--min-positive", type=float, default=10.0, metavar="PERCENT",
+                   help="minimum marker-positive share of a spot's area, in %% (default 10)")
+
+
+def _marker_from_args(args: argparse.Namespace) -> dict | None:
+    if getattr(args, "marker", None) is None:
+        return None
+    channel: int | str = int(args.marker) if args.marker.isdigit() else args.marker
+    if not 0 <= args.min_positive <= 100:
+        raise RoiScoreError(f"--min-positive {args.min_positive:g} is not a percentage.",
+                            "Give a value between 0 and 100, e.g. 10.")
+    return {"channel": channel, "threshold": args.marker_threshold, "min_fraction": args.min_positive / 100.0}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -748,6 +812,7 @@ def build_parser() -> argparse.ArgumentParser:
     inp.add_argument("--session", type=Path, metavar="FILE",
                      help="a saved session: reproduce its scores (checksums verified)")
     _add_signature_options(sc)
+    _add_marker_options(sc)
     out = sc.add_argument_group("outputs")
     out.add_argument("--out", type=Path, metavar="FILE", help="ROI table, .csv or .json (default: CSV on stdout)")
     out.add_argument("--report", type=Path, metavar="FILE", help="also write a Markdown report")
@@ -774,6 +839,7 @@ def build_parser() -> argparse.ArgumentParser:
     dk.add_argument("--workers", type=int, metavar="N",
                     help="worker processes of the local cluster (default: number of CPUs)")
     _add_signature_options(bt)
+    _add_marker_options(bt)
 
     va = sub.add_parser(
         "validate", help="check inputs and list every problem", formatter_class=_Formatter,
@@ -791,6 +857,7 @@ def build_parser() -> argparse.ArgumentParser:
     va.add_argument("--manifest", type=Path, metavar="FILE", help="check every slide of a cohort manifest")
     va.add_argument("--session", type=Path, metavar="FILE", help="check a session file and its data")
     _add_signature_options(va)
+    _add_marker_options(va)
 
     de = sub.add_parser("demo", help="the README demo: napari with the synthetic sample and ROI scores",
                         formatter_class=_Formatter, epilog=EXIT_CODES_HELP,
@@ -812,7 +879,8 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
     if args.session is not None:
         clash = [o for o, v in (("--spots", args.spots), ("--rois", args.rois), ("--image", args.image),
                                 ("--signature", args.signature), ("--genes", args.genes),
-                                ("--save-session", args.save_session)) if v is not None]
+                                ("--save-session", args.save_session), ("--marker", args.marker),
+                                ("--marker-threshold", args.marker_threshold)) if v is not None]
         if clash or args.param or args.method != "mean_z":
             ap.error(f"--session gives the inputs, signature and method; drop {', '.join(clash) or '--method/--param'}")
         return _score_from_session(args, say)
@@ -821,9 +889,12 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
     _format_for(args.out)  # fail before the work
     signature = _signature_from_args(args)
     params = parse_params(args.param)
+    marker = _marker_from_args(args)
     say(f"scoring {args.spots.name} with {signature.label} ({args.method})")
     t0 = time.perf_counter()
-    res = score_slide(args.spots, args.rois, signature, args.method, params, image=args.image)
+    res = score_slide(args.spots, args.rois, signature, args.method, params, image=args.image, marker=marker)
+    if res.marker:
+        say(f"marker restriction: {res.n_marker_positive} of {res.n_spots} spots pass: {res.marker['label']}")
     for w in res.warnings:
         say(f"warning: {w}")
     write_table(res.table, args.out)
@@ -837,7 +908,7 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
         from .session import save_session
 
         save_session(args.save_session, spots=args.spots, rois=args.rois, signature=signature,
-                     method=args.method, params=params, image=args.image,
+                     method=args.method, params=params, image=args.image, marker=res.marker,
                      results=res.table[TABLE_COLUMNS])
         say(f"session -> {args.save_session}")
     return EXIT_OK
@@ -852,8 +923,12 @@ def _score_from_session(args: argparse.Namespace, say: _Progress) -> int:
     for d in s.version_differences():
         say(f"warning: software differs from the session's: {d}")
     t0 = time.perf_counter()
-    scorer, scores = session_scorer(s)
-    table = annotate(scorer.table(s.rois, scores), scores)
+    scorer, scores, spot_mask = session_scorer(s)
+    label = ""
+    if s.marker:
+        label = str(s.marker.get("label") or f"{s.marker['channel']}+ (> {s.marker.get('threshold')})")
+        say(f"marker restriction: {int(spot_mask.sum())} of {len(spot_mask)} spots pass: {label}")
+    table = annotate(scorer.table(s.rois, scores, spot_mask=spot_mask), scores, label)
     if s.image is not None:
         for w in _image_warnings(s.image.path, scorer.spots.xy, s.rois):
             say(f"warning: {w}")
@@ -863,7 +938,8 @@ def _score_from_session(args: argparse.Namespace, say: _Progress) -> int:
     write_table(table, args.out)
     say(f"{len(table)} ROI(s), {time.perf_counter() - t0:.1f} s" + (f" -> {args.out}" if args.out else ""))
     if args.report:
-        res = SlideResult(table=table, scores=scores, n_spots=scorer.spots.n_spots)
+        res = SlideResult(table=table, scores=scores, n_spots=scorer.spots.n_spots, marker=s.marker,
+                          n_marker_positive=None if spot_mask is None else int(spot_mask.sum()))
         write_report(args.report, res, {"spots": s.spots.path, "image": s.image.path if s.image else None})
         say(f"report -> {args.report}")
     return EXIT_OK
@@ -878,12 +954,13 @@ def _cmd_batch(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
     slides = read_manifest(args.manifest)
     signature = _signature_from_args(args)
     params = parse_params(args.param)
+    marker = _marker_from_args(args)
     _check_method(args.method)
     workers = args.workers or min(os.cpu_count() or 1, len(slides))
     where = args.scheduler or f"a local cluster of {workers} worker process(es)"
     say(f"{len(slides)} slide(s), {signature.label} ({args.method}), on {where}")
     with DaskClient(args.scheduler, workers) as client:
-        result = run_batch(slides, signature, client, args.method, params, progress=say)
+        result = run_batch(slides, signature, client, args.method, params, progress=say, marker=marker)
     write_table(result.table, args.out)
     n_fail = len(result.failures)
     say(f"{len(slides) - n_fail}/{len(slides)} slide(s) scored in {result.seconds:.1f} s -> {args.out}")
@@ -915,8 +992,13 @@ def _cmd_validate(args: argparse.Namespace, say: _Progress, ap: argparse.Argumen
         parse_params(args.param)
     except RoiScoreError as err:
         f.problems.append(str(err))
+    marker = None
+    try:
+        marker = _marker_from_args(args)
+    except RoiScoreError as err:
+        f.problems.append(str(err))
     if any(v is not None for v in (args.spots, args.rois, args.image)) or args.method != "mean_z":
-        f.extend(validate_inputs(args.spots, args.rois, args.image, signature, args.method))
+        f.extend(validate_inputs(args.spots, args.rois, args.image, signature, args.method, marker))
     if args.manifest is not None:
         try:
             slides = read_manifest(args.manifest)
@@ -925,7 +1007,7 @@ def _cmd_validate(args: argparse.Namespace, say: _Progress, ap: argparse.Argumen
             slides = []
         for s in slides:
             say(f"checking slide {s.slide_id}")
-            f.extend(validate_inputs(s.spots, s.rois, s.image, signature, args.method),
+            f.extend(validate_inputs(s.spots, s.rois, s.image, signature, args.method, marker),
                      prefix=f"slide {s.slide_id}: ")
     if args.session is not None:
         f.extend(_validate_session(args.session))

@@ -30,7 +30,6 @@ import hashlib
 import json
 import math
 import os
-import platform
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib.metadata import PackageNotFoundError, version
@@ -54,7 +53,9 @@ __all__ = [
     "check_session",
     "load_session",
     "make_session",
+    "marker_restriction",
     "read_session_spots",
+    "read_spots",
     "save_session",
     "same_numbers",
     "score_session",
@@ -70,7 +71,7 @@ FORMAT_VERSION = 1
 
 #: Packages whose versions are recorded in a session (those that shape the numbers).
 VERSIONED_PACKAGES = ("napari-roiscore", "numpy", "scipy", "pandas", "anndata", "h5py",
-                      "shapely", "tifffile", "dask")
+                      "shapely", "tifffile", "scikit-image", "dask")
 
 _CHUNK = 1 << 20
 
@@ -98,13 +99,103 @@ def sha256_path(path: str | Path) -> str:
 
 def software_versions() -> dict[str, str]:
     """Versions of Python and of the packages that shape the numbers."""
-    out = {"python": platform.python_version()}
+    from .report import software_versions as report_versions
+
+    out = dict(report_versions())
     for pkg in VERSIONED_PACKAGES:
-        try:
-            out[pkg] = version(pkg)
-        except PackageNotFoundError:
-            out[pkg] = "not installed"
+        if pkg not in out:
+            try:
+                out[pkg] = version(pkg)
+            except PackageNotFoundError:
+                continue
     return out
+
+
+def read_spots(path: str | Path, **options: Any):
+    """Spots from an ``.h5ad`` file or an instrument folder.
+
+    Folders are recognised as by the napari reader: Space Ranger (Visium),
+    Visium HD, Xenium or GeoMx NGS.  ``options`` go to the reader (e.g.
+    ``counts_layer`` for h5ad, ``bin_size_um`` for Visium HD).
+
+    Raises
+    ------
+    RoiScoreError
+        Missing path, unknown kind of folder or file, or a reader's error.
+    """
+    from ._reader import folder_kind
+    from .spot import read_h5ad_spots
+
+    p = Path(path)
+    if not p.exists():
+        raise RoiScoreError(f"Spots {str(p)!r} do not exist.", "Check the path.")
+    kind = folder_kind(p)
+    try:
+        if kind is not None:
+            from . import readers
+
+            if kind == "visium":
+                return readers.read_spaceranger(p, load_images=False, **options)
+            if kind == "visium_hd":
+                return readers.read_visium_hd(p, load_images=False, **options)
+            if kind == "xenium":
+                return readers.read_xenium(p, **options)
+            return readers.read_geomx_ngs(p, **options)
+        if p.suffix.lower() == ".h5ad":
+            return read_h5ad_spots(p, **options)
+    except TypeError as err:  # an option the reader does not take
+        raise RoiScoreError(f"Spots {str(p)!r}: bad reader option ({err}).",
+                            "Remove the option or check its name.") from None
+    raise RoiScoreError(
+        f"Spots {str(p)!r}: not an .h5ad file nor a Space Ranger, Visium HD, Xenium or GeoMx folder.",
+        "Give the .h5ad file or the instrument's output folder.",
+    )
+
+
+def marker_restriction(image: Any, spots: Any, channel: int | str, threshold: float | None = None,
+                       min_fraction: float = 0.1, level: int | None = None) -> tuple[np.ndarray, dict]:
+    """Spots whose footprint is at least ``min_fraction`` marker-positive.
+
+    The same steps as the widget's *Markers* tab: threshold one channel
+    (Otsu when ``threshold`` is None) at the pyramid level chosen for the
+    spot size, measure the positive fraction of each spot's footprint, keep
+    spots at or above ``min_fraction``.
+
+    Parameters
+    ----------
+    image : MultiplexImage or path
+    spots : SpotTable
+    channel : int or str
+        Index, name (e.g. "CD68") or role of the channel.
+    threshold : float, optional
+    min_fraction : float
+        0.1 = 10 % of the spot area (the widget's default).
+    level : int, optional
+        Pyramid level (default: chosen from the spot size).
+
+    Returns
+    -------
+    spot_mask : ndarray of bool, shape (n_spots,)
+    settings : dict
+        ``channel`` (name), ``threshold`` (resolved number), ``threshold_method``,
+        ``level``, ``min_fraction`` and ``label`` (as the widget writes it).
+    """
+    from .image import read_multiplex_tiff
+    from .marker import footprint_fractions, marker_mask, restrict_spots
+
+    img = read_multiplex_tiff(image) if isinstance(image, (str, Path)) else image
+    mask = marker_mask(img, channel, threshold=threshold, level=level, spot_diameter_px=spots.diameter_px)
+    frac = footprint_fractions(mask, spots.xy, spots.diameter_px, shape=spots.shape)
+    keep = restrict_spots(frac, min_fraction)
+    settings = {
+        "channel": mask.channel_name,
+        "threshold": float(mask.threshold),
+        "threshold_method": mask.method,
+        "level": int(mask.level),
+        "min_fraction": float(min_fraction),
+        "label": f"{mask.label}, ≥ {float(min_fraction):.0%} of spot area",
+    }
+    return keep, settings
 
 
 @dataclass(frozen=True)
@@ -171,7 +262,12 @@ class Session:
     params : dict
         Method parameters, passed to the scoring function.
     thresholds : dict
-        User thresholds (stored and returned as given).
+        Other user thresholds (stored and returned as given).
+    marker : dict or None
+        Marker restriction: ``channel``, ``threshold`` (a number: Otsu's value
+        is stored once resolved), ``min_fraction`` and ``level``; scoring then
+        counts only spots whose footprint is that marker-positive (needs
+        ``image``).  See :func:`marker_restriction`.
     image : DataFile or None
     rois_file : DataFile or None
         The GeoJSON the ROIs came from, when they came from a file.
@@ -193,6 +289,7 @@ class Session:
     method: str = "mean_z"
     params: dict = field(default_factory=dict)
     thresholds: dict = field(default_factory=dict)
+    marker: dict | None = None
     image: DataFile | None = None
     rois_file: DataFile | None = None
     results: pd.DataFrame | None = None
@@ -227,6 +324,8 @@ class Session:
             "params": _jsonable(self.params, "params"),
             "thresholds": _jsonable(self.thresholds, "thresholds"),
         }
+        if self.marker:
+            data["marker"] = _jsonable(self.marker, "marker")
         if self.results is not None:
             data["results"] = table_to_records(self.results)
         if self.extra:
@@ -306,6 +405,7 @@ def make_session(
     method: str = "mean_z",
     params: dict | None = None,
     thresholds: dict | None = None,
+    marker: dict | None = None,
     image: Any = None,
     rois_file: str | Path | None = None,
     results: pd.DataFrame | None = None,
@@ -324,6 +424,10 @@ def make_session(
     params : dict, optional
         Method parameters.
     thresholds : dict, optional
+    marker : dict, optional
+        Marker restriction (``channel``, ``threshold``, ``min_fraction``,
+        optional ``level``), e.g. the settings returned by
+        :func:`marker_restriction`; needs ``image``.
     image : path or MultiplexImage, optional
     rois_file : path, optional
         The GeoJSON the ROIs were loaded from (recorded with its checksum).
@@ -334,6 +438,11 @@ def make_session(
     spots_options : dict, optional
         Reader options, e.g. ``{"counts_layer": "counts"}``.
     """
+    if marker:
+        _check_marker(marker, "marker")
+        if image is None:
+            raise RoiScoreError("A marker restriction needs the image it was computed on.",
+                                "Give the image together with the marker settings.")
     roi_list, roi_ref = _rois_arg(rois)
     if rois_file is not None:
         roi_ref = DataFile.from_path("rois", rois_file)
@@ -349,11 +458,23 @@ def make_session(
         method=method,
         params=_jsonable(dict(params or {}), "params"),
         thresholds=_jsonable(dict(thresholds or {}), "thresholds"),
+        marker=_jsonable(dict(marker), "marker") if marker else None,
         image=DataFile.from_path("image", _path_of(image, "image")) if image is not None else None,
         rois_file=roi_ref,
         results=None if results is None else results.copy(),
         extra=_jsonable(dict(extra or {}), "extra"),
     )
+
+
+def _check_marker(marker: Any, source: str) -> None:
+    if not isinstance(marker, dict) or "channel" not in marker:
+        raise RoiScoreError(f"{source}: the marker restriction needs a 'channel'.",
+                            "Give channel, threshold and min_fraction.")
+    for key in ("threshold", "min_fraction", "level"):
+        val = marker.get(key)
+        if val is not None and (isinstance(val, bool) or not isinstance(val, (int, float))):
+            raise RoiScoreError(f"{source}: marker {key!r} is {val!r}, not a number.",
+                                "Use numbers (min_fraction 0.1 = 10 % of the spot area).")
 
 
 def save_session(path: str | Path, **fields: Any) -> Path:
@@ -439,6 +560,11 @@ def load_session(path: str | Path, verify: bool = True) -> Session:
         if not isinstance(data.get(key, {}), dict):
             raise RoiScoreError(f"{src}: {key!r} must be a mapping.", "Save the session again.")
     results = data.get("results")
+    marker = data.get("marker") or None
+    if marker is not None:
+        _check_marker(marker, src)
+        if "image" not in refs:
+            raise RoiScoreError(f"{src}: a marker restriction without an image.", "Save the session again.")
     session = Session(
         spots=refs["spots"],
         rois=parse_geojson(data["rois"], f"{src} (rois)"),
@@ -446,6 +572,7 @@ def load_session(path: str | Path, verify: bool = True) -> Session:
         method=method,
         params=dict(data.get("params") or {}),
         thresholds=dict(data.get("thresholds") or {}),
+        marker=marker,
         image=refs.get("image"),
         rois_file=refs.get("rois"),
         results=table_from_records(results) if isinstance(results, list) else None,
@@ -467,17 +594,31 @@ def load_session(path: str | Path, verify: bool = True) -> Session:
 
 def read_session_spots(session: Session):
     """The session's spot table (read with its recorded reader options)."""
-    from .spot import read_h5ad_spots
-
-    return read_h5ad_spots(session.spots.path, **session.spots.options)
+    return read_spots(session.spots.path, **session.spots.options)
 
 
 def session_scorer(session: Session):
-    """The :class:`~napari_roiscore.scorer.RoiScorer` and per-spot scores of ``session``."""
+    """What scoring ``session`` needs: scorer, per-spot scores and spot mask.
+
+    Returns
+    -------
+    scorer : RoiScorer
+    scores : SpotScores
+    spot_mask : ndarray of bool or None
+        The marker restriction, when the session has one.
+    """
     from .scorer import RoiScorer
 
     scorer = RoiScorer(read_session_spots(session))
-    return scorer, scorer.spot_scores(session.signature, session.method, **session.params)
+    scores = scorer.spot_scores(session.signature, session.method, **session.params)
+    spot_mask = None
+    if session.marker:
+        m = session.marker
+        if session.image is None:
+            raise RoiScoreError("The session's marker restriction has no image.", "Save the session again.")
+        spot_mask, _ = marker_restriction(session.image.path, scorer.spots, m["channel"], m.get("threshold"),
+                                          m.get("min_fraction", 0.1), m.get("level"))
+    return scorer, scores, spot_mask
 
 
 def score_session(session: Session) -> pd.DataFrame:
@@ -488,8 +629,8 @@ def score_session(session: Session) -> pd.DataFrame:
     DataFrame
         Columns of :data:`napari_roiscore.scorer.TABLE_COLUMNS`.
     """
-    scorer, scores = session_scorer(session)
-    return scorer.table(session.rois, scores)
+    scorer, scores, spot_mask = session_scorer(session)
+    return scorer.table(session.rois, scores, spot_mask=spot_mask)
 
 
 def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> bool:
