@@ -187,26 +187,37 @@ def annotate(table: pd.DataFrame, scores: SpotScores, marker_label: str = "") ->
     return out
 
 
-def _image_warnings(image_path: str | Path, spots_xy: np.ndarray, rois: list[Roi]) -> list[str]:
-    """Open the image (lazily) and check that spots and ROIs fall on it."""
-    from .image import read_multiplex_tiff
-
-    img = read_multiplex_tiff(image_path)
+def _image_checks(img: Any, image_path: str | Path | None, spots_xy: np.ndarray | None,
+                  rois: list[Roi] | None) -> Findings:
+    """Do the spots and ROIs fall on the image?  (Problems: all spots or an
+    ROI outside; warning: some spots outside.)"""
+    f = Findings()
     h, w = img.shape_yx
-    out = []
-    outside = (spots_xy[:, 0] < 0) | (spots_xy[:, 1] < 0) | (spots_xy[:, 0] > w) | (spots_xy[:, 1] > h)
-    if outside.all():
-        out.append(f"all {len(outside)} spots lie outside the image {str(image_path)!r} ({w} x {h} px): "
-                   "wrong image, or spot coordinates not in its full-resolution pixels")
-    elif outside.any():
-        out.append(f"{int(outside.sum())} of {len(outside)} spots lie outside the image ({w} x {h} px)")
-    for roi in rois:
+    where = f"the image {str(image_path)!r} ({w} x {h} px)"
+    if spots_xy is not None and len(spots_xy):
+        x, y = spots_xy[:, 0], spots_xy[:, 1]
+        outside = (x < 0) | (y < 0) | (x > w) | (y > h)
+        if outside.all():
+            f.problems.append(f"All {len(outside)} spots lie outside {where}. Fix: pair the spots with their "
+                              "own image; spot coordinates must be its full-resolution pixels.")
+        elif outside.any():
+            f.warnings.append(f"{int(outside.sum())} of {len(outside)} spots lie outside {where}")
+    for roi in rois or []:
         if roi.problem:
             continue
         x0, y0, x1, y1 = roi.geometry.bounds
         if x1 < 0 or y1 < 0 or x0 > w or y0 > h:
-            out.append(f"ROI {roi.name!r} lies entirely outside the image ({w} x {h} px)")
-    return out
+            f.problems.append(f"ROI {roi.name!r} lies entirely outside {where}. Fix: export the ROIs "
+                              "from this slide, in full-resolution pixels.")
+    return f
+
+
+def _image_warnings(image_path: str | Path, spots_xy: np.ndarray, rois: list[Roi]) -> list[str]:
+    """Open the image (lazily); what does not fall on it is worth a warning when scoring."""
+    from .image import read_multiplex_tiff
+
+    f = _image_checks(read_multiplex_tiff(image_path), image_path, spots_xy, rois)
+    return f.problems + f.warnings
 
 
 def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Signature,
@@ -686,24 +697,8 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
         for r in roi_list:
             if not r.problem and scorer.members(r).size == 0:
                 f.warnings.append(f"ROI {r.name!r} ({rois}) holds no spot centre")
-    if img is not None and table is not None:
-        h, w = img.shape_yx
-        xy = table.xy
-        out = (xy[:, 0] < 0) | (xy[:, 1] < 0) | (xy[:, 0] > w) | (xy[:, 1] > h)
-        if out.all():
-            f.problems.append(f"All {len(out)} spots of {str(spots)!r} lie outside the image {str(image)!r} "
-                              f"({w} x {h} px). Fix: pair the spots with their own image, in full-resolution pixels.")
-        elif out.any():
-            f.warnings.append(f"{int(out.sum())} of {len(out)} spots lie outside the image ({w} x {h} px)")
-    if img is not None and roi_list:
-        h, w = img.shape_yx
-        for r in roi_list:
-            if r.problem:
-                continue
-            x0, y0, x1, y1 = r.geometry.bounds
-            if x1 < 0 or y1 < 0 or x0 > w or y0 > h:
-                f.problems.append(f"ROI {r.name!r} ({rois}) lies entirely outside the image {str(image)!r} "
-                                  f"({w} x {h} px). Fix: export the ROIs from this slide, in full-resolution pixels.")
+    if img is not None:
+        f.extend(_image_checks(img, image, table.xy if table is not None else None, roi_list))
     return f
 
 
