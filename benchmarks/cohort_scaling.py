@@ -10,8 +10,9 @@ cores).  The two clusters must give identical tables.
 
     python benchmarks/cohort_scaling.py [--slides 24] [--size 1536] [--repeats 5]
 
-The machine's load average is printed too: on a shared machine the ratio
-measures what the other processes leave free.
+The machine's load average and the CPU cores the tasks effectively got
+(their CPU time over wall time) are printed too: on a shared machine the
+ratio measures what the other processes leave free.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             for n, (_, client, _) in clusters.items():  # warm-up: imports and file cache on every worker
                 run_batch(slides, EXAMPLE_PANEL, client)
             times: dict[int, list[float]] = {1: [], 2: []}
+            cores: dict[int, list[float]] = {1: [], 2: []}
             tables = {}
             for r in range(args.repeats):  # interleaved, so that load changes hit both alike
                 for n, (_, client, _) in clusters.items():
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                     if not res.ok:
                         raise SystemExit(f"benchmark slides failed: {res.failures.to_string()}")
                     times[n].append(res.seconds)
+                    cores[n].append(sum(res.task_cpu_seconds.values()) / res.seconds)
                     tables[n] = res.table
                 print(f"run {r + 1}: 1 worker {times[1][-1]:.2f} s, 2 workers {times[2][-1]:.2f} s", flush=True)
             pd.testing.assert_frame_equal(tables[1], tables[2], check_exact=True)
@@ -112,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
             cluster.close()
     for n, t in times.items():
         print(f"{n} worker(s): best {min(t):.2f} s, median {statistics.median(t):.2f} s per cohort "
-              f"({args.slides} slides)")
+              f"({args.slides} slides); CPU cores effectively used (task CPU time / wall time): "
+              f"median {statistics.median(cores[n]):.2f}")
     best = min(times[1]) / min(times[2])
     med = statistics.median(times[1]) / statistics.median(times[2])
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3

@@ -437,7 +437,7 @@ def _score_slide_task(slide: Slide, signature: Signature, method: str, params: d
     """One Dask task: score one slide; never raises (failures are data)."""
     import dask
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         # one slide per task and one thread per worker: lazy image reads (marker masks)
         # run right here, not as nested tasks on the cluster
@@ -446,12 +446,13 @@ def _score_slide_task(slide: Slide, signature: Signature, method: str, params: d
                               marker=marker)
     except Exception as err:  # noqa: BLE001 - one slide's failure must not stop the cohort
         msg = str(err) if isinstance(err, RoiScoreError) else f"{type(err).__name__}: {err}"
-        return {"slide_id": slide.slide_id, "ok": False, "error": msg,
-                "seconds": time.perf_counter() - t0, "worker": os.getpid()}
+        return {"slide_id": slide.slide_id, "ok": False, "error": msg, "seconds": time.perf_counter() - t0,
+                "cpu_seconds": time.process_time() - c0, "worker": os.getpid()}
     table = res.table.copy()
     table.insert(0, "slide_id", slide.slide_id)
     return {"slide_id": slide.slide_id, "ok": True, "table": table, "warnings": res.warnings,
-            "seconds": time.perf_counter() - t0, "worker": os.getpid()}
+            "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "worker": os.getpid()}
 
 
 @dataclass
@@ -469,7 +470,9 @@ class BatchResult:
     workers_used : int
         Worker processes that ran at least one slide.
     task_seconds : dict
-        slide_id -> seconds spent inside its task.
+        slide_id -> seconds spent inside its task (wall clock).
+    task_cpu_seconds : dict
+        slide_id -> CPU seconds its task used.
     """
 
     table: pd.DataFrame
@@ -477,6 +480,7 @@ class BatchResult:
     seconds: float
     workers_used: int = 0
     task_seconds: dict = field(default_factory=dict)
+    task_cpu_seconds: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -513,7 +517,7 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
             res = fut.result()
         except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the slide fails, the cohort goes on
             res = {"slide_id": slide.slide_id, "ok": False, "error": f"{type(err).__name__}: {err}",
-                   "seconds": float("nan"), "worker": None}
+                   "seconds": float("nan"), "cpu_seconds": float("nan"), "worker": None}
         results[slide.slide_id] = res
         if res["ok"]:
             progress(f"[{k}/{n}] {slide.slide_id}: {len(res['table'])} ROI(s) scored "
@@ -533,7 +537,8 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
     workers = {r.get("worker") for r in results.values() if r.get("worker") is not None}
     return BatchResult(table=table, failures=failures, seconds=time.perf_counter() - t0,
                        workers_used=len(workers),
-                       task_seconds={k: r["seconds"] for k, r in results.items()})
+                       task_seconds={k: r["seconds"] for k, r in results.items()},
+                       task_cpu_seconds={k: r["cpu_seconds"] for k, r in results.items()})
 
 
 def quiet_dask_logs() -> None:
