@@ -16,7 +16,7 @@ import pandas as pd
 from ._atomic import atomic_write
 from .roi_class import class_colour
 
-__all__ = ["draw_distributions", "software_versions", "write_report"]
+__all__ = ["draw_distributions", "draw_distributions_on", "software_versions", "write_report"]
 
 
 def software_versions() -> dict[str, str]:
@@ -44,6 +44,29 @@ def draw_distributions(fig, values: Mapping[str, np.ndarray], classes: Mapping[s
     """
     fig.clear()
     ax_roi, ax_cls = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
+    fig.subplots_adjust(left=0.12, right=0.98, bottom=0.25, top=0.88, wspace=0.25)
+    draw_distributions_on(ax_roi, ax_cls, values, classes)
+
+
+#: at most this many spots per ROI are drawn as dots, per class enter a violin's density
+MAX_DOTS = 300
+MAX_VIOLIN = 5000
+
+
+def _thin(values: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """A seeded random subset of at most ``cap`` values (all of them if fewer)."""
+    if len(values) <= cap:
+        return values
+    return np.random.default_rng(seed).choice(values, cap, replace=False)
+
+
+def draw_distributions_on(ax_roi, ax_cls, values: Mapping[str, np.ndarray], classes: Mapping[str, str]) -> None:
+    """:func:`draw_distributions` onto two given axes.
+
+    Boxes use every spot.  To keep redraws fast on 10^5–10^6 spots, at most
+    ``MAX_DOTS`` spots per ROI are drawn as dots and a class's violin density is
+    estimated from at most ``MAX_VIOLIN`` spots (seeded random subsets).
+    """
     names = [n for n, v in values.items() if len(v)]
     if not names:
         for ax in (ax_roi, ax_cls):
@@ -56,6 +79,7 @@ def draw_distributions(fig, values: Mapping[str, np.ndarray], classes: Mapping[s
     for patch, n in zip(bp["boxes"], names):
         patch.set_facecolor((*class_colour(classes[n]), 0.6))
     for i, d in enumerate(data, start=1):
+        d = _thin(d, MAX_DOTS, i)
         jitter = np.random.default_rng(i).uniform(-0.15, 0.15, len(d))
         ax_roi.scatter(np.full(len(d), i) + jitter, d, s=6, color="k", alpha=0.5, lw=0)
     ax_roi.set_xticks(range(1, len(names) + 1), names, rotation=45, ha="right", fontsize=8)
@@ -65,15 +89,13 @@ def draw_distributions(fig, values: Mapping[str, np.ndarray], classes: Mapping[s
     for n, d in zip(names, data):
         by_class.setdefault(classes[n], []).append(d)
     cls_names = sorted(by_class)
-    cls_data = [np.concatenate(by_class[c]) for c in cls_names]
+    cls_data = [_thin(np.concatenate(by_class[c]), MAX_VIOLIN, 0) for c in cls_names]
     vp = ax_cls.violinplot(cls_data, showmedians=True)
     for body, c in zip(vp["bodies"], cls_names):
         body.set_facecolor(class_colour(c))
         body.set_alpha(0.6)
     ax_cls.set_xticks(range(1, len(cls_names) + 1), cls_names, fontsize=8)
     ax_cls.set_title("per class", fontsize=9)
-    if hasattr(fig, "tight_layout"):
-        fig.tight_layout()
 
 
 def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFrame,
@@ -97,8 +119,7 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
     stem = Path(stem)
     fig = Figure(figsize=(11.7, 8.3), dpi=150)  # A4 landscape
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, 2, height_ratios=[3, 2], width_ratios=[1, 1])
-    ax_view = fig.add_subplot(grid[0, 0])
+    ax_view = fig.add_axes((0.02, 0.40, 0.46, 0.52))
     if view is not None:
         ax_view.imshow(view)
     else:
@@ -106,7 +127,7 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
     ax_view.set_axis_off()
     ax_view.set_title("view: channels, spots, ROIs", fontsize=9)
 
-    ax_tab = fig.add_subplot(grid[0, 1])
+    ax_tab = fig.add_axes((0.52, 0.40, 0.46, 0.55))
     ax_tab.set_axis_off()
     shown = table[["roi", "class", "spots", "score", "median", "status"]].copy() if not table.empty else table
     if not shown.empty:
@@ -114,17 +135,19 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
                   "" if pd.isna(r.score) else f"{r.score:.3f}",
                   "" if pd.isna(r.median) else f"{r.median:.3f}", str(r.status)]
                  for r in shown.head(30).itertuples(index=False)]
-        tab = ax_tab.table(cellText=cells, colLabels=list(shown.columns), loc="upper center")
+        tab = ax_tab.table(cellText=cells, colLabels=list(shown.columns), loc="upper center",
+                           bbox=(0.0, 1.0 - 0.06 * (len(cells) + 1), 1.0, 0.06 * (len(cells) + 1)))
         tab.auto_set_font_size(False)
         tab.set_fontsize(7)
     lines = list(comparison_lines or [])
     meta = {**dict(metadata), "software": ", ".join(f"{k} {v}" for k, v in software_versions().items())}
     lines += [f"{k}: {v}" for k, v in meta.items()]
-    ax_tab.text(0.0, 0.0, "\n".join(_wrap(line) for line in lines), fontsize=6.5, va="top",
+    ax_tab.text(0.0, 0.55, "\n".join(_wrap(line, 95) for line in lines), fontsize=6.5, va="top",
                 transform=ax_tab.transAxes, family="monospace")
-    sub = grid[1, :].subgridspec(1, 1)
-    plot_fig = fig.add_subfigure(sub[0, 0])
-    draw_distributions(plot_fig, values, classes)
+    ax_roi = fig.add_axes((0.07, 0.07, 0.50, 0.27))
+    ax_cls = fig.add_axes((0.64, 0.07, 0.33, 0.27))
+    draw_distributions_on(ax_roi, ax_cls, values, classes)
+    fig.suptitle(f"napari-roiscore report — {metadata.get('signature', '')} — research use only", fontsize=10, y=0.995)
     png = stem.with_suffix(".png")
     pdf = stem.with_suffix(".pdf")
     atomic_write(png, lambda p: fig.savefig(p, format="png"))

@@ -6,12 +6,24 @@ pixels**, the frame of spot centres and of QuPath GeoJSON.  napari shapes use
 
 Rule for self-intersecting outlines
 -----------------------------------
-An outline that crosses itself (a "bow-tie") is repaired with GEOS
-``make_valid`` (shapely's default "linework" method): the ROI is the union of
-the areas the outline encloses, split where it crosses itself; any line or
-point pieces are dropped.  Membership is then exactly
-``shapely.contains_xy(valid_geometry, x, y)`` — a spot centre lying exactly on
-the outline is *outside*.
+An outline that crosses itself (a "bow-tie", a figure eight, a pentagram) is
+repaired with GEOS ``make_valid`` (shapely's default "linework" method): the
+outline is cut wherever it crosses itself and the ROI is made of the pieces
+of area it encloses an **odd** number of times (the even-odd rule: a bow-tie
+is its two triangles, the centre of a pentagram is *not* in the ROI).  Line or
+point pieces (spikes, a doubled-back edge) are dropped.  Polygons with holes
+(e.g. from GeoJSON) keep their holes.  Membership is then exactly
+``shapely.contains_xy(valid_geometry, x, y)``: a spot centre lying exactly on
+the outline is *outside*.  In the rare case GEOS cannot repair an outline
+this way (numerically degenerate vertices), the "structure" method is used,
+then ``buffer(0)``; an outline nothing can repair becomes an empty ROI.
+
+Degenerate shapes
+-----------------
+A napari line, an outline with fewer than 3 points, non-finite vertices or an
+outline without area (all points on one line) never raise: they become an
+empty ROI whose :attr:`Roi.problem` says what is wrong and how to fix it, and
+which holds no spots.
 """
 
 from __future__ import annotations
@@ -23,7 +35,14 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["CLASS_COLOURS", "DEFAULT_CLASSES", "Roi", "polygonal", "roi_from_napari"]
+__all__ = [
+    "CLASS_COLOURS",
+    "DEFAULT_CLASSES",
+    "NAPARI_SHAPE_TYPES",
+    "Roi",
+    "polygonal",
+    "roi_from_napari",
+]
 
 #: Built-in ROI classes and their colours (RGB 0..1).
 DEFAULT_CLASSES = ("tumour", "stroma")
@@ -35,13 +54,34 @@ CLASS_COLOURS: dict[str, tuple[float, float, float]] = {
 
 ELLIPSE_SEGMENTS = 64
 
+#: napari ``Shapes`` types and whether they enclose an area.
+NAPARI_SHAPE_TYPES = {"polygon": True, "rectangle": True, "ellipse": True, "path": True, "line": False}
+
+_NO_AREA = "zero area: draw a closed outline with at least 3 distinct points"
+
+
+def _make_valid(geom: BaseGeometry) -> BaseGeometry:
+    """GEOS make_valid ("linework"); rare numerical failures fall back gracefully."""
+    try:
+        return shapely.make_valid(geom)
+    except shapely.errors.GEOSException:
+        pass
+    try:  # e.g. "Overlay input is mixed-dimension" on near-degenerate outlines
+        return shapely.make_valid(geom, method="structure")
+    except (shapely.errors.GEOSException, TypeError, ValueError):
+        pass
+    try:
+        return geom.buffer(0)
+    except shapely.errors.GEOSException:
+        return Polygon()
+
 
 def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
     """Make ``geom`` valid and keep only its polygonal part (possibly empty)."""
     if geom.is_empty:
         return Polygon()
     if not geom.is_valid:
-        geom = shapely.make_valid(geom)
+        geom = _make_valid(geom)
     if isinstance(geom, (Polygon, MultiPolygon)):
         return geom
     parts = [g for g in getattr(geom, "geoms", []) if isinstance(g, (Polygon, MultiPolygon))]
@@ -50,7 +90,10 @@ def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
         polys.extend(p.geoms if isinstance(p, MultiPolygon) else [p])
     if not polys:
         return Polygon()
-    return polys[0] if len(polys) == 1 else MultiPolygon(polys)
+    if len(polys) == 1:
+        return polys[0]
+    merged = shapely.union_all(polys)  # parts may touch or overlap
+    return merged if isinstance(merged, (Polygon, MultiPolygon)) else polygonal(merged)
 
 
 @dataclass(frozen=True)
@@ -65,11 +108,15 @@ class Roi:
         Class, e.g. "tumour" or "stroma".
     geometry : shapely Polygon or MultiPolygon
         Outline in (x, y) level-0 pixels; repaired with :func:`polygonal`.
+    reason : str, optional
+        Why the outline was rejected (shown as :attr:`problem` when the
+        geometry is empty); set by :meth:`from_xy` and :func:`roi_from_napari`.
     """
 
     name: str
     roi_class: str
     geometry: Polygon | MultiPolygon
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "geometry", polygonal(self.geometry))
@@ -82,15 +129,22 @@ class Roi:
     def problem(self) -> str | None:
         """Why this ROI cannot hold spots, or ``None``."""
         if self.geometry.is_empty or self.geometry.area <= 0:
-            return "zero area: draw a closed outline with at least 3 distinct points"
+            return self.reason or _NO_AREA
         return None
 
     @classmethod
     def from_xy(cls, name: str, roi_class: str, xy: np.ndarray) -> Roi:
-        """ROI from one outline given as (x, y) vertices."""
-        xy = np.asarray(xy, dtype=float)
-        if len(xy) < 3 or not np.all(np.isfinite(xy)):
-            return cls(name, roi_class, Polygon())
+        """ROI from one outline given as (x, y) vertices; never raises on bad outlines."""
+        try:
+            xy = np.asarray(xy, dtype=float)
+        except (TypeError, ValueError):
+            return cls(name, roi_class, Polygon(), "vertices are not numbers: redraw the shape")
+        if xy.ndim != 2 or xy.shape[1] != 2:
+            return cls(name, roi_class, Polygon(), "vertices must be (x, y) pairs: redraw the shape")
+        if not np.all(np.isfinite(xy)):
+            return cls(name, roi_class, Polygon(), "a vertex is not a finite number: redraw the shape")
+        if len(np.unique(xy, axis=0)) < 3:
+            return cls(name, roi_class, Polygon(), "fewer than 3 distinct points: draw a closed outline with at least 3")
         return cls(name, roi_class, Polygon(xy))
 
 
@@ -107,12 +161,29 @@ def ellipse_vertices(corners: np.ndarray, segments: int = ELLIPSE_SEGMENTS) -> n
 def roi_from_napari(name: str, roi_class: str, shape_type: str, vertices_rc: np.ndarray) -> Roi:
     """Convert one napari shape (row, col vertices) into a :class:`Roi`.
 
-    Polygons, rectangles and paths are closed outlines; ellipses are
-    approximated by a 64-gon; lines have no area (the ROI reports a problem).
+    Polygons, rectangles and paths are closed outlines; ellipses (given by
+    the 4 corners of their bounding box) are approximated by a 64-gon; lines
+    have no area.  Extra leading dimensions (e.g. a z plane) are ignored.
+    Never raises: a shape that cannot hold spots gives an empty ROI whose
+    :attr:`Roi.problem` explains why.
     """
-    v = np.asarray(vertices_rc, dtype=float)[:, -2:]
-    if shape_type == "ellipse" and len(v) == 4:
+    try:
+        v = np.asarray(vertices_rc, dtype=float)
+    except (TypeError, ValueError):
+        return Roi(name, roi_class, Polygon(), "vertices are not numbers: redraw the shape")
+    if v.ndim != 2 or v.shape[1] < 2:
+        return Roi(name, roi_class, Polygon(), "vertices must be (row, col) pairs: redraw the shape")
+    v = v[:, -2:]
+    kind = str(shape_type).lower()
+    if kind not in NAPARI_SHAPE_TYPES:
+        known = ", ".join(NAPARI_SHAPE_TYPES)
+        return Roi(name, roi_class, Polygon(), f"unknown shape type {shape_type!r}: use one of {known}")
+    if not NAPARI_SHAPE_TYPES[kind]:
+        return Roi(name, roi_class, Polygon(),
+                   "a line has no area: draw a polygon, rectangle, ellipse or closed path")
+    if kind == "ellipse":
+        if len(v) != 4 or not np.all(np.isfinite(v)):
+            return Roi(name, roi_class, Polygon(),
+                       "an ellipse needs the 4 corners of its bounding box: redraw it")
         v = ellipse_vertices(v)
-    if shape_type == "line":
-        v = v[:0]
     return Roi.from_xy(name, roi_class, v[:, ::-1])

@@ -4,6 +4,11 @@
 so that they give identical numbers.  It caches the spot index (built once per
 spot table) and per-spot scores (once per signature and method); scoring an
 edited ROI is then a membership query plus an aggregate, cached per outline.
+
+For the ``pseudobulk`` method the ROI score is not an aggregate of spot
+scores: :meth:`RoiScorer.table` sums each ROI's raw counts (cached per
+outline) and scores the ROIs as samples with
+:func:`~napari_roiscore.pseudobulk.score_bulk_profiles`; ``median`` is NaN.
 """
 
 from __future__ import annotations
@@ -14,11 +19,12 @@ import numpy as np
 import pandas as pd
 
 from .errors import RoiScoreError
+from .pseudobulk import pseudobulk_counts, score_bulk_profiles
 from .roi import Roi
 from .scoring import METHODS, SpotScores, aggregate, score_spots
 from .signature import Signature
 from .spot import SpotTable
-from .spot_index import SpotIndex
+from .spot_index import PrefixSums, RoiSum, SpotIndex
 
 __all__ = ["TABLE_COLUMNS", "RoiScorer"]
 
@@ -37,7 +43,9 @@ class RoiScorer:
         self.spots = spots
         self._index: SpotIndex | None = None
         self._scores: dict[tuple, SpotScores] = {}
-        self._members: OrderedDict[bytes, np.ndarray] = OrderedDict()
+        self._members: OrderedDict[tuple[bytes, bool], np.ndarray] = OrderedDict()
+        self._prefix: OrderedDict[int, tuple[SpotScores, PrefixSums]] = OrderedDict()
+        self._bulk: OrderedDict[tuple[bytes, bytes | None], np.ndarray] = OrderedDict()
 
     @property
     def index(self) -> SpotIndex:
@@ -53,17 +61,57 @@ class RoiScorer:
             self._scores[key] = score_spots(self.spots, signature, method, **params)
         return self._scores[key]
 
-    def members(self, roi: Roi) -> np.ndarray:
-        """Indices of the spots inside ``roi`` (cached by outline)."""
-        key = roi.geometry.wkb
+    def members(self, roi: Roi, sort: bool = True) -> np.ndarray:
+        """Indices of the spots inside ``roi`` (ascending unless ``sort=False``), cached by outline.
+
+        Equal to ``np.flatnonzero(shapely.contains_xy(roi.geometry, x, y))``.
+        """
+        key = (roi.geometry.wkb, sort)
         hit = self._members.get(key)
         if hit is None:
-            hit = self.index.query(roi.geometry)
+            hit = self.index.query(roi.geometry, sort=sort)
+            hit.flags.writeable = False  # shared through the cache
             self._members[key] = hit
             if len(self._members) > 512:
                 self._members.popitem(last=False)
         else:
             self._members.move_to_end(key)
+        return hit
+
+    def mean_score(self, roi: Roi, scores: SpotScores) -> RoiSum:
+        """Spots inside ``roi`` and the sum/mean of their finite scores.
+
+        The fast path for live editing: the same membership as
+        :meth:`members`, but inside cells are summed from running sums
+        (:meth:`SpotIndex.aggregate`) instead of listing their spots.
+        """
+        if roi.problem:
+            return RoiSum(0, 0, 0.0)
+        return self.index.aggregate(roi.geometry, self._prefix_sums(scores))
+
+    def _prefix_sums(self, scores: SpotScores) -> PrefixSums:
+        key = id(scores)
+        hit = self._prefix.get(key)
+        if hit is None or hit[0] is not scores:
+            hit = (scores, self.index.prefix_sums(scores.values))
+            self._prefix[key] = hit
+            if len(self._prefix) > 8:
+                self._prefix.popitem(last=False)
+        else:
+            self._prefix.move_to_end(key)
+        return hit[1]
+
+    def pseudobulk(self, roi: Roi, spot_mask: np.ndarray | None = None) -> np.ndarray:
+        """Summed raw counts of the spots inside ``roi`` (cached by outline and mask)."""
+        key = (roi.geometry.wkb, None if spot_mask is None else np.packbits(spot_mask).tobytes())
+        hit = self._bulk.get(key)
+        if hit is None:
+            hit = pseudobulk_counts(self.spots.counts, self._masked_members(roi, spot_mask))
+            self._bulk[key] = hit
+            if len(self._bulk) > 128:
+                self._bulk.popitem(last=False)
+        else:
+            self._bulk.move_to_end(key)
         return hit
 
     def table(self, rois: list[Roi], scores: SpotScores,
@@ -87,13 +135,15 @@ class RoiScorer:
                     f"expected {self.spots.n_spots} True/False values (one per spot).",
                     "Build it from the same spot table (marker.restrict_spots).",
                 )
+        if scores.method == "pseudobulk":
+            return self._pseudobulk_table(rois, scores, spot_mask)
         rows = []
         for roi in rois:
             problem = roi.problem
             if problem:
                 rows.append([roi.name, roi.roi_class, 0, np.nan, np.nan, problem])
                 continue
-            members = self.members(roi)
+            members = self.members(roi, sort=False)  # aggregates need no order: faster live
             status_empty = "no spots"
             if spot_mask is not None:
                 if members.size and not spot_mask[members].any():
@@ -107,6 +157,35 @@ class RoiScorer:
                 np.nan if agg.median is None else agg.median,
                 status,
             ])
+        return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+    def _masked_members(self, roi: Roi, spot_mask: np.ndarray | None) -> np.ndarray:
+        m = self.members(roi, sort=False)
+        return m if spot_mask is None else m[spot_mask[m]]
+
+    def _pseudobulk_table(self, rois: list[Roi], scores: SpotScores,
+                          spot_mask: np.ndarray | None = None) -> pd.DataFrame:
+        rows: list[list] = []
+        valid: list[int] = []
+        for roi in rois:
+            problem = roi.problem
+            rows.append([roi.name, roi.roi_class, 0, np.nan, np.nan, problem or "ok"])
+            if not problem:
+                valid.append(len(rows) - 1)
+        if valid:
+            bulk = np.vstack([self.pseudobulk(rois[i], spot_mask) for i in valid])
+            n_spots = [len(self._masked_members(rois[i], spot_mask)) for i in valid]
+            res = score_bulk_profiles(
+                bulk,
+                scores.match,
+                norm=scores.params.get("norm", "cpm"),
+                score=scores.params.get("score", "mean_z"),
+                n_spots=n_spots,
+            )
+            for j, i in enumerate(valid):
+                rows[i][2] = int(res.n_spots[j])
+                rows[i][3] = float(res.values[j])
+                rows[i][5] = res.status[j]
         return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
     @staticmethod

@@ -4,14 +4,34 @@ Per-spot scores are computed once per (data, signature, method) and cached in
 :class:`SpotScores`; an ROI score is then an aggregate over the spots inside
 the ROI (see :func:`aggregate`), which is cheap enough to redo on every edit.
 
-Methods
--------
+Methods (keys of :data:`METHODS`)
+---------------------------------
 ``mean_z``
     Mean z-score: counts per 10,000 per spot, ``log1p``; each signature gene is
     z-scored over all spots (population SD); the spot score is the (weighted)
     mean of the up genes' z-scores minus that of the down genes.  A gene with
     the same value in every spot carries no information: its z-score is 0 and
     it is reported in ``constant``.
+``scanpy``
+    Control-gene score identical to ``scanpy.tl.score_genes`` (ctrl_size=50,
+    n_bins=25, random_state=0, gene pool = all genes) applied to
+    ``log1p(normalize_total(target_sum=1e4))`` expression in float64.  Control
+    genes are drawn once on the whole slide and recorded in ``params``.
+    See :mod:`napari_roiscore.control_genes`.
+``ucell``
+    UCell (max_rank=1500), per spot.  See :mod:`napari_roiscore.rank_scores`.
+``singscore``
+    singscore (ties "min", centred), per spot.
+``pseudobulk``
+    GeoMx-style: ROI scores come from the summed raw counts of the ROI's
+    spots (:func:`napari_roiscore.pseudobulk.score_pseudobulk`; params
+    ``norm="cpm"|"q3"``, ``score="mean_z"|"singscore"``).  The per-spot values
+    stored here (for colouring spots) score each spot as its own pseudobulk
+    with CPM (Q3 of one spot is almost always 0).
+
+Weights apply to ``mean_z``, ``scanpy`` and pseudobulk ``mean_z`` (weighted
+mean, weights divided by the sum of their absolute values); the rank methods
+ignore them (``params["weights"]`` says so).  Down sets apply to every method.
 """
 
 from __future__ import annotations
@@ -22,12 +42,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
+from .control_genes import control_gene_score
 from .errors import RoiScoreError
+from .normalise import log1p_cp10k_divisor, library_sizes, selected_columns, weighted_mean
+from .pseudobulk import NORMS, PSEUDOBULK_SCORES
+from .rank_scores import singscore_spots, ucell_spots
 from .signature import GeneMatch, Signature, match_genes
 from .spot import SpotTable
 
 __all__ = [
     "METHODS",
+    "ROI_LEVEL_METHODS",
     "RoiAggregate",
     "SpotScores",
     "aggregate",
@@ -65,18 +90,17 @@ def normalize_log1p_cp10k(counts: sp.spmatrix | np.ndarray, columns: np.ndarray 
     """``log1p`` of counts per 10,000 per spot, for the selected gene columns.
 
     Library sizes are computed over all genes; spots with zero counts get 0.
+    Same arithmetic as ``scanpy.pp.normalize_total(target_sum=1e4)`` +
+    ``scanpy.pp.log1p`` on float64 data.
 
     Returns
     -------
     ndarray, shape (n_spots, n_columns), dense float64
     """
     X = sp.csr_matrix(counts) if not sp.issparse(counts) else counts.tocsr()
-    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-    sub = X[:, columns] if columns is not None else X
-    dense = np.asarray(sub.toarray(), dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        factor = np.where(totals > 0, 1e4 / totals, 0.0)
-    return np.log1p(dense * factor[:, None])
+    divisor = log1p_cp10k_divisor(library_sizes(X))
+    cols = np.arange(X.shape[1]) if columns is None else np.asarray(columns, dtype=np.int64)
+    return selected_columns(X, cols, divisor).toarray()
 
 
 def _zscore_columns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,28 +112,121 @@ def _zscore_columns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z, constant
 
 
+def _signature_score(z: np.ndarray, match: GeneMatch) -> np.ndarray:
+    """Weighted mean of the up columns minus that of the down columns of ``z``."""
+    n_up = len(match.up_index)
+    score = np.zeros(z.shape[0])
+    if n_up:
+        score += weighted_mean(z[:, :n_up], match.weights_up)
+    if len(match.down_index):
+        score -= weighted_mean(z[:, n_up:], match.weights_down)
+    return score
+
+
 def _mean_z(spots: SpotTable, match: GeneMatch, **_: object) -> tuple[np.ndarray, tuple[str, ...], dict]:
     cols = np.concatenate([match.up_index, match.down_index])
     expr = normalize_log1p_cp10k(spots.counts, cols)
     z, const = _zscore_columns(expr)
-    n_up = len(match.up_index)
-    score = np.zeros(spots.n_spots)
-    if n_up:
-        w = match.weights_up
-        score += z[:, :n_up] @ w / w.sum() if w.sum() != 0 else z[:, :n_up].mean(axis=1)
-    if len(match.down_index):
-        w = match.weights_down
-        zd = z[:, n_up:]
-        score -= zd @ w / w.sum() if w.sum() != 0 else zd.mean(axis=1)
-    used = match.up_used + match.down_used
-    constant = tuple(g for g, c in zip(used, const) if c)
-    return score, constant, {"normalisation": "log1p(counts per 10k)", "zscore": "population SD over all spots"}
+    constant = tuple(g for g, c in zip(match.used, const) if c)
+    return _signature_score(z, match), constant, {
+        "normalisation": "log1p(counts per 10k)",
+        "zscore": "population SD over all spots",
+    }
+
+
+def _scanpy(
+    spots: SpotTable,
+    match: GeneMatch,
+    *,
+    ctrl_size: int = 50,
+    n_bins: int = 25,
+    random_state: int | None = 0,
+    **_: object,
+) -> tuple[np.ndarray, tuple[str, ...], dict]:
+    res = control_gene_score(
+        spots.counts,
+        match.up_index,
+        match.down_index,
+        weights_up=match.weights_up,
+        weights_down=match.weights_down,
+        ctrl_size=ctrl_size,
+        n_bins=n_bins,
+        random_state=random_state,
+        log_normalise=True,
+    )
+    names = spots.gene_names
+    zero = set(int(i) for i in res.zero_genes)
+    sig = np.concatenate([match.up_index, match.down_index])
+    constant = tuple(g for g, i in zip(match.used, sig) if int(i) in zero)
+    return res.values, constant, {
+        "normalisation": "log1p(counts / (total / 1e4)), float64 (scanpy normalize_total + log1p)",
+        "ctrl_size": ctrl_size,
+        "n_bins": n_bins,
+        "random_state": random_state,
+        "gene_pool": "all genes",
+        "control_genes": [names[i] for i in res.control_up],
+        "control_genes_down": [names[i] for i in res.control_down],
+        "controls_frozen_on": f"whole slide ({spots.n_spots} spots)",
+    }
+
+
+def _ucell(
+    spots: SpotTable, match: GeneMatch, *, max_rank: int = 1500, w_neg: float = 1.0, **_: object
+) -> tuple[np.ndarray, tuple[str, ...], dict]:
+    values = ucell_spots(spots.counts, match.up_index, match.down_index, max_rank=max_rank, w_neg=w_neg)
+    return values, (), {
+        "max_rank": max_rank,
+        "w_neg": w_neg,
+        "ties": "average (UCell)",
+        "weights": "ignored (rank method)",
+    }
+
+
+def _singscore(
+    spots: SpotTable, match: GeneMatch, *, center: bool = True, **_: object
+) -> tuple[np.ndarray, tuple[str, ...], dict]:
+    values = singscore_spots(spots.counts, match.up_index, match.down_index, center=center)
+    return values, (), {"center": center, "ties": "min", "weights": "ignored (rank method)"}
+
+
+def _pseudobulk(
+    spots: SpotTable, match: GeneMatch, *, norm: str = "cpm", score: str = "mean_z", **_: object
+) -> tuple[np.ndarray, tuple[str, ...], dict]:
+    if norm not in NORMS or score not in PSEUDOBULK_SCORES:
+        raise RoiScoreError(
+            f"Unknown pseudobulk option norm={norm!r}, score={score!r}.",
+            f"Use norm in {list(NORMS)} and score in {list(PSEUDOBULK_SCORES)}.",
+        )
+    X = spots.counts
+    if score == "singscore":
+        values = singscore_spots(X, match.up_index, match.down_index)
+        constant: tuple[str, ...] = ()
+    else:  # each spot as its own CPM pseudobulk, log2(x + 1), z over spots
+        cols = np.concatenate([match.up_index, match.down_index])
+        cpm_divisor = log1p_cp10k_divisor(library_sizes(X), target_sum=1e6)
+        expr = selected_columns(X, cols, cpm_divisor).toarray() / np.log(2.0)
+        z, const = _zscore_columns(expr)
+        values = _signature_score(z, match)
+        constant = tuple(g for g, c in zip(match.used, const) if c)
+    return values, constant, {
+        "norm": norm,
+        "score": score,
+        "roi_scores": "pseudobulk of each ROI (score_pseudobulk)",
+        "spot_values": "each spot as its own CPM pseudobulk",
+    }
 
 
 #: name -> (label, function(spots, match, **params) -> (values, constant, params))
 METHODS: dict[str, tuple[str, Callable[..., tuple[np.ndarray, tuple[str, ...], dict]]]] = {
     "mean_z": ("Mean z-score", _mean_z),
+    "scanpy": ("Control-gene score (scanpy score_genes)", _scanpy),
+    "ucell": ("UCell (rank, maxRank 1500)", _ucell),
+    "singscore": ("singscore (rank)", _singscore),
+    "pseudobulk": ("GeoMx-style pseudobulk per ROI", _pseudobulk),
 }
+
+#: Methods whose ROI score is not an aggregate of spot scores.
+ROI_LEVEL_METHODS = frozenset({"pseudobulk"})
 
 
 def score_spots(spots: SpotTable, signature: Signature, method: str = "mean_z", **params: object) -> SpotScores:

@@ -122,7 +122,7 @@ def test_added_empty_and_degenerate_rois(sample_viewer, qtbot):
     # a line has no area
     layer.add_lines([np.array([[1000, 1000], [1500, 1500]], float)])
     qtbot.waitUntil(lambda: len(w.last_table) == 4, timeout=5000)
-    assert "zero area" in w.last_table.iloc[3]["status"]
+    assert "no area" in w.last_table.iloc[3]["status"]
     # deleting an ROI removes its row
     layer.selected_data = {0}
     layer.remove_selected()

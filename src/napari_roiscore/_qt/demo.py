@@ -17,8 +17,13 @@ from pathlib import Path
 
 
 def run_demo(out: Path, window: bool, timeout: float = 120.0) -> int:
+    import tempfile
+
     import napari
     from qtpy.QtWidgets import QApplication
+
+    # the demo's ROIs are autosaved into a fresh folder: no restore prompt from earlier runs
+    os.environ.setdefault("NAPARI_ROISCORE_AUTOSAVE_DIR", tempfile.mkdtemp(prefix="roiscore-demo-autosave-"))
 
     viewer = napari.Viewer(title="napari-roiscore demo (synthetic sample)")
     viewer.open_sample("napari-roiscore", "multiplex_visium")
@@ -47,6 +52,9 @@ def run_demo(out: Path, window: bool, timeout: float = 120.0) -> int:
     png = out / "screenshot.png"
     viewer.window.screenshot(str(png), canvas_only=False)
     print(f"screenshot: {png}")
+    widget.update_comparison()
+    rep_png, rep_pdf = widget.write_report(out / "report")
+    print(f"report: {rep_png} {rep_pdf}")
     viewer.close()
     return 0
 

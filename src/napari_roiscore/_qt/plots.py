@@ -14,7 +14,11 @@ from ..report import draw_distributions
 
 
 class ScorePlot(FigureCanvasQTAgg):
-    """Box plots per ROI and violins per class; :meth:`show_values` redraws at most every 250 ms."""
+    """Box plots per ROI and violins per class.
+
+    :meth:`show_values` is debounced: the plot redraws 250 ms after the last
+    change, so dragging an ROI never waits for matplotlib.
+    """
 
     def __init__(self) -> None:
         self.figure = Figure(figsize=(4, 2.4), dpi=90, facecolor="#262930")
@@ -30,8 +34,7 @@ class ScorePlot(FigureCanvasQTAgg):
 
     def show_values(self, values: Mapping[str, np.ndarray], classes: Mapping[str, str]) -> None:
         self._queued = (dict(values), dict(classes))
-        if not self._redraw_timer.isActive():
-            self._redraw_timer.start()
+        self._redraw_timer.start()  # (re)start: debounce
 
     def _redraw_now(self) -> None:
         if self._queued is None:

@@ -1,0 +1,204 @@
+"""The pathologist's workflow in the ROI scores widget (real viewer, real files)."""
+
+from __future__ import annotations
+
+import json
+
+import anndata as ad
+import numpy as np
+import pytest
+from shapely.geometry import shape
+
+from napari_roiscore.roi_class import class_colour
+
+pytestmark = pytest.mark.gui
+
+
+def _ready(w) -> bool:
+    t = w.last_table
+    return not t.empty and not t["status"].eq("computing…").any()
+
+
+@pytest.fixture
+def sample_viewer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-roiscore", "multiplex_visium")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: _ready(widget), timeout=60_000)
+    return viewer, widget
+
+
+def test_user_class_shortcut_and_colour(sample_viewer, qtbot):
+    from app_model.types import KeyBinding
+
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    w.new_class_edit.value = "Necrosis"
+    w.add_class_button.clicked.emit()
+    assert w.classes == ["tumour", "stroma", "necrosis"]
+    assert w.class_combo.value == "necrosis"
+    assert "3: necrosis" in w.shortcut_note.value
+    # press "3" on the ROI layer with the stroma ROI selected
+    layer.selected_data = {1}
+    layer.keymap[KeyBinding.from_str("3")](layer)
+    qtbot.waitUntil(lambda: w.last_table["class"].tolist() == ["tumour", "necrosis"], timeout=5000)
+    np.testing.assert_allclose(layer.edge_color[1][:3], class_colour("necrosis"))
+    # new shapes get the chosen class and the next free name
+    layer.add_polygons([np.array([[1500, 1500], [1500, 1700], [1700, 1700], [1700, 1500]], float)])
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5000)
+    assert w.last_table.iloc[2][["roi", "class"]].tolist() == ["001", "necrosis"]
+
+
+def test_rename_roi_in_table(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    w.table.item(0, 0).setText("tumour-A")
+    qtbot.waitUntil(lambda: w.last_table["roi"].tolist()[0] == "tumour-A", timeout=5000)
+    assert viewer.layers["ROIs"].features["name"].tolist()[0] == "tumour-A"
+    # a duplicate name is refused and the old one kept
+    w.table.item(1, 0).setText("tumour-A")
+    qtbot.waitUntil(lambda: w.last_table["roi"].tolist() == ["tumour-A", "007"], timeout=5000)
+
+
+def test_comparison_panel_with_ci_p_value_and_research_only_call(sample_viewer, qtbot):
+    _, w = sample_viewer
+    qtbot.waitUntil(lambda: w.comparison is not None, timeout=5000)
+    text = w.compare_text.value
+    assert "tumour − stroma" in text and "CI" in text and "p =" in text
+    c = w.comparison
+    assert c.difference < 0 and c.ci_low < c.difference < c.ci_high and c.p_value < 0.05
+    assert w.compare_table.rowCount() >= 2
+    w.responder_threshold.value = -2.0
+    w.responder_check.value = True
+    qtbot.waitUntil(lambda: "research use only" in w.compare_text.value, timeout=5000)
+
+
+def test_cd68_restricted_scores_differ_for_a_reason(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    before = w.last_table.set_index("roi")
+    assert w.marker_channel_combo.value.name == "CD68 (macrophages)"
+    w.compute_otsu()
+    assert w.marker_threshold.value > 0
+    w.min_positive.value = 10
+    w.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.spot_mask is not None and _ready(w), timeout=30_000)
+    after = w.last_table.set_index("roi")
+    # the tumour ROI keeps only its macrophage-rich spots: fewer spots, higher macrophage score
+    assert after.loc["004", "spots"] < before.loc["004", "spots"]
+    assert after.loc["004", "score"] > before.loc["004", "score"]
+    frac = w.marker_fractions
+    kept = w.spot_mask
+    assert frac[kept].min() >= 0.10
+    w.show_marker_mask()
+    assert any(ly.name.startswith("CD68+ mask") for ly in viewer.layers)
+    w.restrict_check.value = False
+    qtbot.waitUntil(lambda: w.spot_mask is None, timeout=5000)
+    assert w.last_table.set_index("roi").loc["004", "spots"] == before.loc["004", "spots"]
+
+
+def test_propose_compartments_adds_editable_rois(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    n0 = len(layer.data)
+    w.propose_compartments()
+    qtbot.waitUntil(lambda: len(layer.data) > n0 + 2, timeout=60_000)
+    qtbot.waitUntil(lambda: len(w.last_table) > 2, timeout=5000)
+    t = w.last_table
+    assert {"tumour", "stroma"} <= set(t["class"])
+    assert any(str(n).startswith("T") for n in t["roi"]) and any(str(n).startswith("S") for n in t["roi"])
+    # stroma proposals carry holes (tumour nests cut out), kept in the layer features
+    assert any(h for h in layer.features["holes"])
+
+
+QUPATH_EXPORT = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "id": "a1b2c3",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[2600, 2600], [3200, 2600], [3200, 3200], [2600, 3200], [2600, 2600]],
+                    [[2800, 2800], [3000, 2800], [3000, 3000], [2800, 3000], [2800, 2800]],
+                ],
+            },
+            "properties": {"objectType": "annotation", "name": "ring",
+                           "classification": {"name": "Stroma", "color": [150, 200, 150]}},
+        },
+        {
+            "type": "Feature",
+            "id": "d4e5f6",
+            "geometry": {
+                "type": "MultiPolygon",
+                "coordinates": [
+                    [[[1000, 1000], [1300, 1000], [1300, 1300], [1000, 1000]]],
+                    [[[1400, 1400], [1700, 1400], [1700, 1700], [1400, 1400]]],
+                ],
+            },
+            "properties": {"objectType": "annotation",
+                           "classification": {"name": "Tumor", "color": [200, 0, 0]}},
+        },
+    ],
+}
+
+
+def test_qupath_geojson_round_trip(sample_viewer, qtbot, tmp_path):
+    _, w = sample_viewer
+    src = tmp_path / "qupath_export.geojson"
+    src.write_text(json.dumps(QUPATH_EXPORT))
+    assert w.import_geojson(src) == 2
+    qtbot.waitUntil(lambda: len(w.last_table) == 4, timeout=5000)
+    t = w.last_table.set_index("roi")
+    assert t.loc["ring", "class"] == "stroma"
+    assert t.loc["d4e5f6", "class"] == "tumour"  # QuPath "Tumor" -> our tumour; the id names it
+    out = w.export_geojson(tmp_path / "out.geojson")
+    feats = {f["properties"]["name"]: f for f in json.loads(out.read_text())["features"]}
+    assert set(feats) == {"004", "007", "ring", "d4e5f6"}
+    for f in QUPATH_EXPORT["features"]:
+        name = f["properties"].get("name", f["id"])
+        back = feats[name]
+        assert back["properties"]["objectType"] == "annotation"
+        assert back["geometry"]["type"] == f["geometry"]["type"]
+        a, b = shape(f["geometry"]), shape(back["geometry"])
+        assert a.symmetric_difference(b).area < 1e-6 * a.area
+    assert len(feats["ring"]["geometry"]["coordinates"]) == 2  # the hole survived
+
+
+def test_autosave_and_restore_in_a_new_viewer(make_napari_viewer, sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    w.class_combo.value = "stroma"
+    layer.add_polygons([np.array([[2000, 2000], [2000, 2300], [2300, 2300]], float)])
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5000)
+    path = w.autosave_now()
+    assert path is not None and path.is_file()
+    expected = {(r.name, r.roi_class, round(r.geometry.area, 3)) for r in w.current_rois()}
+    viewer.close()
+
+    v2 = make_napari_viewer()
+    v2.open_sample("napari-roiscore", "multiplex_visium")
+    _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: _ready(w2), timeout=60_000)
+    assert w2.restore_button.visible or not w2.restore_button.native.isHidden()
+    w2.restore_autosave()
+    qtbot.waitUntil(lambda: len(w2.last_table) == 3, timeout=5000)
+    got = {(r.name, r.roi_class, round(r.geometry.area, 3)) for r in w2.current_rois()}
+    assert got == expected
+
+
+def test_exports_csv_h5ad_and_report(sample_viewer, qtbot, tmp_path):
+    from PIL import Image
+
+    _, w = sample_viewer
+    qtbot.waitUntil(lambda: w.plot.n_draws > 0, timeout=5000)
+    h5 = w.save_h5ad(tmp_path / "spots_rois.h5ad")
+    a = ad.read_h5ad(h5)
+    members = w._scorer.members(w.current_rois()[0])
+    assert (a.obs["roi"].astype(str).to_numpy()[members] == "004").all()
+    assert a.obs["in_roi_004"].sum() == len(members)
+    np.testing.assert_allclose(a.obs["roiscore_mean_z"].to_numpy(), w._scores.values)
+    png, pdf = w.write_report(tmp_path / "report")
+    assert pdf.read_bytes()[:4] == b"%PDF"
+    img = np.asarray(Image.open(png))
+    assert img.shape[0] > 800 and img.shape[1] > 1200
+    assert len(np.unique(img.reshape(-1, img.shape[-1])[::97], axis=0)) > 50  # not blank
