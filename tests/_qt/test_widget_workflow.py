@@ -255,3 +255,37 @@ def test_load_signature_file_with_down_set_and_weights(sample_viewer, qtbot, tmp
     w.signature_edit.value = "CD68"
     qtbot.waitUntil(lambda: w._scores is not None and w._scores.signature.up == ("CD68",), timeout=20_000)
     assert w.signature_note.value == "custom signature"
+
+
+def test_session_saved_by_widget_reopens_with_identical_numbers_in_widget_and_cli(
+        sample_viewer, make_napari_viewer, qtbot, tmp_path):
+    import pandas as pd
+
+    from napari_roiscore.cli import main as cli_main
+    from napari_roiscore.session import same_numbers
+
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    layer.add_polygons([np.array([[1500, 2500], [1500, 2900], [1900, 2900], [1900, 2500]], float)])
+    w.method_combo.value = "scanpy"
+    w.compute_otsu()
+    w.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.spot_mask is not None and w._scores is not None
+                    and w._scores.method == "scanpy" and len(w.last_table) == 3 and _ready(w), timeout=60_000)
+    saved = w.last_table.copy()
+    path = w.save_session(tmp_path / "study.roiscore.json")
+
+    v2 = make_napari_viewer()
+    _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    session = w2.open_session(path)
+    qtbot.waitUntil(lambda: w2.spot_mask is not None and w2._scores is not None
+                    and w2._scores.method == "scanpy" and len(w2.last_table) == 3 and _ready(w2), timeout=60_000)
+    assert same_numbers(w2.last_table, saved)
+    assert same_numbers(session.results, saved)
+    assert {"DAPI (nuclei)", "spots", "ROIs"} <= {ly.name for ly in v2.layers}
+
+    out = tmp_path / "cli.csv"
+    assert cli_main(["score", "--session", str(path), "--out", str(out), "-q"]) == 0
+    cli = pd.read_csv(out, dtype={"roi": str}, keep_default_na=False, na_values=[""],
+                      float_precision="round_trip")
+    assert same_numbers(cli, saved)

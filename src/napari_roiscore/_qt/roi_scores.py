@@ -110,6 +110,7 @@ class RoiScoresWidget(QWidget):
         self.spot_mask: np.ndarray | None = None
         self.marker_fractions: np.ndarray | None = None
         self.marker_label = ""
+        self.marker_settings: dict | None = None
         self.comparison = None
         self.last_table: pd.DataFrame = pd.DataFrame()
         self.autosave_path: Path | None = None
@@ -202,7 +203,10 @@ class RoiScoresWidget(QWidget):
         self.save_button = PushButton(text="Save scores as CSV…")
         self.save_h5ad_button = PushButton(text="Save spots with ROIs as .h5ad…")
         self.report_button = PushButton(text="Write report (PNG + PDF)…")
-        self.export_box = Container(widgets=[self.save_button, self.save_h5ad_button, self.report_button])
+        self.save_session_button = PushButton(text="Save session…")
+        self.open_session_button = PushButton(text="Open session…")
+        self.export_box = Container(widgets=[self.save_button, self.save_h5ad_button, self.report_button,
+                                             self.save_session_button, self.open_session_button])
 
         self.tabs = QTabWidget()
         self.tabs.addTab(scores_tab, "Scores")
@@ -242,6 +246,9 @@ class RoiScoresWidget(QWidget):
         self.save_button.changed.connect(lambda *_: self._save_csv_dialog())
         self.save_h5ad_button.changed.connect(lambda *_: self._save_h5ad_dialog())
         self.report_button.changed.connect(lambda *_: self._report_dialog())
+        self.save_session_button.changed.connect(lambda *_: self._run_export(
+            self.save_session, self._ask_save("Save session", "study.roiscore.json", "Session (*.json)")))
+        self.open_session_button.changed.connect(lambda *_: self._open_session_dialog())
         self.table.itemChanged.connect(self._on_item_edited)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
         self.viewer.layers.events.inserted.connect(self._refresh_choices)
@@ -757,6 +764,9 @@ class RoiScoresWidget(QWidget):
             self.marker_fractions = frac
             self.spot_mask = restrict_spots(frac, min_frac)
             self.marker_label = f"{mask.label}, ≥ {min_frac:.0%} of spot area"
+            self.marker_settings = {"channel": mask.channel_name, "threshold": float(mask.threshold),
+                                    "threshold_method": mask.method, "level": int(mask.level),
+                                    "min_fraction": min_frac, "label": self.marker_label}
             self.marker_status.value = (f"{int(self.spot_mask.sum())} of {len(frac)} spots pass: {self.marker_label}")
             self.update_table()
 
@@ -970,6 +980,77 @@ class RoiScoresWidget(QWidget):
         values, classes = self.roi_values()
         return write_report(stem, view=view, table=self.last_table, values=values, classes=classes,
                             metadata=self._metadata(), comparison_lines=self.comparison_lines())
+
+    # -- sessions ---------------------------------------------------------
+    def save_session(self, path: str | Path) -> Path:
+        """Save data paths (with checksums), ROIs, signature, method, marker settings and results."""
+        from ..session import save_session
+
+        if self._scorer is None or self._scores is None:
+            raise RoiScoreError("Nothing to save yet: no spots are scored.", "Open spots and wait for the scores.")
+        method, params = parse_method(self.method_combo.value)
+        marker = None
+        image = None
+        if self.spot_mask is not None and self.marker_settings:
+            marker = {k: self.marker_settings[k] for k in ("channel", "threshold", "min_fraction", "level")}
+            image = self.marker_channel_combo.value.metadata[IMAGE_KEY]
+        elif self.marker_channel_combo.value is not None:
+            image = self.marker_channel_combo.value.metadata[IMAGE_KEY]
+        if image is not None and not image.provenance.get("path"):
+            image = None
+        return save_session(path, spots=self._scorer.spots, rois=self.current_rois(), signature=self._scores.signature,
+                            method=method, params=params, marker=marker, image=image, results=self.last_table,
+                            extra={"classes": list(self.classes), "signature_text": self.signature_edit.value,
+                                   "method_choice": self.method_combo.value})
+
+    def open_session(self, path: str | Path):
+        """Open a session: its data as layers, its ROIs, signature, method and marker restriction.
+
+        The checksums of the data files are verified first (a changed file is an error that
+        names it).  Scores then recompute exactly as when the session was saved.
+        """
+        from .._layer_data import image_layers, roi_layer, spots_layer
+        from ..image import read_multiplex_tiff
+        from ..session import load_session, read_session_spots
+
+        session = load_session(path)
+        spots = read_session_spots(session)
+        layers = []
+        image = None
+        if session.image is not None:
+            image = read_multiplex_tiff(session.image.path)
+            layers += image_layers(image)
+        px = image.pixel_size_um if image is not None else spots.pixel_size_um
+        layers.append(spots_layer(spots, pixel_size_um=px))
+        layers.append(roi_layer(session.rois, name="ROIs", pixel_size_um=px))
+        self._checked_autosave.add(str(spots.provenance.get("path")))  # the session is the truth here
+        added = []
+        for data, kw, kind in layers:
+            added.append(getattr(self.viewer, f"add_{kind}")(data, **kw))
+        for c in session.extra.get("classes", []):
+            self._remember_class(c)
+        self._loaded_signature = session.signature
+        self.signature_edit.value = ", ".join(session.signature.up)
+        choice = session.extra.get("method_choice") or (
+            session.method + (":" + ",".join(f"{k}={v}" for k, v in session.params.items()) if session.params else ""))
+        if choice in [v for _, v in METHOD_CHOICES]:
+            self.method_combo.value = choice
+        self.spots_combo.value = added[-2]
+        self.rois_combo.value = added[-1]
+        if session.marker:
+            m = session.marker
+            for ly in added[:-2]:
+                if ly.metadata.get("roiscore_channel") == m["channel"]:
+                    self.marker_channel_combo.value = ly
+            self.min_positive.value = 100.0 * float(m.get("min_fraction", 0.1))
+            self.marker_threshold.value = float(m["threshold"])
+            self.restrict_check.value = True
+        self._rescore_spots()
+        return session
+
+    def _open_session_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open session", "", "Session (*.json)")
+        self._run_export(self.open_session, path)
 
     def _ask_save(self, title: str, default: str, filt: str) -> str:
         path, _ = QFileDialog.getSaveFileName(self, title, default, filt)
