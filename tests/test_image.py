@@ -244,6 +244,25 @@ def test_opening_and_reading_one_tile_of_8k_pyramid_stays_lazy(tmp_path):
     assert read < level0_stored / 10, f"read {read} of {level0_stored} stored level-0 bytes"
 
 
+# -- npe2 reader ---------------------------------------------------------------------------
+
+def test_reader_claims_tiff_images_only(tmp_path):
+    from napari_roiscore._reader import get_reader, read_paths
+
+    qp = write_qptiff(tmp_path / "slide.qptiff", planes())
+    ome = tmp_path / "x.ome.tiff"
+    tifffile.imwrite(ome, planes(2, 32), ome=True, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "CD31"]}})
+    not_tiff = tmp_path / "notes.tif"
+    not_tiff.write_text("not an image")
+    assert get_reader(str(qp)) is not None and get_reader([str(qp), str(ome)]) is not None
+    assert get_reader(str(not_tiff)) is None
+    assert get_reader(str(tmp_path / "missing.tif")) is None
+    layers = read_paths([str(qp), str(ome)])
+    assert [kind for _, _, kind in layers] == ["image"] * 6
+    assert [kw["name"] for _, kw, _ in layers][-2:] == ["DAPI (nuclei)", "CD31 (vessels)"]
+    assert all(kw["metadata"]["roiscore_image"].provenance["path"] in (str(qp), str(ome)) for _, kw, _ in layers)
+
+
 # -- errors ------------------------------------------------------------------------------
 
 def test_missing_and_corrupt_files_name_the_file(tmp_path):
