@@ -160,8 +160,8 @@ def _resolution_pixel_size(page, imagej_unit: str | None = None) -> float | None
     pixels per ``unit`` (micron) with no TIFF unit.  Inch is ignored: most
     software writes a meaningless 72/96/300 dpi default there.
     """
-    tags = page.tags
-    if "XResolution" not in tags:
+    tags = getattr(page, "tags", None)
+    if tags is None or "XResolution" not in tags:
         return None
     num, den = tags["XResolution"].value
     if not num or not den:
@@ -266,7 +266,7 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
         ch_axis = _channel_axis(axes, shape)
         levels = [_lazy_level(series, i, ch_axis) for i in range(len(series.levels))]
         n_c = int(levels[0].shape[0])
-        page0 = series.pages[0] if series.pages else tif.pages.first
+        page0 = series.keyframe
         names: list[str] = []
         px = None
         if flavour == "ome":
