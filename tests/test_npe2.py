@@ -18,9 +18,10 @@ def test_manifest_valid_via_cli():
 def test_manifest_contributions():
     pm = PluginManifest.from_distribution("napari-roiscore")
     c = pm.contributions
-    assert [w.display_name for w in c.widgets] == ["ROI scores"]
+    assert {"ROI scores", "Channel roles", "Align spots"} <= {w.display_name for w in c.widgets}
     assert [s.key for s in c.sample_data] == ["multiplex_visium"]
     assert any("*.h5ad" in r.filename_patterns for r in c.readers)
+    assert any("*.qptiff" in r.filename_patterns and "*.ome.tif" in r.filename_patterns for r in c.readers)
     assert any(".geojson" in w.filename_extensions for w in c.writers)
     # every command resolves to a real python object
     for cmd in c.commands:

@@ -1,4 +1,5 @@
-"""npe2 reader: spots from ``.h5ad`` or instrument folders, ROIs from (QuPath) GeoJSON.
+"""npe2 reader: spots from ``.h5ad`` or instrument folders, ROIs from (QuPath) GeoJSON,
+multiplex images from OME-TIFF, QPTIFF or multi-page TIFF.
 
 Folders recognised (dropped on napari or opened with File ▸ Open Folder):
 
@@ -6,10 +7,14 @@ Folders recognised (dropped on napari or opened with File ▸ Open Folder):
 * a Visium HD ``outs``/``binned_outputs``/``square_XXXum`` folder → image + square bins;
 * a Xenium output folder → morphology image (if present) + cells;
 * a GeoMx NGS folder (DCC files, PKC, annotation sheet) → one spot per AOI.
+
+Images (``.ome.tif``, ``.ome.tiff``, ``.qptiff``, ``.tif``, ``.tiff``) open as one
+additive layer per channel, coloured by the channel's role, as lazy pyramids.
 """
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +25,24 @@ from .readers.tissue_image import tissue_image_layer, tissue_images_from_uns
 from .roi_io import read_geojson
 from .spot import SpotTable, read_h5ad_spots
 
-__all__ = ["folder_kind", "get_reader", "read_paths"]
+__all__ = ["IMAGE_SUFFIXES", "folder_kind", "get_reader", "is_tiff", "read_paths"]
+
+#: file endings opened as multiplex images
+IMAGE_SUFFIXES = (".ome.tif", ".ome.tiff", ".qptiff", ".tif", ".tiff")
+
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
+
+
+def is_tiff(path: str | Path) -> bool:
+    """True for an existing file with an image ending that starts like a (Big)TIFF."""
+    p = Path(path)
+    if not str(p).lower().endswith(IMAGE_SUFFIXES) or not p.is_file():
+        return False
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(4) in _TIFF_MAGIC
+    except OSError:
+        return False
 
 
 def folder_kind(path: str | Path) -> str | None:
@@ -44,12 +66,13 @@ def folder_kind(path: str | Path) -> str | None:
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
-    """Return a reader for ``.h5ad`` spots, ``.geojson`` ROIs or an instrument folder, else ``None``."""
+    """Return a reader for ``.h5ad`` spots, ``.geojson`` ROIs, a TIFF image or an
+    instrument folder, else ``None``."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     if not paths:
         return None
     for p in paths:
-        if not (str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p)):
+        if not (str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p) or is_tiff(p)):
             return None
     return read_paths
 
@@ -91,20 +114,64 @@ def _read_folder(p: Path, kind: str) -> list[tuple]:
                         "Open a Space Ranger, Visium HD, Xenium or GeoMx folder.")
 
 
+class _Progress:
+    """napari's progress bar when running inside napari; silent otherwise.
+
+    napari is imported lazily and only when it is already loaded, so the core
+    stays importable (and usable) without it.
+    """
+
+    def __init__(self, total: int, desc: str) -> None:
+        self._bar = None
+        if "napari" in sys.modules:
+            try:
+                from napari.utils import progress
+
+                self._bar = progress(total=total, desc=desc)
+            except Exception:  # pragma: no cover - progress is a nicety
+                self._bar = None
+
+    def step(self, desc: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description(desc)
+            self._bar.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _read_image(p: Path) -> list[tuple]:
+    from .image import read_multiplex_tiff
+
+    return image_layers(read_multiplex_tiff(p))
+
+
 def read_paths(path: str | list[str]) -> list[tuple]:
     """Read each path into layer data; bad files raise :class:`RoiScoreError`."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     layers = []
-    for p in paths:
-        p = Path(p)
-        kind = folder_kind(p)
-        if kind:
-            layers.extend(_read_folder(p, kind))
-        elif p.suffix.lower() == ".h5ad":
-            layers.extend(_spots_with_images(read_h5ad_spots(p), name=p.stem))
-        elif p.suffix.lower() == ".geojson":
-            layers.append(roi_layer(read_geojson(p), name=p.stem))
-        else:  # pragma: no cover - get_reader filters these
-            raise RoiScoreError(f"{str(p)!r}: unsupported file type.",
-                                "Open .h5ad, .geojson or a Space Ranger / Xenium / GeoMx folder.")
+    bar = _Progress(len(paths), "napari-roiscore: opening")
+    try:
+        for p in paths:
+            bar.step(f"opening {Path(p).name}")
+            layers.extend(_read_one(Path(p)))
+    finally:
+        bar.close()
     return layers
+
+
+def _read_one(p: Path) -> list[tuple]:
+    """Layer data for one path (folder, .h5ad, .geojson or TIFF image)."""
+    kind = folder_kind(p)
+    if kind:
+        return _read_folder(p, kind)
+    if p.suffix.lower() == ".h5ad":
+        return _spots_with_images(read_h5ad_spots(p), name=p.stem)
+    if p.suffix.lower() == ".geojson":
+        return [roi_layer(read_geojson(p), name=p.stem)]
+    if str(p).lower().endswith(IMAGE_SUFFIXES):
+        return _read_image(p)
+    raise RoiScoreError(f"{str(p)!r}: unsupported file type.",  # pragma: no cover - get_reader filters these
+                        "Open .h5ad, .geojson, an OME-TIFF/QPTIFF image or a Space Ranger / "
+                        "Xenium / GeoMx folder.")

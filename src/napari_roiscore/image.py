@@ -1,11 +1,26 @@
 """Multiplex images: lazy pyramids with channel names and pixel size.
 
-OME-TIFF pyramids (SubIFDs) are opened with tifffile's zarr store, one dask
-array per pyramid level, so nothing is read until napari draws a tile.
+Three TIFF flavours are read with tifffile:
+
+* **OME-TIFF** (pyramid levels in SubIFDs): channel names and pixel size
+  from the OME-XML;
+* **QPTIFF** (Akoya PhenoImager / Vectra / PhenoCycler, PerkinElmer-QPI):
+  one page per channel, each with an XML ImageDescription naming its stain
+  (``<Biomarker>``, else ``<Name>``); reduced-resolution pages form the
+  pyramid; pixel size from ``<ScanProfile>`` (``PixelSizeMicrons``) or the
+  TIFF resolution tags (pixels per centimetre);
+* **plain multi-page TIFF** (one page per channel, maybe no pyramid):
+  channels named ``channel 0``, ``channel 1``...; pixel size from the
+  resolution tags when their unit is centimetre (or ImageJ's micron).
+
+Every level is a dask array over tifffile's zarr store, chunked like the
+file's tiles, so nothing is read until napari draws a tile.
 """
 
 from __future__ import annotations
 
+import html
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +30,7 @@ import numpy as np
 from .channel import ROLE_COLOURMAPS, role_for_name
 from .errors import RoiScoreError
 
-__all__ = ["MultiplexImage", "read_multiplex_tiff"]
+__all__ = ["MultiplexImage", "read_multiplex_tiff", "tiff_flavour"]
 
 #: Refuse to open images whose level 0 declares more pixels than this per channel.
 MAX_PIXELS = 200_000 * 200_000
@@ -62,8 +77,28 @@ class MultiplexImage:
     def colormap(self, c: int) -> str:
         return ROLE_COLOURMAPS.get(self.roles[c], "gray")
 
+    def set_role(self, channel: str | int, role: str) -> None:
+        """Change a channel's role (by name or index); the colour follows."""
+        if role not in ROLE_COLOURMAPS:
+            raise RoiScoreError(f"Unknown channel role {role!r}.",
+                                f"Use one of {', '.join(ROLE_COLOURMAPS)}.")
+        c = channel if isinstance(channel, int) else self.channel_names.index(channel) \
+            if channel in self.channel_names else None
+        if c is None or not 0 <= c < self.n_channels:
+            raise RoiScoreError(f"Image has no channel {channel!r}.",
+                                f"Use one of {self.channel_names}.")
+        self.roles[c] = role
+
+
+#: micrometres per unit of the OME PhysicalSizeXUnit
+_OME_UNIT_UM = {"nm": 1e-3, "µm": 1.0, "um": 1.0, "mm": 1e3, "cm": 1e4, "m": 1e6}
+
+#: axes that can hold the channels when there is no "C" axis, in order of preference
+_CHANNEL_AXES = "CSIQ"
+
 
 def _ome_channels_and_pixel_size(ome_xml: str | None) -> tuple[list[str], float | None]:
+    """Channel names and level-0 pixel size (µm) from OME-XML."""
     if not ome_xml:
         return [], None
     try:
@@ -78,60 +113,177 @@ def _ome_channels_and_pixel_size(ome_xml: str | None) -> tuple[list[str], float 
             val = el.get("PhysicalSizeX")
             unit = el.get("PhysicalSizeXUnit", "µm")
             if val is not None:
-                px = float(val) * {"nm": 1e-3, "mm": 1e3, "cm": 1e4, "m": 1e6}.get(unit, 1.0)
+                px = float(val) * _OME_UNIT_UM.get(unit, 1.0)
         elif tag == "Channel":
             names.append(el.get("Name") or el.get("ID") or f"channel {len(names)}")
     return names, px
 
 
+def _xml_text(root: ET.Element, *tags: str) -> str | None:
+    """Text of the first non-empty descendant element among ``tags`` (in that order)."""
+    for tag in tags:
+        for el in root.iter(tag):
+            if el.text and el.text.strip():
+                return el.text.strip()
+    return None
+
+
+def _qptiff_page_info(description: str) -> tuple[str | None, float | None]:
+    """Stain name and pixel size (µm) from one QPTIFF page's ImageDescription XML.
+
+    The biomarker (``<Biomarker>``, written by newer PhenoImager software)
+    is preferred over the fluorophore/filter ``<Name>`` ("Opal 570") because
+    it is what the channel shows.  The pixel size is taken from
+    ``<ScanProfile>`` (``PixelSizeMicrons``), which may hold nested XML or
+    escaped XML/JSON text.
+    """
+    try:
+        root = ET.fromstring(description.replace('encoding="utf-16"', 'encoding="utf-8"').encode())
+    except ET.ParseError:
+        return None, None
+    name = _xml_text(root, "Biomarker", "BioMarker", "Name")
+    px = None
+    profile = root.find(".//ScanProfile")
+    if profile is not None:
+        text = ET.tostring(profile, encoding="unicode")
+        m = re.search(r"PixelSizeMicrons\W{0,4}?([0-9]*\.?[0-9]+(?:[eE][-+]?\d+)?)", html.unescape(text))
+        if m:
+            val = float(m.group(1))
+            px = val if val > 0 else None
+    return name, px
+
+
+def _resolution_pixel_size(page, imagej_unit: str | None = None) -> float | None:
+    """Pixel size (µm) from the TIFF XResolution tag, when its unit is meaningful.
+
+    ResolutionUnit centimetre → 10,000 / pixels-per-cm; ImageJ files store
+    pixels per ``unit`` (micron) with no TIFF unit.  Inch is ignored: most
+    software writes a meaningless 72/96/300 dpi default there.
+    """
+    tags = getattr(page, "tags", None)
+    if tags is None or "XResolution" not in tags:
+        return None
+    num, den = tags["XResolution"].value
+    if not num or not den:
+        return None
+    per_unit = num / den
+    unit = int(tags["ResolutionUnit"].value) if "ResolutionUnit" in tags else 2
+    if unit == 3:  # centimetre
+        return 1e4 / per_unit
+    if unit == 1 and imagej_unit and imagej_unit.strip().lower() in ("micron", "um", "µm", "\\u00b5m", "microns"):
+        return 1.0 / per_unit
+    return None
+
+
+def _channel_axis(axes: str, shape: tuple[int, ...]) -> str | None:
+    """The axis holding channels: C, else samples (RGB), pages (I) or Q with size > 1."""
+    sizes = dict(zip(axes, shape))
+    for a in _CHANNEL_AXES:
+        if sizes.get(a, 1) > 1:
+            return a
+    return "C" if "C" in sizes else None
+
+
+def _lazy_level(series, level: int, channel_axis: str | None):
+    """One pyramid level as a dask array (C, Y, X), chunked like the file's tiles."""
+    import dask.array as da
+    import zarr
+
+    lvl = series.levels[level]
+    z = zarr.open(series.aszarr(level=level), mode="r")
+    arr = da.from_zarr(z)
+    axes = lvl.axes
+    idx = tuple(slice(None) if a in "YX" or a == channel_axis else 0 for a in axes)
+    arr = arr[idx]
+    kept = [a for a in axes if a in "YX" or a == channel_axis]
+    if channel_axis is None:
+        arr = arr[None]
+        kept = ["C", *kept]
+        channel_axis = "C"
+    return arr.transpose([kept.index(channel_axis), kept.index("Y"), kept.index("X")])
+
+
+def _open_tiff(path: Path):
+    import tifffile
+
+    if not path.is_file():
+        raise RoiScoreError(f"Image {str(path)!r} does not exist.", "Check the path.")
+    try:
+        return tifffile.TiffFile(path)
+    except Exception as err:
+        raise RoiScoreError(
+            f"Image {str(path)!r} is not a readable TIFF ({type(err).__name__}: {err}).",
+            "Re-export it as OME-TIFF, or check that the file is complete.",
+        ) from None
+
+
+def tiff_flavour(tif) -> str:
+    """``"qptiff"``, ``"ome"``, ``"imagej"`` or ``"tiff"`` for an open :class:`tifffile.TiffFile`."""
+    if tif.is_qpi:
+        return "qptiff"
+    if tif.is_ome:
+        return "ome"
+    if tif.is_imagej:
+        return "imagej"
+    return "tiff"
+
+
 def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
-    """Open an OME-TIFF (or plain multi-page TIFF) lazily as a pyramid.
+    """Open an OME-TIFF, QPTIFF or plain multi-page TIFF lazily as a pyramid.
+
+    Nothing but the TIFF headers is read here; pixels are read tile by tile
+    when a level is sliced and computed (as napari does for the visible area).
+
+    Returns
+    -------
+    MultiplexImage
+        Levels shaped (C, Y, X), largest first; channel names from the
+        metadata (``channel 0``... when the file names none); pixel size in µm
+        or None; roles guessed from the names.
 
     Raises
     ------
     RoiScoreError
         Missing/corrupt file, unsupported axes, or absurd declared size.
     """
-    import dask.array as da
-    import tifffile
-    import zarr
-
     path = Path(path)
-    if not path.is_file():
-        raise RoiScoreError(f"Image {str(path)!r} does not exist.", "Check the path.")
+    tif = _open_tiff(path)
     try:
-        tif = tifffile.TiffFile(path)
-    except Exception as err:
-        raise RoiScoreError(
-            f"Image {str(path)!r} is not a readable TIFF ({type(err).__name__}: {err}).",
-            "Re-export it as OME-TIFF, or check that the file is complete.",
-        ) from None
-    try:
+        flavour = tiff_flavour(tif)
         series = tif.series[0]
-        axes = series.axes
-        shape = series.shape
-        if shape and int(np.prod([s for a, s in zip(axes, shape) if a in "YX"], dtype=np.float64)) > MAX_PIXELS:
-            raise RoiScoreError(
-                f"Image {str(path)!r} declares {shape} pixels, more than this tool opens.",
-                "Check the file; it is probably corrupt.",
-            )
-        keep = set("CYX")
+        axes, shape = series.axes, series.shape
+        sizes = dict(zip(axes, shape))
         if not set("YX") <= set(axes):
             raise RoiScoreError(
                 f"Image {str(path)!r} has axes {axes!r}; expected Y and X.",
                 "Save the image with Y and X axes (and C for channels).",
             )
-        levels = []
-        for i, _lvl in enumerate(series.levels):
-            store = series.aszarr(level=i)
-            arr = da.from_zarr(zarr.open(store, mode="r"))
-            # reduce to C, Y, X: take the first index of any other axis (Z, T, S)
-            idx = tuple(slice(None) if a in keep else 0 for a in axes)
-            arr = arr[idx]
-            if "C" not in axes:
-                arr = arr[None]
-            levels.append(arr)
-        names, px = _ome_channels_and_pixel_size(tif.ome_metadata)
+        if float(sizes["Y"]) * float(sizes["X"]) > MAX_PIXELS:
+            raise RoiScoreError(
+                f"Image {str(path)!r} declares {shape} pixels, more than this tool opens.",
+                "Check the file; it is probably corrupt.",
+            )
+        ch_axis = _channel_axis(axes, shape)
+        levels = [_lazy_level(series, i, ch_axis) for i in range(len(series.levels))]
+        n_c = int(levels[0].shape[0])
+        page0 = series.keyframe
+        names: list[str] = []
+        px = None
+        if flavour == "ome":
+            names, px = _ome_channels_and_pixel_size(tif.ome_metadata)
+        elif flavour == "qptiff":
+            infos = [_qptiff_page_info(getattr(pg, "description", "") or "") for pg in series.pages]
+            names = [n or f"channel {i}" for i, (n, _) in enumerate(infos)]
+            px = next((p for _, p in infos if p), None)
+        elif flavour == "imagej":
+            labels = (tif.imagej_metadata or {}).get("Labels")
+            if isinstance(labels, (list, tuple)) and len(labels) == n_c:
+                names = [str(v) for v in labels]
+        if px is None and page0 is not None:
+            unit = (tif.imagej_metadata or {}).get("unit") if flavour == "imagej" else None
+            px = _resolution_pixel_size(page0, unit)
+        if ch_axis == "S" and n_c in (3, 4) and int(getattr(page0, "photometric", 0) or 0) == 2:
+            names = ["red", "green", "blue", "alpha"][:n_c]
     except RoiScoreError:
         tif.close()
         raise
@@ -139,14 +291,14 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
         tif.close()
         raise RoiScoreError(
             f"Image {str(path)!r} could not be read ({type(err).__name__}: {err}).",
-            "Check that the file is a complete OME-TIFF.",
+            "Check that the file is a complete OME-TIFF, QPTIFF or multi-page TIFF.",
         ) from None
-    n_c = int(levels[0].shape[0])
     if len(names) != n_c:
         names = [f"channel {i}" for i in range(n_c)]
     return MultiplexImage(
         levels=levels,
         channel_names=names,
         pixel_size_um=px,
-        provenance={"reader": "tifffile", "path": str(path)},
+        provenance={"reader": "tifffile", "path": str(path), "format": flavour,
+                    "axes": axes, "n_levels": len(levels)},
     )
