@@ -138,3 +138,22 @@ def test_save_csv_has_same_scores(sample_viewer, tmp_path):
     df = pd.read_csv(path)
     np.testing.assert_allclose(df["score"], w.last_table["score"])
     assert set(df["genes_used"].iloc[0].split(";")) == set(EXAMPLE_PANEL.up)
+
+
+def test_scores_follow_spots_moved_by_alignment(sample_viewer, sample_paths, qtbot):
+    from napari_roiscore._qt.registration import AlignSpotsWidget
+    from napari_roiscore.spot import SpotTable
+
+    viewer, w = sample_viewer
+    layer = viewer.layers["spots"]
+    old = layer.metadata["roiscore_spots"]
+    moved = old.adata.copy()
+    moved.obsm["spatial"] = old.xy + np.array([300.0, -200.0])
+    new = SpotTable(moved, old.diameter_px, old.shape, old.pixel_size_um, dict(old.provenance))
+    AlignSpotsWidget._show_spots(layer, new)  # what "Align" does to the spots layer
+    qtbot.waitUntil(lambda: w._scorer.spots is new and _ready(w) and w._scores is not None, timeout=20_000)
+    ref = mean_z_scores(sample_paths["spots"], list(EXAMPLE_PANEL.up))
+    roi = np.array(viewer.layers["ROIs"].data[0])[:, ::-1]
+    m = inside(new.xy, roi)
+    qtbot.waitUntil(lambda: w.last_table["spots"][0] == m.sum(), timeout=5000)
+    assert w.last_table["score"][0] == pytest.approx(ref[m].mean(), abs=1e-9)

@@ -152,9 +152,10 @@ class AlignSpotsWidget(QWidget):
 
     @staticmethod
     def _show_spots(layer: Points, table) -> None:
+        # metadata first: listeners of the data event (the ROI scores widget) see the new table
+        layer.metadata[SPOTS_KEY] = table
         layer.data = table.yx
         layer.size = table.diameter_px
-        layer.metadata[SPOTS_KEY] = table
 
     @staticmethod
     def _describe(al: Alignment, pixel_size_um: float | None) -> str:

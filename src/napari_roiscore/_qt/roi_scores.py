@@ -340,7 +340,19 @@ class RoiScoresWidget(QWidget):
                                               "Signatures (*.gmt *.yaml *.yml *.json)")
         self._run_export(self.load_signature, path)
 
+    def _on_spots_data(self, event=None) -> None:
+        """The spots layer got new data (e.g. after Align spots): rescore if its table changed."""
+        layer = self.spots_combo.value
+        if layer is not None and (self._scorer is None or layer.metadata.get(SPOTS_KEY) is not self._scorer.spots):
+            self._on_spots_changed(layer)
+
     def _on_spots_changed(self, layer) -> None:
+        old = getattr(self, "_spots_layer", None)
+        if old is not None and old is not layer:
+            old.events.data.disconnect(self._on_spots_data)
+        if layer is not None and old is not layer:
+            layer.events.data.connect(self._on_spots_data)
+        self._spots_layer = layer
         self._scorer = RoiScorer(layer.metadata[SPOTS_KEY]) if layer is not None else None
         self._scores = None
         self.spot_mask = None
