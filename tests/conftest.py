@@ -23,3 +23,55 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real test data not found at {SHARED_DATA} (only present next to the CI checkout)")
     return SHARED_DATA
+
+
+# ---------------------------------------------------------------------------
+# No network: the core's tests run with outbound connections refused.
+# Loopback (127.0.0.0/8, ::1, localhost) and unix sockets stay allowed, e.g.
+# for a local dask cluster.  GUI tests (tests/_qt) are left alone.
+# ---------------------------------------------------------------------------
+_LOOPBACK = ("localhost", "127.", "::1", "0:0:0:0:0:0:0:1")
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to reach the network."""
+
+
+def _is_local(address) -> bool:
+    if isinstance(address, (str, bytes)):  # unix socket path
+        return True
+    if isinstance(address, tuple) and address:
+        host = address[0].decode() if isinstance(address[0], bytes) else str(address[0])
+        return host.startswith(_LOOPBACK) or host == ""
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _no_network(request, monkeypatch):
+    if "_qt" in Path(str(request.node.fspath)).parts:
+        yield
+        return
+    import socket
+
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_create = socket.create_connection
+
+    def connect(self, address, *a, **k):
+        if self.family == getattr(socket, "AF_UNIX", None) or _is_local(address):
+            return real_connect(self, address, *a, **k)
+        raise NetworkBlocked(f"test tried to connect to {address!r}; the core must work offline")
+
+    def connect_ex(self, address, *a, **k):
+        if self.family == getattr(socket, "AF_UNIX", None) or _is_local(address):
+            return real_connect_ex(self, address, *a, **k)
+        raise NetworkBlocked(f"test tried to connect to {address!r}; the core must work offline")
+
+    def create_connection(address, *a, **k):
+        if _is_local(address):
+            return real_create(address, *a, **k)
+        raise NetworkBlocked(f"test tried to connect to {address!r}; the core must work offline")
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    yield

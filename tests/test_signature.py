@@ -142,6 +142,7 @@ def test_real_visium_matching_by_symbol_and_ensembl():
         pytest.skip(f"real Space Ranger test data not found at {VISIUM_H5}")
     sc = pytest.importorskip("scanpy")
     a = sc.read_10x_h5(VISIUM_H5)
+    a.var_names_make_unique()  # a SpotTable refuses duplicate gene names (see spot.py)
     a.obsm["spatial"] = np.zeros((a.n_obs, 2))
     spots = SpotTable(a, diameter_px=1.0)
     cd68 = list(a.var_names).index("Cd68")

@@ -7,6 +7,7 @@ through these functions, so that every entry point draws the same thing.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from .image import MultiplexImage
 from .roi import Roi
@@ -86,7 +87,8 @@ def roi_layer(rois: list[Roi], name: str = "ROIs", pixel_size_um: float | None =
             "face_color": [0, 0, 0, 0],
             "edge_width": edge_width,
             **_frame(pixel_size_um),
-            "features": {"name": sh["name"], "class": sh["class"], "holes": sh["holes"]},
+            # text columns even when empty (an empty list would become float and refuse names)
+            "features": pd.DataFrame({k: pd.Series(sh[k], dtype=object) for k in ("name", "class", "holes")}),
             "text": {"string": "{name} {class}", "color": "white", "size": 14,
                      "anchor": "upper_left"},
             "metadata": {"roiscore_rois": True},

@@ -30,7 +30,7 @@ import numpy as np
 from .channel import ROLE_COLOURMAPS, role_for_name
 from .errors import RoiScoreError
 
-__all__ = ["MultiplexImage", "read_multiplex_tiff", "tiff_flavour"]
+__all__ = ["MultiplexImage", "read_multiplex_tiff", "spots_on_image", "tiff_flavour"]
 
 #: Refuse to open images whose level 0 declares more pixels than this per channel.
 MAX_PIXELS = 200_000 * 200_000
@@ -228,6 +228,60 @@ def tiff_flavour(tif) -> str:
     return "tiff"
 
 
+def _check_pixel_data_in_file(series, path: Path) -> None:
+    """Refuse a truncated file: every tile/strip must end inside the file (reads no pixels)."""
+    size = path.stat().st_size
+    for level in series.levels:
+        for page in level.pages:
+            if page is None:
+                continue
+            offsets = np.asarray(getattr(page, "dataoffsets", ()), dtype=np.float64)
+            counts = np.asarray(getattr(page, "databytecounts", ()), dtype=np.float64)
+            if offsets.size and counts.size == offsets.size and float((offsets + counts).max()) > size:
+                raise RoiScoreError(
+                    f"Image {str(path)!r} is truncated: its pixel data end after the end of the file "
+                    f"({size} bytes).",
+                    "Copy or download the file again; it is incomplete.",
+                )
+
+
+def spots_on_image(image: MultiplexImage, spots) -> np.ndarray:
+    """Which spot centres lie on ``image`` (level-0 pixels); raise when none does.
+
+    Spots partly off the image are legitimate (tissue at the edge): they are
+    flagged ``False`` here, get no marker fraction (NaN, see
+    :func:`napari_roiscore.marker.footprint_fractions`) and are still scored.
+
+    Parameters
+    ----------
+    image : MultiplexImage
+    spots : SpotTable
+
+    Returns
+    -------
+    ndarray of bool, shape (n_spots,)
+
+    Raises
+    ------
+    RoiScoreError
+        Not a single spot lies on the image: spots and image are from
+        different slides, or in different coordinate frames.
+    """
+    h, w = image.shape_yx
+    xy = spots.xy
+    inside = (xy[:, 0] >= -0.5) & (xy[:, 0] < w - 0.5) & (xy[:, 1] >= -0.5) & (xy[:, 1] < h - 0.5)
+    if xy.size and not inside.any():
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        raise RoiScoreError(
+            f"None of the {len(xy)} spots of {spots.provenance.get('path', 'the spot table')!r} lies on the image "
+            f"{image.provenance.get('path', '')!r} ({w} x {h} px): spot x runs {lo[0]:.0f}..{hi[0]:.0f}, "
+            f"y {lo[1]:.0f}..{hi[1]:.0f}.",
+            "Open the image and spots of the same slide; spot centres must be full-resolution "
+            "(level-0) pixels of this image (obsm['spatial'] as x, y).",
+        )
+    return inside
+
+
 def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
     """Open an OME-TIFF, QPTIFF or plain multi-page TIFF lazily as a pyramid.
 
@@ -250,6 +304,9 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
     tif = _open_tiff(path)
     try:
         flavour = tiff_flavour(tif)
+        if not tif.series:
+            raise RoiScoreError(f"Image {str(path)!r} holds no image.",
+                                "Re-export it as OME-TIFF, or check that the file is complete.")
         series = tif.series[0]
         axes, shape = series.axes, series.shape
         sizes = dict(zip(axes, shape))
@@ -263,6 +320,10 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
                 f"Image {str(path)!r} declares {shape} pixels, more than this tool opens.",
                 "Check the file; it is probably corrupt.",
             )
+        if any(int(s) == 0 for s in shape):
+            raise RoiScoreError(f"Image {str(path)!r} has an empty dimension (shape {shape}).",
+                                "Re-export the image; it holds no pixels.")
+        _check_pixel_data_in_file(series, path)
         ch_axis = _channel_axis(axes, shape)
         levels = [_lazy_level(series, i, ch_axis) for i in range(len(series.levels))]
         n_c = int(levels[0].shape[0])

@@ -267,6 +267,11 @@ def footprint_fractions(
     ndarray of float, shape (n,)
         In [0, 1]; NaN for spots whose footprint lies outside the image.
         A footprint smaller than one mask pixel uses the pixel under its centre.
+
+    Raises
+    ------
+    RoiScoreError
+        Bad shape or diameter, or no spot at all lies on the image.
     """
     if shape not in ("circle", "square"):
         raise RoiScoreError(f"Unknown spot shape {shape!r}.", "Use 'circle' or 'square'.")
@@ -317,6 +322,15 @@ def footprint_fractions(
         n_use = use.sum(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
             out[group] = np.where(n_use > 0, pos.sum(axis=1) / n_use, np.nan)
+    if not np.isfinite(out).any():
+        lo, hi = xy.min(axis=0), xy.max(axis=0)
+        raise RoiScoreError(
+            f"None of the {n} spots lies on the image of marker {mask.channel_name!r} "
+            f"(spot x {lo[0]:.0f}..{hi[0]:.0f}, y {lo[1]:.0f}..{hi[1]:.0f} level-0 px; "
+            f"image {width * dsx:.0f} x {height * dsy:.0f} px).",
+            "Use the image and the spots of the same slide; spot centres must be level-0 pixels "
+            "of this image.",
+        )
     return out
 
 

@@ -137,7 +137,7 @@ class Roi:
         """ROI from one outline given as (x, y) vertices; never raises on bad outlines."""
         try:
             xy = np.asarray(xy, dtype=float)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError, RecursionError):
             return cls(name, roi_class, Polygon(), "vertices are not numbers: redraw the shape")
         if xy.ndim != 2 or xy.shape[1] != 2:
             return cls(name, roi_class, Polygon(), "vertices must be (x, y) pairs: redraw the shape")
@@ -169,7 +169,7 @@ def roi_from_napari(name: str, roi_class: str, shape_type: str, vertices_rc: np.
     """
     try:
         v = np.asarray(vertices_rc, dtype=float)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError, RecursionError):
         return Roi(name, roi_class, Polygon(), "vertices are not numbers: redraw the shape")
     if v.ndim != 2 or v.shape[1] < 2:
         return Roi(name, roi_class, Polygon(), "vertices must be (row, col) pairs: redraw the shape")

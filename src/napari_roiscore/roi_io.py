@@ -70,7 +70,7 @@ def read_geojson(path: str | Path) -> list[Roi]:
         raise RoiScoreError(f"ROI file {src!r} is larger than 512 MB.", "Split it.")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise RoiScoreError(
             f"ROI file {src!r} is not valid GeoJSON ({type(err).__name__}: {err}).",
             "Export the annotations again from QuPath (File > Export objects as GeoJSON).",
@@ -94,7 +94,8 @@ def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
             "Export the annotations as GeoJSON from QuPath.",
         )
     if not isinstance(feats, list):
-        raise RoiScoreError(f"{src}: 'features' must be a list.", "Fix the file.")
+        raise RoiScoreError(f"{src}: 'features' must be a list.",
+                            "Write 'features' as a list of Feature objects (QuPath: Export objects as GeoJSON).")
     rois: list[Roi] = []
     for i, feat in enumerate(feats):
         where = f"{src}, feature {i}"
@@ -104,7 +105,7 @@ def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
         gtype = geom.get("type")
         if gtype not in ("Polygon", "MultiPolygon"):
             raise RoiScoreError(
-                f"{where}: geometry type {gtype!r} is not an area.",
+                f"{where}: geometry type {_short(gtype)} is not an area.",
                 "Use Polygon or MultiPolygon annotations (lines and points have no area).",
             )
         coords = geom.get("coordinates")
@@ -118,11 +119,20 @@ def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
             props = {}
         cls = props.get("classification") or {}
         cls_name = cls.get("name") if isinstance(cls, dict) else (cls if isinstance(cls, str) else None)
-        name = props.get("name") or feat.get("id") or f"{i + 1:03d}"
-        roi = Roi(str(name), str(cls_name or "other").lower(), g)
+        # names and classes must be text (or a number); anything else falls back to the default
+        name = _text(props.get("name")) or _text(feat.get("id")) or f"{i + 1:03d}"
+        roi = Roi(name, (_text(cls_name) or "other").lower(), g)
         if isinstance(g, (Polygon, MultiPolygon)):
             rois.append(roi)
     return rois
+
+
+def _text(value: object) -> str | None:
+    """``value`` as a short string when it is text or a number, else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    text = str(value).strip() if not isinstance(value, int) or abs(value) < 10**30 else None
+    return text[:200] if text else None
 
 
 def _check_coords(coords: object, depth: int, where: str) -> None:
@@ -134,13 +144,16 @@ def _check_coords(coords: object, depth: int, where: str) -> None:
             if not (isinstance(node, (list, tuple)) and len(node) >= 2
                     and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in node)):
                 raise RoiScoreError(
-                    f"{where}: a position is {str(node)[:40]!r}, not [x, y] numbers.",
+                    f"{where}: a position is {_short(node)!r}, not [x, y] numbers.",
                     "Write each position as [x, y].",
                 )
-            arr = np.asarray(node[:2], dtype=float)
+            try:
+                arr = np.asarray(node[:2], dtype=float)
+            except OverflowError:  # an integer beyond float range
+                arr = np.array([np.inf, np.inf])
             if not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > MAX_COORD):
                 raise RoiScoreError(
-                    f"{where}: coordinate {node[:2]} is not finite or beyond {MAX_COORD:.0e} px.",
+                    f"{where}: coordinate {_short(node[:2])} is not finite or beyond {MAX_COORD:.0e} px.",
                     "Check the export: coordinates must be pixels of the slide.",
                 )
             continue
@@ -150,3 +163,24 @@ def _check_coords(coords: object, depth: int, where: str) -> None:
                 "Polygon coordinates are [[[x, y], ...]] (rings of positions).",
             )
         stack.extend((child, d - 1) for child in node)
+
+
+def _short(node: object, limit: int = 40) -> str:
+    """A bounded preview of ``node`` (no recursion, no huge numbers)."""
+    if isinstance(node, (list, tuple)):
+        parts = []
+        for v in list(node)[:4]:
+            if isinstance(v, (list, tuple, dict)):
+                parts.append("[...]" if not isinstance(v, dict) else "{...}")
+            elif isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10**15:
+                parts.append("<huge integer>")
+            else:
+                parts.append(repr(v)[:12])
+        text = "[" + ", ".join(parts) + (", ...]" if len(node) > 4 else "]")
+    elif isinstance(node, dict):
+        text = "{...}"
+    elif isinstance(node, int) and not isinstance(node, bool) and abs(node) >= 10**15:
+        text = "<huge integer>"
+    else:
+        text = repr(node)
+    return text[:limit]

@@ -31,11 +31,14 @@ def _holes_of(text: object) -> list[np.ndarray]:
         return []
     try:
         rings = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return []
     out = []
     for ring in rings if isinstance(rings, list) else []:
-        arr = np.asarray(ring, dtype=float)
+        try:
+            arr = np.asarray(ring, dtype=float)
+        except (TypeError, ValueError, OverflowError, RecursionError):  # not a ring of numbers: skip it
+            continue
         if arr.ndim == 2 and arr.shape[0] >= 3 and arr.shape[1] == 2 and np.all(np.isfinite(arr)):
             out.append(arr)
     return out
@@ -68,7 +71,7 @@ def rois_from_shapes(
         problem_roi = None
         for i in idx:
             cls = normalise_class(classes[i] if classes is not None and i < len(classes) else "other")
-            roi = roi_from_napari(name, cls, str(shape_types[i]), np.asarray(data_rc[i]))
+            roi = roi_from_napari(name, cls, str(shape_types[i]), data_rc[i])
             hole_rings = _holes_of(holes[i] if holes is not None and i < len(holes) else None)
             geom = roi.geometry
             if hole_rings and not geom.is_empty:

@@ -112,7 +112,13 @@ class Signature:
                 f"got {type(data).__name__}.",
                 "Write the signature as {name: ..., up: [GENE, ...]}.",
             )
-        name = str(data.get("name", "signature"))
+        for key in ("name", "description"):
+            if key in data and not isinstance(data[key], (str, int, float, type(None))):
+                raise RoiScoreError(
+                    f"{source}: field {key!r} must be text, not {type(data[key]).__name__}.",
+                    f"Write the {key} as plain text, e.g. {key}: macrophage panel.",
+                )
+        name = str(data.get("name", "signature"))[:200]
         up = data.get("up", data.get("genes", []))
         down = data.get("down", [])
         weights = data.get("weights", {}) or {}
@@ -146,19 +152,22 @@ class Signature:
             )
         try:
             weights = {str(k): float(v) for k, v in weights.items()}
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, OverflowError) as err:
             raise RoiScoreError(
-                f"{source}: a weight of signature {name!r} is not a number ({err}).",
+                f"{source}: a weight of signature {name!r} is not a number ({str(err)[:80]}).",
                 "Use numbers as weights.",
             ) from None
-        return cls(
-            name=name,
-            up=tuple(up),
-            down=tuple(down),
-            weights=weights,
-            description=str(data.get("description", "")),
-            is_example=bool(data.get("is_example", False)),
-        )
+        try:
+            return cls(
+                name=name,
+                up=tuple(up),
+                down=tuple(down),
+                weights=weights,
+                description=str(data.get("description", "") or ""),
+                is_example=bool(data.get("is_example", False)),
+            )
+        except RoiScoreError as err:  # name the file as well
+            raise RoiScoreError(f"{source}: {err.problem}", err.fix) from None
 
 
 def _clean(gene: object) -> str:
@@ -281,6 +290,12 @@ def match_genes(
     )
 
 
+#: Larger GMT/JSON signature files are refused (all of MSigDB as GMT is ~30 MB).
+MAX_SIGNATURE_BYTES = 64 * 1024**2
+#: Larger YAML signature files are refused (hand-written panels are a few kB; YAML parses slowly).
+MAX_YAML_BYTES = 4 * 1024**2
+
+
 def load_signatures(path: str | Path) -> list[Signature]:
     """Read signatures from a GMT, YAML or JSON file.
 
@@ -301,6 +316,14 @@ def load_signatures(path: str | Path) -> list[Signature]:
             f"Signature file {str(path)!r} does not exist.", "Check the path."
         )
     suffix = path.suffix.lower()
+    size = path.stat().st_size
+    limit = MAX_YAML_BYTES if suffix in (".yaml", ".yml") else MAX_SIGNATURE_BYTES
+    if size > limit:
+        raise RoiScoreError(
+            f"Signature file {str(path)!r} is {size / 1024**2:.1f} MB; {suffix or 'such'} signature files "
+            f"are at most {limit // 1024**2} MB.",
+            "Keep only the gene sets you score (a few hundred genes each).",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -314,10 +337,10 @@ def load_signatures(path: str | Path) -> list[Signature]:
         import yaml
 
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as err:
+            data = yaml.safe_load(text)  # safe: no python tags; aliases stay shared references
+        except (yaml.YAMLError, RecursionError) as err:
             raise RoiScoreError(
-                f"Signature file {str(path)!r} is not valid YAML: {err}.",
+                f"Signature file {str(path)!r} is not valid YAML: {str(err)[:300]}.",
                 "Fix the YAML syntax.",
             ) from None
     elif suffix == ".json":
@@ -325,7 +348,7 @@ def load_signatures(path: str | Path) -> list[Signature]:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as err:
             raise RoiScoreError(
-                f"Signature file {str(path)!r} is not valid JSON: {err}.",
+                f"Signature file {str(path)!r} is not valid JSON: {str(err)[:300]}.",
                 "Fix the JSON syntax.",
             ) from None
     else:

@@ -13,6 +13,7 @@ geometry needed to place the spots on the image:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,8 +105,15 @@ class SpotTable:
                 f"{src}: obsm['spatial'] has shape {xy.shape}; expected ({ad.n_obs}, 2).",
                 "Store one (x, y) pair per spot.",
             )
-        if not np.all(np.isfinite(xy[:, :2].astype(float))):
-            bad = int((~np.isfinite(xy[:, :2].astype(float))).any(axis=1).sum())
+        try:
+            xy = xy[:, :2].astype(float)
+        except (TypeError, ValueError) as err:
+            raise RoiScoreError(
+                f"{src}: obsm['spatial'] (spot centres) is not numeric ({err}).",
+                "Store spot centres as numbers: (x, y) in full-resolution pixels.",
+            ) from None
+        if not np.all(np.isfinite(xy)):
+            bad = int((~np.isfinite(xy)).any(axis=1).sum())
             raise RoiScoreError(
                 f"{src}: {bad} spot(s) have NaN/inf coordinates in obsm['spatial'].",
                 "Remove those spots or fix their coordinates.",
@@ -129,6 +137,12 @@ class SpotTable:
             raise RoiScoreError(
                 f"{src}: duplicate spot barcodes, e.g. {dup}.",
                 "Make barcodes unique (adata.obs_names_make_unique()).",
+            )
+        if not ad.var_names.is_unique:
+            dup = list(dict.fromkeys(ad.var_names[ad.var_names.duplicated()].tolist()))[:3]
+            raise RoiScoreError(
+                f"{src}: duplicate gene names in var_names, e.g. {dup}.",
+                "Make them unique (adata.var_names_make_unique(); read_h5ad_spots does this).",
             )
         X = ad.X
         data = X.data if sp.issparse(X) else np.asarray(X)
@@ -160,7 +174,10 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
     Spot diameter comes from ``uns["spatial"][library]["scalefactors"]
     ["spot_diameter_fullres"]``; the pixel size from ``uns["roiscore"]
     ["pixel_size_um"]`` when present.  If ``X`` is not raw counts but
-    ``layers["counts"]`` exists, the latter is used.
+    ``layers["counts"]`` exists, the latter is used.  Duplicate gene names
+    are made unique the anndata way (``CD68``, ``CD68-1``...; as
+    ``adata.var_names_make_unique()``): a signature gene then matches the
+    first copy, as in scanpy.
 
     Raises
     ------
@@ -173,7 +190,9 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
     if not path.is_file():
         raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path.")
     try:
-        adata = ad.read_h5ad(path)
+        with warnings.catch_warnings():  # duplicate names are handled below
+            warnings.filterwarnings("ignore", message=".*names are not unique", category=UserWarning)
+            adata = ad.read_h5ad(path)
     except Exception as err:  # h5py / anndata raise many types for corrupt files
         raise RoiScoreError(
             f"{str(path)!r} is not a readable .h5ad file ({type(err).__name__}: {err}).",
@@ -187,7 +206,9 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
                 f"Use one of {list(adata.layers)} or leave it empty to use X.",
             )
         adata.X = adata.layers[layer]
-    diameter, pixel_size = _scale_info(adata)
+    if not adata.var_names.is_unique:
+        adata.var_names = ad.utils.make_index_unique(adata.var_names.astype(str))
+    diameter, pixel_size = _scale_info(adata, str(path))
     if diameter is None:
         raise RoiScoreError(
             f"{str(path)!r}: no spot diameter in uns['spatial'][...]['scalefactors']"
@@ -197,21 +218,43 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
     return SpotTable(
         adata=adata,
         diameter_px=float(diameter),
-        shape=str(adata.uns.get("roiscore", {}).get("spot_shape", "circle")),
+        shape=str(meta.get("spot_shape", "circle")) if isinstance(meta := adata.uns.get("roiscore"), dict)
+        else "circle",
         pixel_size_um=pixel_size,
         provenance={"reader": "h5ad", "path": str(path)},
     )
 
 
-def _scale_info(adata) -> tuple[float | None, float | None]:
+def _number(value: object, where: str, fix: str) -> float:
+    """``value`` as a finite float, else a :class:`RoiScoreError` naming ``where``."""
+    try:
+        out = float(np.asarray(value).item()) if np.size(value) == 1 else float("nan")
+    except (TypeError, ValueError, OverflowError):
+        out = float("nan")
+    if not np.isfinite(out):
+        raise RoiScoreError(f"{where} is {str(value)[:60]!r}, not a number.", fix)
+    return out
+
+
+def _scale_info(adata, src: str = "h5ad") -> tuple[float | None, float | None]:
     diameter = None
     spatial = adata.uns.get("spatial", {})
     if isinstance(spatial, dict):
-        for lib in spatial.values():
+        for lib_id, lib in spatial.items():
             sf = lib.get("scalefactors", {}) if isinstance(lib, dict) else {}
-            if "spot_diameter_fullres" in sf:
-                diameter = float(sf["spot_diameter_fullres"])
+            if isinstance(sf, dict) and "spot_diameter_fullres" in sf:
+                diameter = _number(
+                    sf["spot_diameter_fullres"],
+                    f"{src!r}: uns['spatial'][{str(lib_id)!r}]['scalefactors']['spot_diameter_fullres']",
+                    "Set it to the spot diameter in full-resolution pixels (Space Ranger's scalefactors).",
+                )
                 break
     meta = adata.uns.get("roiscore", {})
     pixel_size = meta.get("pixel_size_um") if isinstance(meta, dict) else None
-    return diameter, (float(pixel_size) if pixel_size is not None else None)
+    if pixel_size is not None:
+        pixel_size = _number(pixel_size, f"{src!r}: uns['roiscore']['pixel_size_um']",
+                             "Set the level-0 pixel size in micrometres (e.g. 0.5), or remove it.")
+        if pixel_size <= 0:
+            raise RoiScoreError(f"{src!r}: uns['roiscore']['pixel_size_um'] is {pixel_size}, not positive.",
+                                "Set the level-0 pixel size in micrometres (e.g. 0.5), or remove it.")
+    return diameter, pixel_size

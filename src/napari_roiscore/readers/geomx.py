@@ -125,12 +125,17 @@ def read_pkc(paths: str | Path | list) -> pd.DataFrame:
                             "Give the .pkc probe kit files (or a .zip holding them).")
     rows = []
     for module, doc, src in docs:
-        if "Targets" not in doc:
+        if not isinstance(doc, dict) or "Targets" not in doc:
             raise RoiScoreError(f"PKC {src!r}: field 'Targets' is missing.", "Use a GeoMx .pkc file.")
-        for t in doc["Targets"]:
-            for probe in t.get("Probes", []):
-                rows.append((re.sub(r"^RNA", "RTS00", probe["RTS_ID"]), t["DisplayName"], module,
-                             t.get("CodeClass", "")))
+        try:
+            for t in doc["Targets"]:
+                for probe in t.get("Probes", []):
+                    rows.append((re.sub(r"^RNA", "RTS00", str(probe["RTS_ID"])), str(t["DisplayName"]),
+                                 module, str(t.get("CodeClass", ""))))
+        except (TypeError, KeyError, AttributeError) as err:
+            raise RoiScoreError(f"PKC {src!r}: field 'Targets' is malformed ({type(err).__name__}: "
+                                f"{str(err)[:60]}).",
+                                "Each target needs DisplayName and Probes with RTS_ID; download the kit again.") from None
     df = pd.DataFrame(rows, columns=["RTS_ID", "target", "module", "code_class"])
     return df.drop_duplicates("RTS_ID").set_index("RTS_ID")
 

@@ -72,6 +72,11 @@ def read_scalefactors(path: Path) -> dict:
     if not isinstance(sf, dict) or "spot_diameter_fullres" not in sf:
         raise RoiScoreError(f"{str(path)!r}: field 'spot_diameter_fullres' is missing.",
                             "Copy scalefactors_json.json again from the Space Ranger run.")
+    d = sf["spot_diameter_fullres"]
+    if isinstance(d, bool) or not isinstance(d, (int, float)) or not (np.isfinite(d) and d > 0):
+        raise RoiScoreError(f"{str(path)!r}: field 'spot_diameter_fullres' is {str(d)[:40]!r}, "
+                            "not a positive number.",
+                            "Copy scalefactors_json.json again from the Space Ranger run.")
     return {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in sf.items()}
 
 
@@ -84,16 +89,28 @@ def read_tissue_positions(path: str | Path) -> pd.DataFrame:
         except ImportError as err:  # pragma: no cover - pyarrow is a dependency
             raise RoiScoreError(f"{str(path)!r}: cannot read parquet ({err}).",
                                 "Install pyarrow (pip install pyarrow).") from None
+        except Exception as err:  # pyarrow raises its own types for corrupt files
+            raise RoiScoreError(f"{str(path)!r} is not a readable parquet file ({type(err).__name__}).",
+                                "Copy the tissue positions file again from the Space Ranger run.") from None
     else:
-        with open(path) as fh:
-            first = fh.readline()
-        has_header = first.split(",")[0].strip().lower() == "barcode"
-        df = pd.read_csv(path, header=0 if has_header else None,
-                         names=None if has_header else POSITION_COLUMNS)
+        try:
+            with open(path, encoding="utf-8") as fh:
+                first = fh.readline()
+            has_header = first.split(",")[0].strip().lower() == "barcode"
+            df = pd.read_csv(path, header=0 if has_header else None,
+                             names=None if has_header else POSITION_COLUMNS)
+        except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
+            raise RoiScoreError(f"{str(path)!r} is not a readable CSV file ({type(err).__name__}: "
+                                f"{str(err)[:80]}).",
+                                "Copy the tissue positions file again from the Space Ranger run.") from None
     missing = [c for c in POSITION_COLUMNS if c not in df.columns]
     if missing:
         raise RoiScoreError(f"{str(path)!r}: column(s) {missing} missing.",
                             f"Tissue positions need the columns {POSITION_COLUMNS}.")
+    for col in ("pxl_row_in_fullres", "pxl_col_in_fullres"):
+        if not pd.api.types.is_numeric_dtype(df[col]):
+            raise RoiScoreError(f"{str(path)!r}: column {col!r} holds text, not pixel numbers.",
+                                "Copy the tissue positions file again from the Space Ranger run.")
     df["barcode"] = df["barcode"].astype(str)
     return df.set_index("barcode")
 

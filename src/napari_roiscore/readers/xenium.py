@@ -90,7 +90,11 @@ def read_xenium(path: str | Path, pixel_size_um: float | None = None) -> SpotTab
     if cells_path is None:
         raise RoiScoreError(f"Xenium folder {str(folder)!r}: 'cells.parquet' (or 'cells.csv.gz') is missing.",
                             _FIX)
-    cells = pd.read_parquet(cells_path) if cells_path.suffix == ".parquet" else pd.read_csv(cells_path)
+    try:
+        cells = pd.read_parquet(cells_path) if cells_path.suffix == ".parquet" else pd.read_csv(cells_path)
+    except Exception as err:  # pyarrow / pandas raise many types for corrupt files
+        raise RoiScoreError(f"{str(cells_path)!r} is not a readable cells table ({type(err).__name__}).",
+                            "Copy the cells file again from the Xenium run.") from None
     missing = [c for c in ("cell_id", "x_centroid", "y_centroid") if c not in cells.columns]
     if missing:
         raise RoiScoreError(f"{str(cells_path)!r}: column(s) {missing} missing.",
