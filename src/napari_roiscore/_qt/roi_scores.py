@@ -31,7 +31,7 @@ from magicgui.widgets import (
 from napari.layers import Image, Points, Shapes
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info, show_warning
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
@@ -628,12 +628,9 @@ class RoiScoresWidget(QWidget):
                         self.table.setItem(i, j, item)
                     elif item.text() != str(val):
                         item.setText(str(val))
-                    editable = j in (0, 1)
                     flags = item.flags()
-                    from qtpy.QtCore import Qt
-
-                    flags = (flags | Qt.ItemFlag.ItemIsEditable) if editable else (flags & ~Qt.ItemFlag.ItemIsEditable)
-                    item.setFlags(flags)
+                    editable = Qt.ItemFlag.ItemIsEditable
+                    item.setFlags((flags | editable) if j in (0, 1) else (flags & ~editable))
         finally:
             self._filling = False
 
