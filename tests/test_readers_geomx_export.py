@@ -48,7 +48,8 @@ def _segments() -> pd.DataFrame:
             for seg in ("PanCK", "CD68"):
                 rows.append({
                     "SlideName": slide, "ScanLabel": scan, "ROILabel": roi, "SegmentLabel": seg,
-                    "SegmentDisplayName": f"{scan} | {roi} | {seg}", "Sample_ID": f"DSP-1001660012345-A{len(rows) + 1:02d}",
+                    "SegmentDisplayName": f"{scan} | {roi} | {seg}",
+                    "Sample_ID": f"DSP-1001660012345-A{len(rows) + 1:02d}",
                     "AOISurfaceArea": AREA[roi, seg], "AOINucleiCount": int(AREA[roi, seg] / 90),
                     "ROICoordinateX": x, "ROICoordinateY": y, "RawReads": 1_200_000 + 1000 * len(rows),
                     "SequencingSaturation": 88.5, "QCFlags": None,
@@ -114,7 +115,8 @@ def export(tmp_path_factory) -> dict:
         "Dataset Summary": None, "SegmentProperties": seg, "TargetProperties": target_props,
         "BioProbeCountMatrix": probes, "TargetCountMatrix": targets, "Q3Norm_TargetCountMatrix": q3})
     (folder / "second").mkdir()
-    q3_xlsx = _write_workbook(folder / "second" / "Second export.xlsx", {"SegmentProperties": seg, "TargetCountMatrix": q3})
+    q3_xlsx = _write_workbook(folder / "second" / "Second export.xlsx",
+                              {"SegmentProperties": seg, "TargetCountMatrix": q3})
     return {"folder": folder, "raw": raw_xlsx, "q3": q3_xlsx, "seg": seg, "names": names, "probes": probes,
             "targets": targets, "q3_values": q3}
 

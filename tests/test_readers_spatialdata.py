@@ -53,3 +53,39 @@ def test_missing_spatialdata_says_how_to_install_it(tmp_path):
 def test_a_missing_store_is_named(tmp_path):
     with pytest.raises(RoiScoreError, match="missing.zarr"):
         read_spatialdata(tmp_path / "missing.zarr")
+
+
+@pytest.mark.skipif(not HAS_SPATIALDATA, reason="optional extra 'spatialdata' not installed")
+def test_store_written_by_spatialdata_gives_spots_at_their_circles(tmp_path):
+    import anndata as ad
+    import geopandas as gpd
+    import numpy as np
+    import pandas as pd
+    import shapely
+    import spatialdata as sd
+    from spatialdata.models import ShapesModel, TableModel
+
+    rng = np.random.default_rng(0)
+    n = 20
+    xy = rng.uniform(0, 1000, (n, 2))
+    ids = [f"s{i}" for i in range(n)]
+    circles = gpd.GeoDataFrame({"radius": np.full(n, 27.5)}, geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+                               index=ids)
+    obs = pd.DataFrame({"region": pd.Categorical(["spots"] * n), "spot_id": ids[::-1]},
+                       index=[f"bc{i}" for i in range(n)])  # table rows in another order than the shapes
+    table = TableModel.parse(ad.AnnData(X=rng.poisson(3, (n, 5)).astype(float), obs=obs,
+                                        var=pd.DataFrame(index=list("ABCDE"))),
+                             region="spots", region_key="region", instance_key="spot_id")
+    sd.SpatialData(shapes={"spots": ShapesModel.parse(circles)}, tables={"table": table}).write(tmp_path / "s.zarr")
+    s = read_spatialdata(tmp_path / "s.zarr")
+    assert s.n_spots == n and s.diameter_px == 55.0 and s.shape == "circle"
+    np.testing.assert_allclose(s.xy, xy[::-1])
+
+    bins = gpd.GeoDataFrame(geometry=[shapely.box(x, y, x + 8, y + 8) for x, y in xy], index=ids)
+    obs = pd.DataFrame({"region": pd.Categorical(["bins"] * n), "iid": ids}, index=[f"b{i}" for i in range(n)])
+    table = TableModel.parse(ad.AnnData(X=np.ones((n, 3)), obs=obs), region="bins", region_key="region",
+                             instance_key="iid")
+    sd.SpatialData(shapes={"bins": ShapesModel.parse(bins)}, tables={"t": table}).write(tmp_path / "b.zarr")
+    s = read_spatialdata(tmp_path / "b.zarr")
+    assert s.shape == "square" and s.diameter_px == pytest.approx(8.0)
+    np.testing.assert_allclose(s.xy, xy + 4)
