@@ -156,3 +156,45 @@ def test_annotations_of_other_dccs_are_refused(tmp_path):
     pd.DataFrame({"Sample_ID": ["X1", "X2"]}).to_excel(kit / "annotations.xlsx", index=False)
     with pytest.raises(RoiScoreError, match="no DCC file matches"), pytest.warns(UserWarning):
         read_geomx_ngs(kit)
+
+
+def test_progress_is_reported_once_per_dcc_file(tmp_path):
+    calls: list[tuple[int, int]] = []
+    s = read_geomx_ngs(_kit(tmp_path / "kit"), progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(1, 2), (2, 2)] and s.n_spots == 2
+
+
+def test_real_geomx_progress_counts_every_dcc(geomx_dir):
+    calls: list[tuple[int, int]] = []
+    read_geomx_ngs(geomx_dir, progress=lambda done, total: calls.append((done, total)))
+    assert [d for d, _ in calls] == list(range(1, 90)) and {t for _, t in calls} == {89}
+
+
+def test_napari_progress_bar_follows_the_callback():
+    pytest.importorskip("napari")
+    import napari.utils  # noqa: F401  - napari loaded, as inside the viewer
+
+    from napari_roiscore._reader import _StepProgress
+
+    step = _StepProgress("reading DCC files")
+    for i in range(1, 6):
+        step(i, 5)
+    bar = step._bar
+    assert bar.n == 5 and bar.total == 5 and bar.desc.startswith("reading DCC files")
+    step.close()
+    assert step.done == 5
+
+
+def test_dcc_with_a_non_numeric_count_is_named(tmp_path):
+    p = tmp_path / "x.dcc"
+    p.write_text(_dcc("x", {"RTS1": 3}).replace("RTS1,3", "RTS1,three"))
+    with pytest.raises(RoiScoreError, match="RTS1,three"):
+        read_dcc(p)
+
+
+def test_dcc_probe_ids_renamed_and_duplicates_summed(tmp_path):
+    p = tmp_path / "x.dcc"
+    p.write_text(_dcc("x", {"RNA0001": 3, "RTS0002": 4}) .replace("RTS0002,4", "RTS0002,4\nRTS0002,1"))
+    cs = read_dcc(p)["Code_Summary"]
+    assert cs.to_dict() == {"RTS000001": 3.0, "RTS0002": 5.0}
+    assert read_dcc(p)["NGS_Processing_Attributes"]["Aligned"] == "90"

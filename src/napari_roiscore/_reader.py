@@ -6,7 +6,13 @@ Folders recognised (dropped on napari or opened with File ▸ Open Folder):
 * a Space Ranger ``outs`` folder (or its run folder) → slide image + spots;
 * a Visium HD ``outs``/``binned_outputs``/``square_XXXum`` folder → image + square bins;
 * a Xenium output folder → morphology image (if present) + cells;
-* a GeoMx NGS folder (DCC files, PKC, annotation sheet) → one spot per AOI.
+* a GeoMx NGS folder (DCC files, PKC, annotation sheet) → one spot per AOI
+  (progress shown per DCC file);
+* a GeoMx DSP export (``.xlsx`` with SegmentProperties + a count matrix, or a
+  folder holding it or the two tables as text files) → one spot per AOI, drawn
+  at its ROI centre with its own area;
+* a SpatialData ``.zarr`` store → spots of its table (needs the optional
+  ``spatialdata`` extra; without it a message says how to install it).
 
 Images (``.ome.tif``, ``.ome.tiff``, ``.qptiff``, ``.tif``, ``.tiff``) open as one
 additive layer per channel, coloured by the channel's role, as lazy pyramids.
@@ -62,7 +68,25 @@ def folder_kind(path: str | Path) -> str | None:
         return "xenium"
     if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
         return "geomx"
+    from .readers.spatialdata_store import is_spatialdata_store
+
+    if is_spatialdata_store(p):
+        return "spatialdata"
+    from .readers.geomx_export import is_geomx_export
+
+    if is_geomx_export(p):
+        return "geomx_export"
     return None
+
+
+def is_geomx_export_workbook(path: str | Path) -> bool:
+    """True for an ``.xlsx`` file holding a GeoMx DSP export (segment properties + counts)."""
+    p = Path(path)
+    if p.suffix.lower() != ".xlsx" or not p.is_file():
+        return False
+    from .readers.geomx_export import is_geomx_export
+
+    return is_geomx_export(p)
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
@@ -72,7 +96,8 @@ def get_reader(path: str | list[str]) -> Callable | None:
     if not paths:
         return None
     for p in paths:
-        if not (str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p) or is_tiff(p)):
+        if not (str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p) or is_tiff(p)
+                or is_geomx_export_workbook(p)):
             return None
     return read_paths
 
@@ -109,9 +134,58 @@ def _read_folder(p: Path, kind: str) -> list[tuple]:
         layers.append(spots_layer(spots, name=f"{p.name} cells"))
         return layers
     if kind == "geomx":
-        return [spots_layer(readers.read_geomx_ngs(p), name=f"{p.name} AOIs")]
+        step = _StepProgress(f"reading {p.name} DCC files")
+        try:
+            return [spots_layer(readers.read_geomx_ngs(p, progress=step), name=f"{p.name} AOIs")]
+        finally:
+            step.close()
+    if kind == "geomx_export":
+        return [_aoi_layer(p)]
+    if kind == "spatialdata":
+        from .readers.spatialdata_store import read_spatialdata
+
+        return _spots_with_images(read_spatialdata(p), name=f"{p.stem} spots")
     raise RoiScoreError(f"{str(p)!r}: not a recognised output folder.",  # pragma: no cover
                         "Open a Space Ranger, Visium HD, Xenium or GeoMx folder.")
+
+
+def _aoi_layer(p: Path) -> tuple:
+    """GeoMx export AOIs as points, each drawn at its own diameter (its AOISurfaceArea)."""
+    from .readers.geomx_export import read_geomx_export
+
+    spots = read_geomx_export(p)
+    data, kwargs, kind = spots_layer(spots, name=f"{p.stem} AOIs")
+    kwargs["size"] = spots.adata.obs["aoi_diameter_px"].to_numpy(dtype=float)
+    return data, kwargs, kind
+
+
+class _StepProgress:
+    """A ``progress(done, total)`` callback for the core readers that drives a
+    napari progress bar when napari is loaded (bar created on the first call);
+    silent otherwise."""
+
+    def __init__(self, desc: str) -> None:
+        self.desc = desc
+        self.done = 0
+        self.total = 0
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None and "napari" in sys.modules:
+            try:
+                from napari.utils import progress
+
+                self._bar = progress(total=total, desc=self.desc)
+            except Exception:  # pragma: no cover - progress is a nicety
+                self._bar = False
+        if self._bar:
+            self._bar.update(max(done - self.done, 0))
+        self.done, self.total = done, total
+
+    def close(self) -> None:
+        if self._bar:
+            self._bar.close()
+        self._bar = False
 
 
 class _Progress:
@@ -170,6 +244,8 @@ def _read_one(p: Path) -> list[tuple]:
         return _spots_with_images(read_h5ad_spots(p), name=p.stem)
     if p.suffix.lower() == ".geojson":
         return [roi_layer(read_geojson(p), name=p.stem)]
+    if p.suffix.lower() == ".xlsx":
+        return [_aoi_layer(p)]
     if str(p).lower().endswith(IMAGE_SUFFIXES):
         return _read_image(p)
     raise RoiScoreError(f"{str(p)!r}: unsupported file type.",  # pragma: no cover - get_reader filters these

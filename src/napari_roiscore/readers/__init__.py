@@ -8,6 +8,8 @@ an in-tissue flag and the provenance of every file read.
 from __future__ import annotations
 
 from .geomx import combine_probes, read_dcc, read_geomx_ngs, read_pkc
+from .geomx_export import detect_counts_kind, is_geomx_export, read_geomx_export
+from .spatialdata_store import is_spatialdata_store, read_spatialdata
 from .tenx import CountMatrix, read_10x_h5, read_10x_mtx
 from .tissue_image import TissueImage, tissue_image_layer, tissue_images_from_uns
 from .visium import read_spaceranger, read_tissue_positions, read_visium_hd
@@ -17,13 +19,18 @@ __all__ = [
     "CountMatrix",
     "TissueImage",
     "combine_probes",
+    "detect_counts_kind",
     "find_morphology_image",
+    "is_geomx_export",
+    "is_spatialdata_store",
     "read_10x_h5",
     "read_10x_mtx",
     "read_dcc",
+    "read_geomx_export",
     "read_geomx_ngs",
     "read_pkc",
     "read_spaceranger",
+    "read_spatialdata",
     "read_tissue_positions",
     "read_visium_hd",
     "read_xenium",

@@ -36,6 +36,7 @@ import json
 import re
 import warnings
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +51,33 @@ __all__ = ["GRID_PITCH_PX", "GRID_SPOT_DIAMETER_PX", "combine_probes", "read_dcc
 GRID_SPOT_DIAMETER_PX = 100.0
 GRID_PITCH_PX = 150.0
 _COORD_COLUMNS = [("roicoordinatex", "roicoordinatey"), ("roix", "roiy"), ("x", "y")]
+
+
+_TAG = re.compile(r"<(/?)([A-Za-z_]+)>")
+_CODE_START = re.compile(r"^[ \t]*<Code_Summary>[ \t]*\r?$", re.M)
+_ANY_TAG = re.compile(r"^[ \t]*</?[A-Za-z_]+>[ \t]*\r?$", re.M)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _code_summary(block: str, path: Path) -> pd.Series:
+    """``RTS_ID,count`` lines → counts indexed by probe id (``RNA…`` ids renamed ``RTS00…``)."""
+    rows = [ln.partition(",") for ln in block.splitlines() if ln.strip()]
+    ids = [(i := r[0].strip()) and ("RTS00" + i[3:] if i.startswith("RNA") else i) for r in rows]
+    try:
+        values = np.array([r[2] for r in rows], dtype=float)
+    except ValueError:
+        bad = next(r for r in rows if not _is_number(r[2]))
+        raise RoiScoreError(f"{str(path)!r}: <Code_Summary> line {''.join(bad)[:60]!r} has no numeric count.",
+                            "Each line must read 'RTS_ID,count'; re-export the DCC file.") from None
+    series = pd.Series(values, index=pd.Index(ids, dtype=object), dtype=float)
+    return series.groupby(level=0).sum() if series.index.has_duplicates else series.sort_index()
 
 
 def read_dcc(path: str | Path) -> dict:
@@ -68,9 +96,17 @@ def read_dcc(path: str | Path) -> dict:
         text = path.read_text()
     except OSError as err:
         raise RoiScoreError(f"{str(path)!r} cannot be read ({err}).", "Check the DCC file.") from None
+    # the probe counts (thousands of lines) are parsed in one go; the small sections line by line
+    code = _CODE_START.search(text)
+    block = ""
+    if code:
+        end = _ANY_TAG.search(text, code.end())
+        block = text[code.end():end.start() if end else len(text)]
+        text = text[:code.start()] + "\n" + (text[end.start():] if end else "")
+        sections["Code_Summary"] = []
     for raw in text.splitlines():
         line = raw.strip()
-        m = re.fullmatch(r"<(/?)([A-Za-z_]+)>", line)
+        m = _TAG.fullmatch(line) if line[:1] == "<" else None
         if m:
             current = None if m.group(1) else m.group(2)
             if current:
@@ -81,18 +117,9 @@ def read_dcc(path: str | Path) -> dict:
     if "Code_Summary" not in sections:
         raise RoiScoreError(f"{str(path)!r}: section <Code_Summary> is missing.",
                             "This is not a GeoMx DCC file; re-export it from the NGS pipeline.")
-    out: dict = {}
-    for name, lines in sections.items():
-        if name == "Code_Summary":
-            ids, counts = [], []
-            for ln in lines:
-                rts, _, cnt = ln.partition(",")
-                ids.append(re.sub(r"^RNA", "RTS00", rts.strip()))
-                counts.append(float(cnt))
-            out[name] = pd.Series(counts, index=ids, dtype=float).groupby(level=0).sum()
-        else:
-            out[name] = {k.strip(): v.strip().strip('"') for k, _, v in
-                         (ln.partition(",") for ln in lines)}
+    out: dict = {name: {k.strip(): v.strip().strip('"') for k, _, v in (ln.partition(",") for ln in lines)}
+                 for name, lines in sections.items() if name != "Code_Summary"}
+    out["Code_Summary"] = _code_summary(block, path)
     return out
 
 
@@ -240,7 +267,8 @@ def _layout(obs: pd.DataFrame) -> tuple[np.ndarray, bool, str]:
 
 def read_geomx_ngs(path: str | Path | None = None, *, dcc: list | None = None, pkc: list | str | Path | None = None,
                    annotations: str | Path | None = None, sheet: str | int | None = None,
-                   id_column: str = "Sample_ID") -> SpotTable:
+                   id_column: str = "Sample_ID",
+                   progress: Callable[[int, int], None] | None = None) -> SpotTable:
     """Read a GeoMx DSP NGS readout into a :class:`SpotTable` (one spot per AOI).
 
     Parameters
@@ -254,6 +282,10 @@ def read_geomx_ngs(path: str | Path | None = None, *, dcc: list | None = None, p
         Sheet of the annotation workbook (default: the first).
     id_column : str
         Annotation column holding the DCC ids.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each DCC file is read
+        (``total`` = number of DCC files to read), e.g. to drive a progress
+        bar; reading a 96-well plate takes a few seconds.
 
     Raises
     ------
@@ -290,7 +322,12 @@ def read_geomx_ngs(path: str | Path | None = None, *, dcc: list | None = None, p
     if ann.empty:
         raise RoiScoreError(f"no DCC file matches a {id_column!r} of {str(ann_path)!r}.",
                             "Check that the annotation sheet belongs to these DCC files.")
-    parsed = {s: read_dcc(dccs[s]) for s in ann["Sample_ID"]}
+    parsed = {}
+    n_dcc = len(ann)
+    for i, s in enumerate(ann["Sample_ID"]):
+        parsed[s] = read_dcc(dccs[s])
+        if progress is not None:
+            progress(i + 1, n_dcc)
     empty = [s for s, d in parsed.items() if d["Code_Summary"].empty]
     ann = ann[~ann["Sample_ID"].isin(empty)].reset_index(drop=True)
     probe_ids = probes.index

@@ -1,0 +1,162 @@
+"""SpatialData ``.zarr`` stores — an optional extra (``pip install napari-roiscore[spatialdata]``).
+
+spatialdata is not a base dependency: it pins dask and pandas versions that
+the rest of the plugin does not need.  :func:`is_spatialdata_store` recognises
+a store with zarr alone (a zarr group holding a ``tables``, ``points``,
+``shapes``, ``images`` or ``labels`` group, as the SpatialData on-disk format
+lays them out); :func:`read_spatialdata` imports spatialdata only when called
+and says how to install it when it is missing.
+
+Conversion to a :class:`~napari_roiscore.spot.SpotTable`: the chosen table's
+counts (``layers["counts"]`` if present, else ``X``); spot centres and sizes
+from the shapes element the table annotates (circles: centre and ``radius``;
+polygons: centroid and the diameter of a circle of equal area; an
+axis-aligned 4-corner polygon is drawn as a square bin), in that element's own
+(intrinsic) coordinates — for stores written by spatialdata-io from Space
+Ranger these are full-resolution image pixels.  Without such shapes,
+``obsm["spatial"]`` and the scale factors in ``uns["spatial"]`` are used as for
+``.h5ad``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import RoiScoreError
+from ..spot import SpotTable
+
+__all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spatialdata"]
+
+#: top-level groups of a SpatialData zarr store
+ELEMENT_GROUPS = ("tables", "points", "shapes", "images", "labels")
+INSTALL_HINT = 'pip install "napari-roiscore[spatialdata]"  (or: pip install "spatialdata>=0.2")'
+
+
+def is_spatialdata_store(path: str | Path) -> bool:
+    """True if ``path`` is a zarr group with a ``tables``/``points``/``shapes``/``images``/``labels`` group.
+
+    Uses zarr only (no spatialdata import), so it is cheap enough for napari's
+    reader lookup.
+    """
+    p = Path(path)
+    if not p.is_dir() or not any((p / m).is_file() for m in (".zgroup", "zarr.json")):
+        return False
+    import zarr
+
+    try:
+        root = zarr.open_group(str(p), mode="r")
+        groups = {name for name, _ in root.groups()}
+    except Exception:  # not a readable zarr group: not ours
+        return False
+    return bool(groups & set(ELEMENT_GROUPS))
+
+
+def _import_spatialdata():
+    try:
+        import spatialdata
+    except ImportError as err:
+        raise RoiScoreError(
+            f"reading a SpatialData .zarr store needs the optional package 'spatialdata', which is not "
+            f"installed ({err}).",
+            f"Install the extra: {INSTALL_HINT}; or convert the store to .h5ad.",
+        ) from None
+    return spatialdata
+
+
+def _pick(names: list[str], wanted: str | None, what: str, src: str) -> str:
+    if wanted is not None:
+        if wanted not in names:
+            raise RoiScoreError(f"SpatialData store {src!r}: {what} {wanted!r} not found.", f"Use one of {names}.")
+        return wanted
+    if len(names) == 1:
+        return names[0]
+    if not names:
+        raise RoiScoreError(f"SpatialData store {src!r} has no {what}.",
+                            "Open a store with an AnnData table of counts (sdata.tables).")
+    raise RoiScoreError(f"SpatialData store {src!r} has several {what}s: {names}.",
+                        f"Choose one ({what}=...).")
+
+
+def _from_shapes(gdf, ids) -> tuple[np.ndarray, float, str]:
+    gdf = gdf.loc[ids] if ids is not None else gdf
+    geom = gdf.geometry
+    if "radius" in gdf.columns and (geom.geom_type == "Point").all():
+        return np.column_stack([geom.x.to_numpy(), geom.y.to_numpy()]), 2 * float(np.median(gdf["radius"])), "circle"
+    cent = geom.centroid
+    area = geom.area.to_numpy()
+    xy = np.column_stack([cent.x.to_numpy(), cent.y.to_numpy()])
+    boxes = geom.envelope.area.to_numpy()
+    square = bool(np.allclose(area, boxes, rtol=1e-6)) and all(
+        len(g.exterior.coords) == 5 for g in geom if g.geom_type == "Polygon")
+    if square:
+        return xy, float(np.median(np.sqrt(area))), "square"
+    return xy, float(np.median(2 * np.sqrt(area / np.pi))), "circle"
+
+
+def read_spatialdata(path: str | Path, table: str | None = None, region: str | None = None) -> SpotTable:
+    """Read spots (one per table row) from a SpatialData ``.zarr`` store.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.zarr`` store.
+    table : str, optional
+        Table name, when the store has several.
+    region : str, optional
+        Annotated element (e.g. ``"<sample>_shapes"``), when the table annotates several.
+
+    Raises
+    ------
+    RoiScoreError
+        spatialdata not installed (with the install command), not a store,
+        no table/region, or no spot positions.
+    """
+    p = Path(path)
+    src = str(p)
+    if not p.is_dir():
+        raise RoiScoreError(f"SpatialData store {src!r} does not exist or is not a folder.", "Check the path.")
+    sd = _import_spatialdata()
+    if not is_spatialdata_store(p):
+        raise RoiScoreError(f"{src!r} is not a SpatialData store (no tables/points/shapes/images/labels group).",
+                            "Open the .zarr folder written by spatialdata (sdata.write).")
+    try:
+        sdata = sd.read_zarr(p)
+    except Exception as err:  # spatialdata raises many kinds for bad stores
+        raise RoiScoreError(f"SpatialData store {src!r} cannot be read ({type(err).__name__}: {str(err)[:120]}).",
+                            "Check that it was written by a compatible spatialdata version.") from None
+    name = _pick(list(sdata.tables.keys()), table, "table", src)
+    adata = sdata.tables[name].copy()
+    if "counts" in adata.layers:
+        adata.X = adata.layers["counts"]
+    attrs = adata.uns.get("spatialdata_attrs", {}) or {}
+    regions = attrs.get("region")
+    regions = [regions] if isinstance(regions, str) else list(regions or [])
+    region_key, instance_key = attrs.get("region_key"), attrs.get("instance_key")
+    diameter = None
+    shape = "circle"
+    chosen = None
+    if regions:
+        chosen = _pick(regions, region, "annotated region", src)
+        if region_key in adata.obs and len(regions) > 1:
+            adata = adata[adata.obs[region_key].astype(str).to_numpy() == chosen].copy()
+    if chosen is not None and chosen in sdata.shapes:
+        ids = adata.obs[instance_key].to_numpy() if instance_key in adata.obs else None
+        xy, diameter, shape = _from_shapes(sdata.shapes[chosen], ids)
+        adata.obsm["spatial"] = xy
+    elif "spatial" in adata.obsm:
+        from ..spot import _scale_info
+
+        diameter, _ = _scale_info(adata, src)
+    if "spatial" not in adata.obsm or diameter is None or not diameter > 0:
+        raise RoiScoreError(f"SpatialData store {src!r}: table {name!r} has no spot positions and sizes "
+                            "(no annotated shapes element, nor obsm['spatial'] with scale factors).",
+                            "Link the table to its shapes (spot circles) or add obsm['spatial'].")
+    adata.obs_names_make_unique()
+    if not adata.var_names.is_unique:
+        adata.var_names_make_unique()
+    return SpotTable(adata=adata, diameter_px=float(diameter), shape=shape, pixel_size_um=None,
+                     provenance={"reader": "spatialdata", "path": src, "table": name, "region": chosen,
+                                 "coordinates": f"intrinsic coordinates of shapes {chosen!r}"
+                                 if chosen is not None and chosen in sdata.shapes else "obsm['spatial']"})
