@@ -197,3 +197,14 @@ def test_outline_geos_cannot_linework_repair_still_gives_a_roi():
     roi = Roi.from_xy("d", "tumour", ring)
     assert roi.geometry.is_valid
     assert roi.problem is None and roi.area_px > 0
+
+
+def test_subnormal_noise_outline_is_valid_or_empty():
+    """Found by hypothesis: coordinates of 1e-271 defeat GEOS make_valid."""
+    from napari_roiscore.roi_io import parse_geojson
+
+    ring = [[0.25, 1.0], [2.879717902184153e-271, 0.0], [0.0, 0.0], [0.25, 1.0],
+            [2.879717902184153e-271, 8.459575406411657e-271], [-1.0, 0.0], [0.25, 1.0]]
+    rois = parse_geojson({"type": "Polygon", "coordinates": [ring]})
+    g = rois[0].geometry
+    assert g.is_empty or g.is_valid

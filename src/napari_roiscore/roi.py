@@ -77,7 +77,24 @@ def _make_valid(geom: BaseGeometry) -> BaseGeometry:
 
 
 def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
-    """Make ``geom`` valid and keep only its polygonal part (possibly empty)."""
+    """Make ``geom`` valid and keep only its polygonal part (possibly empty).
+
+    The result is always valid: if numerical noise (e.g. subnormal
+    coordinates) defeats the repair, ``buffer(0)`` is tried and, failing
+    that, the ROI becomes empty (it then reports a problem instead of
+    scoring a broken outline).
+    """
+    out = _polygonal(geom)
+    if out.is_empty or out.is_valid:
+        return out
+    try:
+        fixed = out.buffer(0)
+    except shapely.errors.GEOSException:
+        return Polygon()
+    return fixed if isinstance(fixed, (Polygon, MultiPolygon)) and fixed.is_valid else Polygon()
+
+
+def _polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
     if geom.is_empty:
         return Polygon()
     if not geom.is_valid:
@@ -93,7 +110,7 @@ def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
     if len(polys) == 1:
         return polys[0]
     merged = shapely.union_all(polys)  # parts may touch or overlap
-    return merged if isinstance(merged, (Polygon, MultiPolygon)) else polygonal(merged)
+    return merged if isinstance(merged, (Polygon, MultiPolygon)) else _polygonal(merged)
 
 
 @dataclass(frozen=True)
