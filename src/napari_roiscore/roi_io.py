@@ -17,7 +17,8 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
 from ._atomic import atomic_write_text
 from .errors import RoiScoreError
-from .roi import CLASS_COLOURS, Roi
+from .roi import Roi
+from .roi_class import class_colour
 
 __all__ = ["read_geojson", "rois_to_geojson", "write_geojson"]
 
@@ -26,7 +27,7 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
 def _colour_int(cls: str) -> list[int]:
-    rgb = CLASS_COLOURS.get(cls, CLASS_COLOURS["other"])
+    rgb = class_colour(cls)  # the colour the class has in napari (user classes too)
     return [int(round(255 * c)) for c in rgb]
 
 

@@ -14,6 +14,7 @@ Tabs: *Scores* (table + plots), *Compare* (tumour vs stroma), *ROIs*
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from qtpy.QtWidgets import (
     QAbstractItemView,
     QFileDialog,
     QHeaderView,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -102,7 +104,9 @@ class RoiScoresWidget(QWidget):
         self.viewer = napari_viewer
         self._scorer: RoiScorer | None = None
         self._scores: SpotScores | None = None
+        self._score_problem: str | None = None  # why there are no spot scores (bad signature)
         self._roi_layer: Shapes | None = None
+        self._known_shapes = 0  # shapes in the ROI layer at the last table update
         self._worker = None
         self._filling = False
         self._bound_keys: list[str] = []
@@ -111,6 +115,7 @@ class RoiScoresWidget(QWidget):
         self.marker_fractions: np.ndarray | None = None
         self.marker_label = ""
         self.marker_settings: dict | None = None
+        self._marker_request: object | None = None
         self.comparison = None
         self.last_table: pd.DataFrame = pd.DataFrame()
         self.autosave_path: Path | None = None
@@ -217,6 +222,12 @@ class RoiScoresWidget(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
         layout.addWidget(self.tabs, 1)
+        # long messages (errors, paths) wrap instead of widening the dock over the canvas
+        for label in (self.signature_note, self.status, self.compare_text, self.shortcut_note,
+                      self.autosave_label, self.marker_status):
+            label.native.setWordWrap(True)
+            label.native.setMinimumWidth(50)
+            label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         # -- timers and signals ---------------------------------------------
         self._sig_timer = self._timer(400, self._rescore_spots)
@@ -358,7 +369,12 @@ class RoiScoresWidget(QWidget):
         self.spot_mask = None
         self.marker_fractions = None
         self._setup_autosave(layer)
+        self._place_rois_on_spots()
         self._rescore_spots()
+        if layer is not None and self.restrict_check.value and self.marker_channel_combo.value is not None:
+            self.apply_marker_restriction()  # the box stays ticked: restrict the new spots too
+        if layer is None:
+            self.update_table()  # no spots: no scores left over from the removed layer
 
     def _rescore_spots(self) -> None:
         if self._scorer is None:
@@ -366,8 +382,12 @@ class RoiScoresWidget(QWidget):
         try:
             signature = self.signature()
         except RoiScoreError as err:
+            self._scores = None  # the table must not keep showing the previous signature's scores
+            self._score_problem = str(err)
             self._report(err)
+            self.update_table()
             return
+        self._score_problem = None
         method, params = parse_method(self.method_combo.value)
         scorer = self._scorer
         self.status.value = "computing spot scores…"
@@ -395,6 +415,7 @@ class RoiScoresWidget(QWidget):
             return
         if isinstance(scores, tuple):
             self._scores = None
+            self._score_problem = str(scores[0])
             self._report(scores[0])
             self.update_table()
             return
@@ -435,18 +456,20 @@ class RoiScoresWidget(QWidget):
                 old.bind_key(key, None, overwrite=True)
             self._bound_keys = []
         self._roi_layer = layer
+        self._known_shapes = len(layer.data) if layer is not None else 0
         if layer is not None:
             feats = layer.features
             missing = [c for c in ("name", "class", "holes") if c not in feats]
             if missing:
                 feats = feats.copy()
                 n = len(layer.data)
+                # text columns, also on an empty layer (an empty list would become float64)
                 if "name" in missing:
-                    feats["name"] = [f"{i + 1:03d}" for i in range(n)]
+                    feats["name"] = pd.Series([f"{i + 1:03d}" for i in range(n)], index=feats.index, dtype=object)
                 if "class" in missing:
-                    feats["class"] = ["other"] * n
+                    feats["class"] = pd.Series(["other"] * n, index=feats.index, dtype=object)
                 if "holes" in missing:
-                    feats["holes"] = [""] * n
+                    feats["holes"] = pd.Series([""] * n, index=feats.index, dtype=object)
                 self._set_features(layer, feats)
             for c in feats["class"]:
                 self._remember_class(str(c))
@@ -454,7 +477,30 @@ class RoiScoresWidget(QWidget):
                 ev.connect(self._on_roi_edit)
             self._bind_class_keys()
             self._on_class_changed(self.class_combo.value)
+            self._place_rois_on_spots()
         self.update_table()
+
+    def _place_rois_on_spots(self) -> None:
+        """Put ROIs read from GeoJSON into the spots layer's frame.
+
+        GeoJSON ROIs are in the slide's level-0 pixels, the spots' data frame (as
+        ``roiscore score`` reads them), but the reader cannot know the pixel size:
+        such a layer arrives with scale 1 and no units.  Without this, the ROIs
+        of a Visium slide (µm scale) sat far from their spots and held none.
+        """
+        layer, spots = self._roi_layer, self.spots_combo.value
+        if layer is None or spots is None or not layer.metadata.get("roiscore_rois"):
+            return
+        unplaced = (all(str(u) == "pixel" for u in layer.units) and np.allclose(layer.scale[-2:], 1)
+                    and np.allclose(layer.translate[-2:], 0) and np.allclose(layer.affine.affine_matrix, np.eye(3)))
+        if not unplaced or _same_transform(layer, spots):
+            return
+        layer.units = spots.units
+        layer.scale = spots.scale
+        layer.translate = spots.translate
+        layer.rotate = spots.rotate
+        layer.shear = spots.shear
+        layer.affine = spots.affine
 
     def _remember_class(self, cls: str) -> str:
         cls = normalise_class(cls)
@@ -521,6 +567,56 @@ class RoiScoresWidget(QWidget):
         self._set_features(layer, feats)
         self.update_table()
 
+    def _drop_stale_rows(self) -> None:
+        """Drop feature rows (and colours) left behind by a discarded, unfinished shape.
+
+        napari 0.9 discards a polygon or path finished with too few vertices
+        (``Shapes._finish_drawing``) without removing its feature row and colours;
+        the next ROI drawn would then inherit that shape's name and class.  The
+        discarded shape is always the last one (the one being drawn).
+        """
+        layer = self._roi_layer
+        if layer is None:
+            return
+        n = len(layer.data)
+        if len(layer.features) > n:
+            self._set_features(layer, layer.features.iloc[:n].reset_index(drop=True))
+        view = getattr(layer, "_data_view", None)
+        for attr in ("_edge_color", "_face_color"):
+            colours = getattr(view, attr, None)
+            if colours is not None and len(colours) > n:
+                setattr(view, attr, colours[:n])
+
+    def _rename_copies(self) -> None:
+        """Give pasted copies (napari Ctrl+C / Ctrl+V) a new name, so each is a new ROI.
+
+        napari pastes a shape with the original's features; sharing the name
+        would silently merge the copy into the original ROI.  Copies of one
+        multi-part ROI pasted together stay one (new) ROI.
+        """
+        layer = self._roi_layer
+        if layer is None or "name" not in layer.features:
+            return
+        n = len(layer.data)
+        known = min(self._known_shapes, n)
+        self._known_shapes = n
+        if known in (0, n):
+            return
+        names = [str(x) for x in layer.features["name"]]
+        old = set(names[:known])
+        if not any(nm in old for nm in names[known:]):
+            return
+        feats = layer.features.copy()
+        taken = list(names)
+        new_name: dict[str, str] = {}
+        for i in range(known, n):
+            if names[i] in old:
+                if names[i] not in new_name:
+                    new_name[names[i]] = next_roi_name(taken)
+                    taken.append(new_name[names[i]])
+                feats.loc[feats.index[i], "name"] = new_name[names[i]]
+        self._set_features(layer, feats)
+
     def _ensure_names(self) -> None:
         """Give unnamed shapes the next free 3-digit name (e.g. a freshly drawn ROI)."""
         layer = self._roi_layer
@@ -576,13 +672,18 @@ class RoiScoresWidget(QWidget):
     # =====================================================================
     def update_table(self) -> None:
         """Recompute the ROI table (and schedule plots, comparison, autosave)."""
+        self._drop_stale_rows()
+        self._rename_copies()
         self._ensure_names()
         self._recolour()
         rois = self.current_rois()
         self._autosave_timer.start()
         if self._scorer is None or self._scores is None:
             self.last_table = pd.DataFrame()
-            self._fill([[r.name, r.roi_class, "", "computing…" if self._scorer else "", ""] for r in rois])
+            note = "" if self._scorer is None else ("no score: see problem" if self._score_problem
+                                                    else "computing…")
+            self._fill([[r.name, r.roi_class, "", note, ""] for r in rois])
+            self.plot.show_values({}, {})
             return
         try:
             df = self._scorer.table(rois, self._scores, spot_mask=self.spot_mask)
@@ -593,7 +694,8 @@ class RoiScoresWidget(QWidget):
         rows = []
         for r in df.itertuples(index=False):
             if r.status == "ok":
-                rows.append([r.roi, r._1, str(r.spots), f"{r.score:.3f}", f"{r.median:.3f}"])
+                median = "—" if pd.isna(r.median) else f"{r.median:.3f}"  # pseudobulk: one profile, no median
+                rows.append([r.roi, r._1, str(r.spots), f"{r.score:.3f}", median])
             else:
                 rows.append([r.roi, r._1, str(r.spots), r.status, ""])
         self._fill(rows)
@@ -625,9 +727,11 @@ class RoiScoresWidget(QWidget):
                     item = self.table.item(i, j)
                     if item is None:
                         item = QTableWidgetItem(str(val))
+                        item.setToolTip(str(val))  # statuses are longer than the column
                         self.table.setItem(i, j, item)
                     elif item.text() != str(val):
                         item.setText(str(val))
+                        item.setToolTip(str(val))
                     flags = item.flags()
                     editable = Qt.ItemFlag.ItemIsEditable
                     item.setFlags((flags | editable) if j in (0, 1) else (flags & ~editable))
@@ -732,6 +836,7 @@ class RoiScoresWidget(QWidget):
         except RoiScoreError as err:
             self._report(err)
             return
+        self._otsu = (self.marker_channel_combo.value, float(mask.threshold))
         self.marker_threshold.value = float(mask.threshold)  # triggers _marker_inputs_changed
 
     def _marker_inputs_changed(self) -> None:
@@ -753,19 +858,30 @@ class RoiScoresWidget(QWidget):
             return
         spots = self._scorer.spots
         thr = float(self.marker_threshold.value)
+        otsu_layer, otsu_thr = getattr(self, "_otsu", (None, None))
+        # the field still holds the Otsu value of this channel: label (and save) it as Otsu, not "user"
+        is_otsu = otsu_layer is self.marker_channel_combo.value and otsu_thr is not None and np.isclose(
+            thr, otsu_thr, rtol=0, atol=10 ** -self.marker_threshold.native.decimals())
         min_frac = float(self.min_positive.value) / 100.0
         self.marker_status.value = "computing marker-positive area under each spot…"
+        request = self._marker_request = object()  # only the latest request may set the mask
+        scorer = self._scorer
 
         @thread_worker(progress={"desc": "Marker-positive area"})
         def compute():
             try:
-                mask = marker_mask(image, channel, threshold=thr, spot_diameter_px=spots.diameter_px)
+                mask = marker_mask(image, channel, threshold=otsu_thr if is_otsu else thr,
+                                   spot_diameter_px=spots.diameter_px)
+                if is_otsu:
+                    mask = dataclasses.replace(mask, method="otsu")
                 frac = footprint_fractions(mask, spots.xy, spots.diameter_px, shape=spots.shape)
             except RoiScoreError as err:
                 return (err,)
             return mask, frac
 
         def done(result):
+            if request is not self._marker_request or scorer is not self._scorer:
+                return  # settings or spots changed meanwhile: a newer request is running
             if len(result) == 1:
                 self._report(result[0])
                 return
@@ -802,6 +918,7 @@ class RoiScoresWidget(QWidget):
         kw["scale"] = tuple(s * px for s in kw["scale"])
         kw["translate"] = tuple(t * px for t in kw["translate"])
         name = kw.pop("name")
+        kw["units"] = self.marker_channel_combo.value.units  # same units as the image: keeps the scale bar in µm
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         self.viewer.add_image(mask.data.astype(np.uint8), name=name, colormap="gray", opacity=0.4,
@@ -819,6 +936,9 @@ class RoiScoresWidget(QWidget):
             data, kw, _ = roi_layer([], pixel_size_um=None)
             ref = self.spots_combo.value
             kw["scale"] = tuple(ref.scale[-2:]) if ref is not None else (1.0, 1.0)
+            if ref is not None:
+                kw["translate"] = tuple(ref.translate[-2:])
+                kw["units"] = ref.units
             layer = self.viewer.add_shapes(None, **{k: v for k, v in kw.items() if k not in ("shape_type", "edge_color")})
             self.rois_combo.value = layer
         taken = [str(n) for n in layer.features.get("name", [])]
@@ -831,6 +951,11 @@ class RoiScoresWidget(QWidget):
         sh = shapes_from_rois(renamed)
         if not sh["data"]:
             return
+        spots_layer = self.spots_combo.value
+        if spots_layer is not None and not _same_transform(layer, spots_layer):
+            # ROIs are in the spots' level-0 pixels; this layer has another frame
+            sh["data"] = [np.array([layer.world_to_data(spots_layer.data_to_world(p))[-2:] for p in v])
+                          for v in sh["data"]]
         n0 = len(layer.data)
         layer.add(sh["data"], shape_type=sh["shape_type"])
         feats = layer.features.copy()
@@ -1054,6 +1179,9 @@ class RoiScoresWidget(QWidget):
             self.min_positive.value = 100.0 * float(m.get("min_fraction", 0.1))
             self.marker_threshold.value = float(m["threshold"])
             self.restrict_check.value = True
+            self.apply_marker_restriction()  # also when nothing above changed (no change event)
+        else:
+            self.restrict_check.value = False
         self._rescore_spots()
         return session
 

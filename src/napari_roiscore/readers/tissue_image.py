@@ -80,6 +80,8 @@ def tissue_image_layer(image: TissueImage, pixel_size_um: float | None = None) -
             "name": f"tissue {image.name}",
             "rgb": rgb,
             "scale": (s, s),
+            # same units as the spots layer (µm when the pixel size is known): keeps the scale bar
+            **({"units": ("um", "um")} if pixel_size_um else {}),
             "metadata": {"roiscore_tissue_image": image.name,
                          "roiscore_scale_factor": image.scale_factor},
         },

@@ -1,0 +1,226 @@
+"""Regressions found by QA: the ROI scores widget driven like a user would, in a real viewer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from napari.utils._test_utils import read_only_mouse_event
+from napari.utils.interactions import (
+    mouse_double_click_callbacks,
+    mouse_press_callbacks,
+    mouse_release_callbacks,
+)
+
+pytestmark = pytest.mark.gui
+
+
+def _ready(w) -> bool:
+    t = w.last_table
+    return not t.empty and not t["status"].eq("computing…").any()
+
+
+@pytest.fixture
+def sample_viewer(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-roiscore", "multiplex_visium")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: _ready(widget), timeout=60_000)
+    return viewer, widget
+
+
+def _click(layer, kind, pos):
+    pos = tuple(float(p) for p in pos)
+    event = read_only_mouse_event(type=kind, position=pos, pos=np.asarray(pos))
+    {"mouse_press": mouse_press_callbacks, "mouse_release": mouse_release_callbacks,
+     "mouse_double_click": mouse_double_click_callbacks}[kind](layer, event)
+
+
+def test_abandoned_polygon_leaves_no_stale_class_for_next_roi(sample_viewer, qtbot):
+    """A polygon finished after two clicks is discarded by napari; the next ROI gets the chosen class."""
+    viewer, w = sample_viewer
+    rois = viewer.layers["ROIs"]
+    rois.mode = "add_polygon"
+    for p in ((3000, 1000), (3000, 1200)):
+        _click(rois, "mouse_press", p)
+        _click(rois, "mouse_release", p)
+    _click(rois, "mouse_double_click", (3000, 1200))
+    qtbot.wait(100)
+    assert len(rois.data) == 2
+    assert len(rois.features) == 2
+    w.class_combo.value = "stroma"
+    rois.mode = "pan_zoom"
+    rois.add_rectangles(np.array([[1500, 1500], [1900, 2000]]))
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5_000)
+    assert list(rois.features["class"]) == ["tumour", "stroma", "stroma"]
+    assert list(w.last_table["class"]) == ["tumour", "stroma", "stroma"]
+    assert len(rois.edge_color) == 3
+    np.testing.assert_allclose(rois.edge_color[2], rois.edge_color[1])
+
+
+def test_pasted_roi_is_a_new_roi_with_a_unique_name(sample_viewer, qtbot):
+    """Ctrl+C / Ctrl+V of ROI 004 makes a new ROI, not a second part of 004."""
+    viewer, w = sample_viewer
+    rois = viewer.layers["ROIs"]
+    rois.selected_data = {0}
+    rois._copy_data()
+    rois._paste_data()
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5_000)
+    names = list(rois.features["name"])
+    assert names[:2] == ["004", "007"] and names[2] not in ("004", "007")
+    assert list(rois.features["class"]) == ["tumour", "stroma", "tumour"]
+    t = w.last_table
+    assert t["spots"].iloc[0] == t["spots"].iloc[2] == 25  # the original keeps its own spots
+    # a pasted multi-part ROI (two shapes sharing a name) stays one ROI, under a new name
+    feats = rois.features.copy()
+    feats.loc[1, "name"] = "multi"
+    feats.loc[2, "name"] = "multi"
+    rois.features = feats
+    w.update_table()
+    rois.selected_data = {1, 2}
+    rois._copy_data()
+    rois._paste_data()
+    qtbot.waitUntil(lambda: len(rois.data) == 5 and len(w.last_table) == 3, timeout=5_000)
+    new = list(rois.features["name"])[3:]
+    assert new[0] == new[1] and new[0] not in ("004", "multi")
+
+
+def test_signature_problem_clears_scores_and_keeps_the_canvas_visible(sample_viewer, qtbot):
+    """An empty or unmatched signature: no stale scores, no eternal 'computing…', no dock over the canvas."""
+    viewer, w = sample_viewer
+    window = viewer.window._qt_window
+    window.resize(1600, 1000)
+    qtbot.wait(50)
+    canvas = viewer.window._qt_viewer.canvas.native
+    w.signature_edit.value = ""
+    w._rescore_spots()
+    assert w.last_table.empty
+    assert w.table.item(0, 3).text() == "no score: see problem"
+    assert "no genes" in w.status.value
+    w.signature_edit.value = "FOO, BAR"
+    w._rescore_spots()
+    qtbot.waitUntil(lambda: w.status.value.startswith("problem"), timeout=10_000)
+    qtbot.wait(100)
+    assert w.table.item(0, 3).text() == "no score: see problem"
+    assert w.table.item(0, 3).toolTip() == "no score: see problem"
+    assert window.width() <= 1600
+    assert canvas.width() > 300  # the long message wraps instead of widening the dock
+    w.signature_edit.value = "CD68, CD163, STAB1, MRC1, MSR1"
+    w._rescore_spots()
+    qtbot.waitUntil(lambda: _ready(w), timeout=30_000)
+    assert w.table.item(0, 3).text() == "-0.518"
+
+
+def test_pseudobulk_median_is_not_shown_as_nan(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    w.method_combo.value = "pseudobulk:norm=cpm"
+    qtbot.waitUntil(lambda: _ready(w) and w._scores.method == "pseudobulk", timeout=30_000)
+    assert [w.table.item(i, 4).text() for i in range(2)] == ["—", "—"]
+    assert w.table.item(0, 3).text() == f"{w.last_table['score'][0]:.3f}"
+
+
+def test_otsu_restriction_is_labelled_otsu_and_a_typed_threshold_user(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    w.compute_otsu()
+    w.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.spot_mask is not None, timeout=30_000)
+    assert "Otsu" in w.marker_label and w.marker_settings["threshold_method"] == "otsu"
+    w.marker_threshold.value = 200
+    qtbot.waitUntil(lambda: "> 200" in w.marker_label, timeout=30_000)
+    assert "user" in w.marker_label and w.marker_settings["threshold_method"] == "user"
+
+
+def test_marker_mask_layer_keeps_the_scale_bar_in_micrometres(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    w.show_marker_mask()
+    mask = viewer.layers["CD68+ mask"]
+    assert mask.units == viewer.layers["CD68 (macrophages)"].units
+    assert str(viewer.layers["spots"].units[0]) == "micrometer"
+    assert len({tuple(str(u) for u in ly.units) for ly in viewer.layers}) == 1
+
+
+def test_open_session_reapplies_marker_restriction_when_already_ticked(sample_viewer, qtbot, tmp_path):
+    """Opening a restricted session while the box is already ticked kept unrestricted scores."""
+    viewer, w = sample_viewer
+    w.compute_otsu()
+    w.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.spot_mask is not None, timeout=30_000)
+    saved = w.last_table.copy()
+    assert saved["spots"].tolist() == [10, 24]
+    w.save_session(tmp_path / "s.roiscore.json")
+    w.open_session(tmp_path / "s.roiscore.json")
+    qtbot.waitUntil(lambda: _ready(w) and w.spot_mask is not None, timeout=60_000)
+    assert w.spots_combo.value.name == "spots [1]"
+    assert w.last_table["spots"].tolist() == [10, 24]
+    np.testing.assert_allclose(w.last_table["score"], saved["score"])
+
+
+def test_new_empty_shapes_layer_can_be_chosen_and_drawn_on(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    layer = viewer.add_shapes(name="my ROIs", scale=viewer.layers["spots"].scale)
+    w.rois_combo.value = layer
+    assert w._roi_layer is layer
+    assert layer.feature_defaults["class"][0] == "tumour"
+    layer.add_rectangles(np.array([[1500, 1500], [1900, 2000]]))
+    qtbot.waitUntil(lambda: len(w.last_table) == 1, timeout=5_000)
+    assert w.last_table["roi"].tolist() == ["001"] and w.last_table["class"].tolist() == ["tumour"]
+    assert w.last_table["spots"].iloc[0] == 22
+
+
+def test_removing_the_only_spots_layer_clears_the_scores(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    viewer.layers.remove("spots")
+    qtbot.wait(50)
+    assert w._scorer is None
+    assert [w.table.item(i, 3).text() for i in range(w.table.rowCount())] == ["", ""]
+    assert w.last_table.empty
+
+
+def _visium_rois(path, spots_xy):
+    """Two rectangles in full-resolution pixels (QuPath on the full-res H&E), as GeoJSON."""
+    import json
+
+    x, y = spots_xy[:, 0], spots_xy[:, 1]
+    feats = []
+    for name, cls, (qa, qb) in (("A", "tumour", (0.3, 0.5)), ("B", "stroma", (0.55, 0.8))):
+        x0, x1 = np.quantile(x, [qa, qb])
+        y0, y1 = np.quantile(y, [qa, qb])
+        feats.append({"type": "Feature", "properties": {"name": name, "classification": {"name": cls}},
+                      "geometry": {"type": "Polygon",
+                                   "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}})
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return path
+
+
+def test_geojson_rois_overlay_visium_spots_and_score_as_the_cli(make_napari_viewer, qtbot, shared_data, tmp_path):
+    """GeoJSON ROIs (full-res pixels) opened next to a Space Ranger folder held no spots in the widget."""
+    from napari_roiscore.readers import read_spaceranger
+    from napari_roiscore.roi_io import read_geojson
+    from napari_roiscore.scorer import RoiScorer
+    from napari_roiscore.signature import EXAMPLE_PANEL
+
+    visium = shared_data / "visium_cytassist_mouse"
+    spots = read_spaceranger(visium)
+    geojson = _visium_rois(tmp_path / "rois.geojson", spots.xy)
+    viewer = make_napari_viewer()
+    viewer.open(str(visium), plugin="napari-roiscore")
+    viewer.open(str(geojson), plugin="napari-roiscore")
+    _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: _ready(w), timeout=60_000)
+    layer, spots_layer = w._roi_layer, w.spots_combo.value
+    assert layer.name == "rois"
+    np.testing.assert_allclose(layer.scale, spots_layer.scale)
+    assert layer.units == spots_layer.units == viewer.layers[0].units  # tissue image too: one unit
+    scorer = RoiScorer(spots)
+    expected = scorer.table(read_geojson(geojson), scorer.spot_scores(EXAMPLE_PANEL))
+    assert expected["spots"].min() > 50
+    assert w.last_table["spots"].tolist() == expected["spots"].tolist()
+    np.testing.assert_allclose(w.last_table["score"], expected["score"])
+    # importing the same file in the ROIs tab lands on the same spots
+    w.import_geojson(geojson)
+    assert w.last_table["spots"].tolist() == expected["spots"].tolist() * 2
+    # ... and so does an import into a Shapes layer made with napari's "new shapes" button (scale 1)
+    mine = viewer.add_shapes(name="mine")
+    w.rois_combo.value = mine
+    w.import_geojson(geojson)
+    assert w._roi_layer is mine
+    assert w.last_table["spots"].tolist() == expected["spots"].tolist()

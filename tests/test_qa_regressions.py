@@ -1,0 +1,22 @@
+"""Regressions found by QA in the pure core."""
+
+from __future__ import annotations
+
+from shapely.geometry import box
+
+from napari_roiscore.roi import Roi
+from napari_roiscore.roi_class import class_colour
+from napari_roiscore.roi_io import read_geojson, rois_to_geojson, write_geojson
+
+
+def test_geojson_export_uses_the_class_colour_shown_in_napari(tmp_path):
+    """A user class (e.g. necrosis) was exported white; QuPath should show the widget's colour."""
+    rois = [Roi("T1", "tumour", box(0, 0, 10, 10)), Roi("N1", "necrosis", box(20, 0, 30, 10)),
+            Roi("I1", "immune", box(40, 0, 50, 10))]
+    feats = rois_to_geojson(rois)["features"]
+    for roi, feat in zip(rois, feats):
+        want = [int(round(255 * c)) for c in class_colour(roi.roi_class)]
+        assert feat["properties"]["classification"]["color"] == want
+    assert feats[1]["properties"]["classification"]["color"] != [255, 255, 255]
+    back = read_geojson(write_geojson(rois, tmp_path / "r.geojson"))
+    assert [r.roi_class for r in back] == ["tumour", "necrosis", "immune"]
