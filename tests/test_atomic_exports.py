@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -83,3 +84,19 @@ def test_writer_failing_midway_leaves_old_file(tmp_path):
         atomic_write(path, half)
     assert path.read_bytes() == OLD
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+@pytest.mark.parametrize("kind", ["geojson", "csv", "h5ad", "report png", "autosave"])
+def test_export_has_ordinary_file_permissions(kind, tmp_path, monkeypatch):
+    """Exports were owner-only (0600, the temporary file's mode): colleagues could not read them."""
+    monkeypatch.delenv("NAPARI_ROISCORE_AUTOSAVE_DIR", raising=False)
+    path, export = _exports(tmp_path)[kind]
+    old_umask = os.umask(0o022)
+    try:
+        export(path)
+        assert path.stat().st_mode & 0o777 == 0o644
+        path.chmod(0o640)  # a file being replaced keeps the mode its owner gave it
+        export(path)
+        assert path.stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old_umask)

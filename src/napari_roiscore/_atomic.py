@@ -14,6 +14,10 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` then atomically replace ``path`` with it.
 
     A crash mid-write leaves the old file intact (and no partial new file).
+    The new file gets the permissions an ordinary ``open(path, "w")`` would
+    give it (those of the file it replaces, else 0o666 minus the umask), not the
+    owner-only 0o600 of a temporary file: exports on a shared workstation stay
+    readable by colleagues.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -24,11 +28,33 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         write(tmp_path)
         with open(tmp_path, "rb+") as fh:
             os.fsync(fh.fileno())
+        os.chmod(tmp_path, _mode_for(path))
         os.replace(tmp_path, path)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def _mode_for(path: Path) -> int:
+    """Permission bits for a new ``path``: the existing file's, else 0o666 minus the umask."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)  # elsewhere: set and restore (briefly process-wide)
+    os.umask(umask)
+    return umask
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

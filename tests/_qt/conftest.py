@@ -7,3 +7,15 @@ import pytest
 def _isolated_autosave(tmp_path, monkeypatch):
     """GUI tests autosave into a temporary folder, never next to real data."""
     monkeypatch.setenv("NAPARI_ROISCORE_AUTOSAVE_DIR", str(tmp_path / "autosave"))
+
+
+@pytest.fixture
+def sample_viewer(make_napari_viewer, qtbot):
+    """A viewer with the shipped sample open and the ROI scores dock showing its two scores."""
+    from gui_helpers import scores_ready
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-roiscore", "multiplex_visium")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
+    return viewer, widget

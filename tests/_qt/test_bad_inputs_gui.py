@@ -9,6 +9,8 @@ from napari.utils.notifications import notification_manager
 from napari_roiscore.errors import RoiScoreError
 from test_bad_inputs import REJECTED
 
+from gui_helpers import scores_ready
+
 pytestmark = pytest.mark.gui
 
 #: corpus cases whose file the napari-roiscore reader accepts by name (.h5ad / .geojson)
@@ -85,23 +87,9 @@ def test_corrupt_files_give_clean_errors_and_viewer_keeps_working(make_napari_vi
     assert all(np.array_equal(a, b) for a, b in zip(after[0], before[0]))
 
 
-def _ready(w) -> bool:
-    t = w.last_table
-    return not t.empty and not t["status"].eq("computing…").any()
-
-
-@pytest.fixture
-def sample_widget(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-roiscore", "multiplex_visium")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: _ready(widget), timeout=60_000)
-    return viewer, widget
-
-
 @pytest.mark.parametrize("text", ["", " ,;; ", "NOT_A_GENE, ALSO_NOT", "\"'\"'"])
-def test_bad_signature_shows_message_and_keeps_rois(sample_widget, qtbot, notifications, text):
-    viewer, w = sample_widget
+def test_bad_signature_shows_message_and_keeps_rois(sample_viewer, qtbot, notifications, text):
+    viewer, w = sample_viewer
     rois = viewer.layers["ROIs"]
     before = _roi_snapshot(rois)
     w.signature_edit.value = text
@@ -113,11 +101,11 @@ def test_bad_signature_shows_message_and_keeps_rois(sample_widget, qtbot, notifi
     assert after[1:] == before[1:] and all(np.array_equal(a, b) for a, b in zip(after[0], before[0]))
     # fixing the signature brings the scores back
     w.signature_edit.value = "CD68, CD163"
-    qtbot.waitUntil(lambda: _ready(w) and w.last_table["score"].notna().all(), timeout=30_000)
+    qtbot.waitUntil(lambda: scores_ready(w) and w.last_table["score"].notna().all(), timeout=30_000)
 
 
-def test_importing_a_bad_geojson_reports_and_keeps_rois(sample_widget, tmp_path, notifications, qtbot):
-    viewer, w = sample_widget
+def test_importing_a_bad_geojson_reports_and_keeps_rois(sample_viewer, tmp_path, notifications, qtbot):
+    viewer, w = sample_viewer
     rois = viewer.layers["ROIs"]
     before = _roi_snapshot(rois)
     for i, case in enumerate(["geojson: coordinates are strings", "geojson: empty file",

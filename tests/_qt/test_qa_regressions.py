@@ -11,21 +11,9 @@ from napari.utils.interactions import (
     mouse_release_callbacks,
 )
 
+from gui_helpers import scores_ready
+
 pytestmark = pytest.mark.gui
-
-
-def _ready(w) -> bool:
-    t = w.last_table
-    return not t.empty and not t["status"].eq("computing…").any()
-
-
-@pytest.fixture
-def sample_viewer(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-roiscore", "multiplex_visium")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: _ready(widget), timeout=60_000)
-    return viewer, widget
 
 
 def _click(layer, kind, pos):
@@ -106,14 +94,14 @@ def test_signature_problem_clears_scores_and_keeps_the_canvas_visible(sample_vie
     assert canvas.width() > 300  # the long message wraps instead of widening the dock
     w.signature_edit.value = "CD68, CD163, STAB1, MRC1, MSR1"
     w._rescore_spots()
-    qtbot.waitUntil(lambda: _ready(w), timeout=30_000)
+    qtbot.waitUntil(lambda: scores_ready(w), timeout=30_000)
     assert w.table.item(0, 3).text() == "-0.518"
 
 
 def test_pseudobulk_median_is_not_shown_as_nan(sample_viewer, qtbot):
     viewer, w = sample_viewer
     w.method_combo.value = "pseudobulk:norm=cpm"
-    qtbot.waitUntil(lambda: _ready(w) and w._scores.method == "pseudobulk", timeout=30_000)
+    qtbot.waitUntil(lambda: scores_ready(w) and w._scores.method == "pseudobulk", timeout=30_000)
     assert [w.table.item(i, 4).text() for i in range(2)] == ["—", "—"]
     assert w.table.item(0, 3).text() == f"{w.last_table['score'][0]:.3f}"
 
@@ -148,7 +136,7 @@ def test_open_session_reapplies_marker_restriction_when_already_ticked(sample_vi
     assert saved["spots"].tolist() == [10, 24]
     w.save_session(tmp_path / "s.roiscore.json")
     w.open_session(tmp_path / "s.roiscore.json")
-    qtbot.waitUntil(lambda: _ready(w) and w.spot_mask is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: scores_ready(w) and w.spot_mask is not None, timeout=60_000)
     assert w.spots_combo.value.name == "spots [1]"
     assert w.last_table["spots"].tolist() == [10, 24]
     np.testing.assert_allclose(w.last_table["score"], saved["score"])
@@ -205,7 +193,7 @@ def test_geojson_rois_overlay_visium_spots_and_score_as_the_cli(make_napari_view
     viewer.open(str(visium), plugin="napari-roiscore")
     viewer.open(str(geojson), plugin="napari-roiscore")
     _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: _ready(w), timeout=60_000)
+    qtbot.waitUntil(lambda: scores_ready(w), timeout=60_000)
     layer, spots_layer = w._roi_layer, w.spots_combo.value
     assert layer.name == "rois"
     np.testing.assert_allclose(layer.scale, spots_layer.scale)

@@ -9,21 +9,9 @@ from independent import inside, mean_z_scores, spots_xy
 from napari_roiscore.roi import CLASS_COLOURS
 from napari_roiscore.signature import EXAMPLE_PANEL
 
+from gui_helpers import scores_ready
+
 pytestmark = pytest.mark.gui
-
-
-def _ready(w) -> bool:
-    t = w.last_table
-    return not t.empty and not t["status"].eq("computing…").any()
-
-
-@pytest.fixture
-def sample_viewer(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-roiscore", "multiplex_visium")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: _ready(widget), timeout=60_000)
-    return viewer, widget
 
 
 def test_sample_opens_with_expected_layers(make_napari_viewer):
@@ -92,7 +80,7 @@ def test_moving_tumour_roi_onto_stroma_updates_score(sample_viewer, sample_paths
 def test_missing_genes_are_reported_and_present_ones_scored(sample_viewer, sample_paths, qtbot):
     viewer, w = sample_viewer
     w.signature_edit.value = "CD68, NOT_A_GENE, cd163"
-    qtbot.waitUntil(lambda: "missing" in w.status.value and _ready(w), timeout=10_000)
+    qtbot.waitUntil(lambda: "missing" in w.status.value and scores_ready(w), timeout=10_000)
     assert "NOT_A_GENE" in w.status.value
     assert "custom signature" in w.signature_note.value
     n, expected = _expected(sample_paths, viewer.layers["ROIs"].data[1], genes=("CD68", "CD163"))
@@ -151,7 +139,7 @@ def test_scores_follow_spots_moved_by_alignment(sample_viewer, sample_paths, qtb
     moved.obsm["spatial"] = old.xy + np.array([300.0, -200.0])
     new = SpotTable(moved, old.diameter_px, old.shape, old.pixel_size_um, dict(old.provenance))
     AlignSpotsWidget._show_spots(layer, new)  # what "Align" does to the spots layer
-    qtbot.waitUntil(lambda: w._scorer.spots is new and _ready(w) and w._scores is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: w._scorer.spots is new and scores_ready(w) and w._scores is not None, timeout=20_000)
     ref = mean_z_scores(sample_paths["spots"], list(EXAMPLE_PANEL.up))
     roi = np.array(viewer.layers["ROIs"].data[0])[:, ::-1]
     m = inside(new.xy, roi)

@@ -11,21 +11,9 @@ from shapely.geometry import shape
 
 from napari_roiscore.roi_class import class_colour
 
+from gui_helpers import scores_ready
+
 pytestmark = pytest.mark.gui
-
-
-def _ready(w) -> bool:
-    t = w.last_table
-    return not t.empty and not t["status"].eq("computing…").any()
-
-
-@pytest.fixture
-def sample_viewer(make_napari_viewer, qtbot):
-    viewer = make_napari_viewer()
-    viewer.open_sample("napari-roiscore", "multiplex_visium")
-    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: _ready(widget), timeout=60_000)
-    return viewer, widget
 
 
 def test_user_class_shortcut_and_colour(sample_viewer, qtbot):
@@ -80,7 +68,7 @@ def test_cd68_restricted_scores_differ_for_a_reason(sample_viewer, qtbot):
     assert w.marker_threshold.value > 0
     w.min_positive.value = 10
     w.restrict_check.value = True
-    qtbot.waitUntil(lambda: w.spot_mask is not None and _ready(w), timeout=30_000)
+    qtbot.waitUntil(lambda: w.spot_mask is not None and scores_ready(w), timeout=30_000)
     after = w.last_table.set_index("roi")
     # the tumour ROI keeps only its macrophage-rich spots: fewer spots, higher macrophage score
     assert after.loc["004", "spots"] < before.loc["004", "spots"]
@@ -178,7 +166,7 @@ def test_autosave_and_restore_in_a_new_viewer(make_napari_viewer, sample_viewer,
     v2 = make_napari_viewer()
     v2.open_sample("napari-roiscore", "multiplex_visium")
     _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: _ready(w2), timeout=60_000)
+    qtbot.waitUntil(lambda: scores_ready(w2), timeout=60_000)
     assert w2.restore_button.visible or not w2.restore_button.native.isHidden()
     w2.restore_autosave()
     qtbot.waitUntil(lambda: len(w2.last_table) == 3, timeout=5000)
@@ -220,7 +208,7 @@ def test_every_method_is_offered_and_matches_the_core(sample_viewer, qtbot):
         method, params = parse_method(choice)
         w.method_combo.value = choice
         qtbot.waitUntil(lambda m=method, p=params: w._scores is not None and w._scores.method == m
-                        and all(w._scores.params.get(k) == v for k, v in p.items()) and _ready(w),
+                        and all(w._scores.params.get(k) == v for k, v in p.items()) and scores_ready(w),
                         timeout=60_000)
         expected = reference.table(rois, reference.spot_scores(EXAMPLE_PANEL, method, **params))
         got = w.last_table
@@ -246,7 +234,7 @@ def test_load_signature_file_with_down_set_and_weights(sample_viewer, qtbot, tmp
     f.write_text("name: mac vs epi\nup: [Cd68, CD163]\ndown: [EPCAM]\nweights: {CD68: 2.0}\n")
     sig = w.load_signature(f)
     assert sig.down == ("EPCAM",)
-    qtbot.waitUntil(lambda: w._scores is not None and w._scores.signature == sig and _ready(w), timeout=20_000)
+    qtbot.waitUntil(lambda: w._scores is not None and w._scores.signature == sig and scores_ready(w), timeout=20_000)
     assert "from file: mac vs epi" in w.signature_note.value and "down: EPCAM" in w.signature_note.value
     ref = RoiScorer(viewer.layers["spots"].metadata["roiscore_spots"])
     expected = ref.table(w.current_rois(), ref.spot_scores(load_signatures(f)[0], "mean_z"))
@@ -271,7 +259,7 @@ def test_session_saved_by_widget_reopens_with_identical_numbers_in_widget_and_cl
     w.compute_otsu()
     w.restrict_check.value = True
     qtbot.waitUntil(lambda: w.spot_mask is not None and w._scores is not None
-                    and w._scores.method == "scanpy" and len(w.last_table) == 3 and _ready(w), timeout=60_000)
+                    and w._scores.method == "scanpy" and len(w.last_table) == 3 and scores_ready(w), timeout=60_000)
     saved = w.last_table.copy()
     path = w.save_session(tmp_path / "study.roiscore.json")
 
@@ -279,7 +267,7 @@ def test_session_saved_by_widget_reopens_with_identical_numbers_in_widget_and_cl
     _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
     session = w2.open_session(path)
     qtbot.waitUntil(lambda: w2.spot_mask is not None and w2._scores is not None
-                    and w2._scores.method == "scanpy" and len(w2.last_table) == 3 and _ready(w2), timeout=60_000)
+                    and w2._scores.method == "scanpy" and len(w2.last_table) == 3 and scores_ready(w2), timeout=60_000)
     assert same_numbers(w2.last_table, saved)
     assert same_numbers(session.results, saved)
     assert {"DAPI (nuclei)", "spots", "ROIs"} <= {ly.name for ly in v2.layers}
