@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ._atomic import atomic_write
-from .roi_class import class_colour
+from .roi_class import DEFAULT_CLASSES, class_colour
 
 __all__ = ["draw_distributions", "draw_distributions_on", "software_versions", "write_report"]
 
@@ -88,7 +88,9 @@ def draw_distributions_on(ax_roi, ax_cls, values: Mapping[str, np.ndarray], clas
     by_class: dict[str, list[np.ndarray]] = {}
     for n, d in zip(names, data):
         by_class.setdefault(classes[n], []).append(d)
-    cls_names = sorted(by_class)
+    # built-in classes first (tumour left of stroma, as the study reads), then the user's
+    builtin = {c: i for i, c in enumerate(DEFAULT_CLASSES)}
+    cls_names = sorted(by_class, key=lambda c: (builtin.get(c, len(builtin)), c))
     cls_data = [_thin(np.concatenate(by_class[c]), MAX_VIOLIN, 0) for c in cls_names]
     vp = ax_cls.violinplot(cls_data, showmedians=True)
     for body, c in zip(vp["bodies"], cls_names):

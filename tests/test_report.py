@@ -1,0 +1,37 @@
+"""The report's plots and files (pure core, matplotlib Agg)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from napari_roiscore.report import draw_distributions_on, write_report
+
+
+def _values():
+    rng = np.random.default_rng(0)
+    values = {"A": rng.normal(0, 1, 30), "B": rng.normal(1, 1, 20), "C": rng.normal(2, 1, 10),
+              "D": np.array([])}
+    classes = {"A": "stroma", "B": "necrosis", "C": "tumour", "D": "tumour"}
+    return values, classes
+
+
+def test_violins_put_tumour_before_stroma_then_user_classes():
+    values, classes = _values()
+    fig = Figure()
+    ax_roi, ax_cls = fig.subplots(1, 2)
+    draw_distributions_on(ax_roi, ax_cls, values, classes)
+    assert [t.get_text() for t in ax_cls.get_xticklabels()] == ["tumour", "stroma", "necrosis"]
+    assert [t.get_text() for t in ax_roi.get_xticklabels()] == ["A", "B", "C"]  # D has no spots
+
+
+def test_report_writes_png_and_pdf_also_with_an_empty_roi(tmp_path):
+    values, classes = _values()
+    table = pd.DataFrame({"roi": ["A", "B", "C", "D"], "class": [classes[k] for k in "ABCD"],
+                          "spots": [30, 20, 10, 0], "score": [0.0, 1.0, 2.0, np.nan],
+                          "median": [0.0, 1.0, 2.0, np.nan], "status": ["ok"] * 3 + ["no spots"]})
+    png, pdf = write_report(tmp_path / "r", view=np.zeros((20, 30, 3), np.uint8), table=table, values=values,
+                            classes=classes, metadata={"method": "mean_z"}, comparison_lines=["tumour − stroma: 2"])
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert pdf.read_bytes()[:5] == b"%PDF-"
