@@ -127,3 +127,47 @@ def test_sidecar_goes_to_state_dir_for_shipped_sample_and_override(tmp_path, mon
     assert p2.parent == tmp_path / "auto"
     assert sidecar_path(tmp_path / "x.h5ad") == p2  # stable
     assert sidecar_path(tmp_path / "y" / "x.h5ad") != p2  # same name, other folder
+
+
+def test_bin_keeps_deleted_rois_not_renamed_or_moved_ones():
+    from shapely.affinity import translate
+
+    from napari_roiscore.autosave import update_bin
+
+    a, b, c = _rois()
+    # moving b (same name, new outline) and renaming c (same outline): nothing is deleted
+    moved = Roi(b.name, b.roi_class, translate(b.geometry, 5, 0))
+    assert update_bin([a, b, c], [a, moved, Roi("renamed", c.roi_class, c.geometry)], []) == []
+    # deleting everything puts all three in the bin, in order
+    binned = update_bin([a, b, c], [], [])
+    assert [r.name for r in binned] == ["004", "007", "x1"]
+    # a restored ROI leaves the bin; deleting it again makes it the most recent
+    binned = update_bin([], [b], binned)
+    assert [r.name for r in binned] == ["004", "x1"]
+    binned = update_bin([b], [], binned)
+    assert [r.name for r in binned] == ["004", "x1", "007"]
+    assert [r.name for r in update_bin([], [], binned, max_deleted=2)] == ["x1", "007"]
+
+
+def test_bin_round_trips_through_the_sidecar(data_file):
+    from napari_roiscore.autosave import update_bin
+
+    rois = _rois()
+    save_autosave(rois, data_file)
+    state = load_autosave(data_file)
+    assert state.deleted == []
+    binned = update_bin(state.rois, [], state.deleted)  # the user deleted every ROI
+    save_autosave([], data_file, deleted=binned)
+    state = load_autosave(data_file)
+    assert state.rois == []
+    assert [r.name for r in state.deleted] == ["004", "007", "x1"]
+    assert len(state.deleted[0].geometry.interiors) == 1  # the donut keeps its hole in the bin
+    # QuPath reads only "features": the deleted ROIs do not come back there
+    assert read_geojson(sidecar_path(data_file)) == []
+    # a damaged bin does not cost the ROIs
+    doc = json.loads(sidecar_path(data_file).read_text())
+    doc["features"] = rois_to_geojson(rois[:1])["features"]
+    doc["roiscore_deleted"] = [{"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]}}]
+    sidecar_path(data_file).write_text(json.dumps(doc))
+    state = load_autosave(data_file)
+    assert [r.name for r in state.rois] == ["004"] and state.deleted == []

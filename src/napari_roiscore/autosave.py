@@ -10,6 +10,12 @@ classes no ROI uses yet).
 Writes are atomic (temporary file in the same folder, then rename): a crash
 or an error during a write leaves the previous sidecar untouched.  When to
 save (debouncing after edits) is up to the caller; these helpers do no timing.
+
+Deleting ROIs never loses them either: the sidecar keeps a *bin* of the ROIs
+that were removed since (top-level member ``"roiscore_deleted"``, features
+like the ROIs themselves, at most :data:`MAX_DELETED`, most recent last);
+:func:`update_bin` works out what goes in it.  napari has no undo for shapes,
+so this is how an accidental "delete all" is taken back.
 """
 
 from __future__ import annotations
@@ -33,11 +39,15 @@ __all__ = [
     "load_autosave",
     "save_autosave",
     "sidecar_path",
+    "update_bin",
 ]
 
 SUFFIX = ".roiscore-autosave.geojson"
 FORMAT_VERSION = 1
 KEY = "roiscore_autosave"
+DELETED_KEY = "roiscore_deleted"
+#: the bin keeps at most this many deleted ROIs (the most recent ones)
+MAX_DELETED = 500
 
 
 #: environment variable: put every autosave in this folder instead of next to the data
@@ -105,6 +115,8 @@ class AutosaveState:
         The data file's size or modification time differs from when saved.
     extra : dict
         Anything else the caller stored (e.g. signature, thresholds).
+    deleted : list of Roi
+        The bin: ROIs deleted since they were autosaved, most recent last.
     """
 
     path: Path
@@ -114,6 +126,7 @@ class AutosaveState:
     data: dict = field(default_factory=dict)
     data_changed: bool = False
     extra: dict = field(default_factory=dict)
+    deleted: list[Roi] = field(default_factory=list)
 
     @property
     def summary(self) -> str:
@@ -127,12 +140,39 @@ class AutosaveState:
         return text
 
 
+def _key(roi: Roi) -> tuple[str, bytes]:
+    return roi.name, roi.geometry.wkb
+
+
+def update_bin(previous: list[Roi], current: list[Roi], deleted: list[Roi],
+               max_deleted: int = MAX_DELETED) -> list[Roi]:
+    """The bin after the ROIs went from ``previous`` to ``current``.
+
+    A previous ROI goes into the bin when its name is gone and its outline is
+    not on screen under another name (a rename is not a deletion; a moved or
+    reshaped ROI keeps its name).  An ROI leaves the bin when its outline is
+    back (restored).  Duplicates are dropped; the most recent
+    ``max_deleted`` are kept, oldest first.
+    """
+    names = {r.name for r in current}
+    outlines = {r.geometry.wkb for r in current}
+    gone = [r for r in previous if r.name not in names and r.geometry.wkb not in outlines]
+    out: dict[tuple[str, bytes], Roi] = {}
+    for r in list(deleted) + gone:
+        if r.geometry.wkb in outlines:
+            continue
+        out.pop(_key(r), None)  # deleted again: now the most recent
+        out[_key(r)] = r
+    return list(out.values())[-max_deleted:] if max_deleted > 0 else []
+
+
 def save_autosave(
     rois: list[Roi],
     data_path: str | Path,
     classes: list[str] | None = None,
     extra: dict | None = None,
     now: datetime | None = None,
+    deleted: list[Roi] | None = None,
 ) -> Path:
     """Atomically write ``rois`` to the sidecar of ``data_path``.
 
@@ -146,6 +186,8 @@ def save_autosave(
         JSON-serialisable metadata to keep (signature name, thresholds, ...).
     now : datetime, optional
         Time stamp (default: current UTC time).
+    deleted : list of Roi, optional
+        The bin of deleted ROIs to keep (see :func:`update_bin`).
 
     Returns
     -------
@@ -172,6 +214,7 @@ def save_autosave(
         "n_rois": len(doc["features"]),
         "extra": extra or {},
     }
+    doc[DELETED_KEY] = rois_to_geojson(list(deleted or []))["features"]
 
     def write(tmp: Path) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -215,7 +258,12 @@ def load_autosave(data_path: str | Path) -> AutosaveState | None:
     now_fp = _data_fingerprint(data_path)
     changed = any(k in data and k in now_fp and data[k] != now_fp[k] for k in ("size", "mtime"))
     extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
-    return AutosaveState(path, rois, classes, saved_at, data, changed, extra)
+    binned = doc.get(DELETED_KEY) if isinstance(doc, dict) else None
+    try:  # a damaged bin must not cost the ROIs themselves
+        deleted = parse_geojson(binned, f"{path} (deleted ROIs)") if isinstance(binned, list) and binned else []
+    except RoiScoreError:
+        deleted = []
+    return AutosaveState(path, rois, classes, saved_at, data, changed, extra, deleted)
 
 
 def discard_autosave(data_path: str | Path) -> bool:

@@ -212,3 +212,49 @@ def test_geojson_rois_overlay_visium_spots_and_score_as_the_cli(make_napari_view
     w.import_geojson(geojson)
     assert w._roi_layer is mine
     assert w.last_table["spots"].tolist() == expected["spots"].tolist()
+
+
+def test_reopening_unchanged_rois_offers_nothing_and_autosave_keeps_going(make_napari_viewer, sample_viewer, qtbot):
+    """The second opening of a slide offered a spurious restore and stopped autosaving."""
+    import json
+
+    viewer, w = sample_viewer
+    path = w.autosave_now()
+    viewer.close()
+    v2 = make_napari_viewer()
+    v2.open_sample("napari-roiscore", "multiplex_visium")
+    _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(w2), timeout=60_000)
+    assert w2._autosave_state is None and w2.restore_button.native.isHidden()
+    v2.layers["ROIs"].add_rectangles(np.array([[1500, 1500], [1900, 2000]]))
+    qtbot.waitUntil(lambda: len(w2.last_table) == 3, timeout=5_000)
+    assert w2.autosave_now() == path
+    assert len(json.loads(path.read_text())["features"]) == 3
+
+
+def test_delete_all_rois_can_be_taken_back_also_after_a_crash(make_napari_viewer, sample_viewer, qtbot):
+    """napari has no undo for shapes: deleted ROIs go to the autosave's bin and come back on request."""
+    viewer, w = sample_viewer
+    rois = viewer.layers["ROIs"]
+    rois.add_rectangles(np.array([[1500, 1500], [1900, 2000]]))
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5_000)
+    before = w.last_table[["roi", "class", "spots", "score"]].copy()
+    w.autosave_now()
+    rois.selected_data = set(range(len(rois.data)))
+    rois.remove_selected()
+    qtbot.waitUntil(lambda: len(rois.data) == 0, timeout=5_000)
+    w.autosave_now()
+    assert not w.restore_button.native.isHidden()
+    assert w.restore_button.text == "Restore 3 deleted ROI(s)"
+    viewer.close()  # as if napari had crashed: only the sidecar is left
+
+    v2 = make_napari_viewer()
+    v2.open_sample("napari-roiscore", "multiplex_visium")
+    _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(w2), timeout=60_000)
+    assert w2.restore_button.text == "Restore 1 deleted ROI(s)"  # 004 and 007 are on screen again
+    w2.restore_autosave()
+    qtbot.waitUntil(lambda: len(w2.last_table) == 3, timeout=5_000)
+    assert w2.restore_button.native.isHidden()
+    got = w2.last_table[["roi", "class", "spots", "score"]]
+    assert got.sort_values("roi").reset_index(drop=True).equals(before.sort_values("roi").reset_index(drop=True))

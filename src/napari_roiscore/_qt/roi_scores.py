@@ -47,7 +47,7 @@ from qtpy.QtWidgets import (
 from superqt.utils import qthrottled
 
 from .._layer_data import IMAGE_KEY, SPOTS_KEY
-from ..autosave import load_autosave, save_autosave
+from ..autosave import load_autosave, save_autosave, update_bin
 from ..errors import RoiScoreError
 from ..export import annotate_spots, scores_csv, write_annotated_h5ad
 from ..roi import DEFAULT_CLASSES, Roi
@@ -119,8 +119,10 @@ class RoiScoresWidget(QWidget):
         self.comparison = None
         self.last_table: pd.DataFrame = pd.DataFrame()
         self.autosave_path: Path | None = None
-        self._autosave_state = None
+        self._autosave_state = None  # an autosave on offer (ROIs not on screen when the data opened)
         self._checked_autosave: set[str] = set()
+        self._saved_rois: list[Roi] = []  # what the sidecar holds
+        self._bin: list[Roi] = []  # deleted (or not yet restored) ROIs the sidecar keeps
 
         # -- form ---------------------------------------------------------
         self.spots_combo = ComboBox(label="spots", choices=self._spots_choices, nullable=True)
@@ -291,7 +293,7 @@ class RoiScoresWidget(QWidget):
     def _refresh_choices(self, event=None) -> None:
         for combo in (self.spots_combo, self.rois_combo, self.tumour_channel_combo, self.marker_channel_combo):
             combo.reset_choices()
-        for combo in (self.spots_combo, self.rois_combo):
+        for combo in (self.rois_combo, self.spots_combo):  # ROIs first, see below
             layers = [c for c in combo.choices if c is not None]
             if combo.value is None and layers:
                 combo.value = layers[0]
@@ -302,12 +304,13 @@ class RoiScoresWidget(QWidget):
         if self.marker_channel_combo.value is None and images:
             pick = [ly for ly in images if ly.metadata.get("roiscore_role") == "macrophages"]
             self.marker_channel_combo.value = (pick or images)[0]
-        if self.spots_combo.value is not None and self._scorer is None:
-            self._on_spots_changed(self.spots_combo.value)
+        # ROIs first: the autosave check (with the spots) compares with the ROIs on screen
         if self.rois_combo.value is not None and self._roi_layer is not self.rois_combo.value:
             self._on_rois_changed(self.rois_combo.value)
         if self.rois_combo.value is None and self._roi_layer is not None:
             self._on_rois_changed(None)
+        if self.spots_combo.value is not None and self._scorer is None:
+            self._on_spots_changed(self.spots_combo.value)
 
     # =====================================================================
     # signature and spot scores (worker)
@@ -478,7 +481,26 @@ class RoiScoresWidget(QWidget):
             self._bind_class_keys()
             self._on_class_changed(self.class_combo.value)
             self._place_rois_on_spots()
+            self._recheck_offer()
         self.update_table()
+
+    def _recheck_offer(self) -> None:
+        """ROIs arrived after the spots (e.g. a GeoJSON opened later): offer only what is still missing."""
+        current = self.current_rois()
+        self._bin = update_bin([], current, self._bin)  # on screen again: nothing to restore
+        offer = self._autosave_state
+        if offer is None:
+            self._show_restore()
+            return
+        on_screen = {(r.name, r.geometry.wkb) for r in current}
+        back = {(r.name, r.geometry.wkb) for r in offer.rois} & on_screen
+        if not back:
+            self._show_restore()
+            return
+        left = [r for r in offer.rois if (r.name, r.geometry.wkb) not in back]
+        self._autosave_state = dataclasses.replace(offer, rois=left) if left else None
+        self._bin = [r for r in self._bin if (r.name, r.geometry.wkb) not in back]
+        self._show_restore()
 
     def _place_rois_on_spots(self) -> None:
         """Put ROIs read from GeoJSON into the spots layer's frame.
@@ -1022,54 +1044,98 @@ class RoiScoresWidget(QWidget):
         path = self._data_path(layer)
         self.autosave_path = path
         self._autosave_state = None
-        self.restore_button.visible = False
+        self._saved_rois, self._bin = [], []
         if path is None:
             self.autosave_label.value = "autosave: off (spots not from a file)"
+            self._show_restore()
             return
         self.autosave_label.value = f"autosave: on ({path.name})"
-        if str(path) in self._checked_autosave:
-            return
-        self._checked_autosave.add(str(path))
         try:
             state = load_autosave(path)
         except RoiScoreError as err:
             self._report(err)
+            self.autosave_path = None  # never overwrite a sidecar we could not read
+            self.autosave_label.value = "autosave: off (its file is unreadable, see the message)"
+            self._show_restore()
             return
-        if state is None or not state.rois:
+        first_look = str(path) not in self._checked_autosave
+        self._checked_autosave.add(str(path))
+        if state is not None:
+            # deleted ROIs that are on screen again (e.g. the sample's own) are not offered
+            self._saved_rois, self._bin = list(state.rois), update_bin([], self.current_rois(), state.deleted)
+            if first_look:
+                self._offer(state)
+        self._show_restore()
+
+    def _offer(self, state) -> None:
+        """Offer the autosaved ROIs that are not on screen; keep them in the bin meanwhile.
+
+        Autosave goes on while the offer stands: the offered ROIs sit in the
+        sidecar's bin, so a crash before the user decides loses nothing.
+        """
+        on_screen = {(r.name, r.geometry.wkb) for r in self.current_rois()}
+        offered = [r for r in state.rois if (r.name, r.geometry.wkb) not in on_screen]
+        if not offered:
             return
-        current = {(r.name, r.geometry.wkb) for r in self.current_rois()}
-        if {(r.name, r.geometry.wkb) for r in state.rois} <= current:
-            return
-        self._autosave_state = state
-        self.restore_button.text = f"Restore {len(state.rois)} autosaved ROI(s) from {state.saved_at:%Y-%m-%d %H:%M} UTC"
-        self.restore_button.visible = True
-        show_info(f"ROI scores: found {len(state.rois)} autosaved ROI(s) for {path.name} — "
-                  "use 'Restore autosaved ROIs' in the ROIs tab.")
+        self._autosave_state = dataclasses.replace(state, rois=offered)
+        keys = {(r.name, r.geometry.wkb) for r in offered}
+        self._bin = [r for r in self._bin if (r.name, r.geometry.wkb) not in keys] + offered
+        show_info(f"ROI scores: found {len(offered)} autosaved ROI(s) for {self.autosave_path.name} "
+                  "that are not on screen — use 'Restore' in the ROIs tab.")
+
+    def _show_restore(self) -> None:
+        offer = self._autosave_state
+        n_offer = len(offer.rois) if offer is not None else 0
+        n_deleted = len(self._bin) - n_offer
+        if offer is not None:
+            text = f"Restore {n_offer} autosaved ROI(s) from {offer.saved_at:%Y-%m-%d %H:%M} UTC"
+            if n_deleted:
+                text += f" and {n_deleted} deleted"
+        else:
+            text = f"Restore {n_deleted} deleted ROI(s)"
+        self.restore_button.text = text
+        self.restore_button.visible = bool(self._bin)
 
     def restore_autosave(self) -> None:
-        """Put the autosaved ROIs back (replacing ROIs with the same name)."""
-        state = self._autosave_state
-        if state is None:
+        """Put back the autosaved ROIs on offer (replacing same-named ones) and the deleted ones."""
+        if not self._bin:
             return
-        for c in state.classes:
-            self._remember_class(c)
+        offer = self._autosave_state
+        offered = list(offer.rois) if offer is not None else []
+        keys = {(r.name, r.geometry.wkb) for r in offered}
+        deleted = [r for r in self._bin if (r.name, r.geometry.wkb) not in keys]
+        if offer is not None:
+            for c in offer.classes:
+                self._remember_class(c)
         layer = self._roi_layer
-        if layer is not None and len(layer.data):
-            names = {r.name for r in state.rois}
+        if layer is not None and len(layer.data) and offered:
+            names = {r.name for r in offered}  # an autosaved version replaces the one on screen
             drop = {i for i, n in enumerate(layer.features["name"].astype(str)) if n in names}
             if drop:
                 layer.selected_data = drop
                 layer.remove_selected()
-        self.add_rois(state.rois)
         self._autosave_state = None
-        self.restore_button.visible = False
+        self._bin = []
+        self.add_rois(offered + deleted)  # deleted ROIs whose name was reused get a new one
+        self._show_restore()
+        self.autosave_now()
 
     def autosave_now(self) -> Path | None:
-        if self.autosave_path is None or self._roi_layer is None or self._autosave_state is not None:
-            # while a restore is on offer, do not overwrite the sidecar with fewer ROIs
+        """Write the ROIs (and the bin of deleted ones) to the sidecar now."""
+        if self._roi_layer is None:
+            return None
+        rois = self.current_rois()
+        n_before = len(self._bin)
+        self._bin = update_bin(self._saved_rois, rois, self._bin)
+        self._saved_rois = rois
+        self._show_restore()
+        if len(self._bin) > n_before and not rois:
+            show_info(f"ROI scores: all ROIs deleted — 'Restore {len(self._bin)} deleted ROI(s)' "
+                      "in the ROIs tab brings them back.")
+        if self.autosave_path is None:
             return None
         try:
-            out = save_autosave(self.current_rois(), self.autosave_path, classes=self.classes,
+            out = save_autosave(rois, self.autosave_path, classes=self.classes, deleted=self._bin,
                                 extra={"signature": self.signature_edit.value, "method": self.method_combo.value})
         except (OSError, TypeError, ValueError, RoiScoreError) as err:
             self.autosave_label.value = f"autosave failed: {err}"
