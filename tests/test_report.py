@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+import pytest
 from matplotlib.figure import Figure
 
 from napari_roiscore.report import draw_distributions_on, write_report
@@ -35,3 +38,22 @@ def test_report_writes_png_and_pdf_also_with_an_empty_roi(tmp_path):
                             classes=classes, metadata={"method": "mean_z"}, comparison_lines=["tumour − stroma: 2"])
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert pdf.read_bytes()[:5] == b"%PDF-"
+
+
+def _pdf_pages(pdf) -> int:
+    return len(re.findall(rb"/Type\s*/Page\b(?!s)", pdf.read_bytes()))
+
+
+@pytest.mark.parametrize("n, pages", [(5, 1), (10, 1), (11, 2), (35, 2), (100, 4)])
+def test_many_rois_go_on_further_pdf_pages(tmp_path, n, pages):
+    """35 ROIs ran over the text and the plots, and only 30 rows were printed, silently."""
+    rng = np.random.default_rng(1)
+    names = [f"R{i:03d}" for i in range(n)]
+    values = {k: rng.normal(0, 1, 5) for k in names}
+    classes = {k: ("tumour", "stroma")[i % 2] for i, k in enumerate(names)}
+    table = pd.DataFrame({"roi": names, "class": [classes[k] for k in names], "spots": 5,
+                          "score": [v.mean() for v in values.values()],
+                          "median": [np.median(v) for v in values.values()], "status": "ok"})
+    png, pdf = write_report(tmp_path / "r", view=None, table=table, values=values, classes=classes,
+                            metadata={"method": "mean_z"})
+    assert _pdf_pages(pdf) == pages

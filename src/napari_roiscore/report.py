@@ -96,7 +96,8 @@ def draw_distributions_on(ax_roi, ax_cls, values: Mapping[str, np.ndarray], clas
     for body, c in zip(vp["bodies"], cls_names):
         body.set_facecolor(class_colour(c))
         body.set_alpha(0.6)
-    ax_cls.set_xticks(range(1, len(cls_names) + 1), cls_names, fontsize=8)
+    tilt = {"rotation": 30, "ha": "right"} if len(cls_names) > 2 else {}  # long user class names
+    ax_cls.set_xticks(range(1, len(cls_names) + 1), cls_names, fontsize=8, **tilt)
     ax_cls.set_title("per class", fontsize=9)
 
 
@@ -131,30 +132,66 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
 
     ax_tab = fig.add_axes((0.52, 0.40, 0.46, 0.55))
     ax_tab.set_axis_off()
-    shown = table[["roi", "class", "spots", "score", "median", "status"]].copy() if not table.empty else table
-    if not shown.empty:
-        cells = [[str(r.roi), str(r._1), str(r.spots),
-                  "" if pd.isna(r.score) else f"{r.score:.3f}",
-                  "" if pd.isna(r.median) else f"{r.median:.3f}", str(r.status)]
-                 for r in shown.head(30).itertuples(index=False)]
-        tab = ax_tab.table(cellText=cells, colLabels=list(shown.columns), loc="upper center",
-                           bbox=(0.0, 1.0 - 0.06 * (len(cells) + 1), 1.0, 0.06 * (len(cells) + 1)))
-        tab.auto_set_font_size(False)
-        tab.set_fontsize(7)
+    columns = ["roi", "class", "spots", "score", "median", "status"]
+    cells = _table_cells(table[columns]) if not table.empty else []
+    first = cells
+    if len(cells) > PAGE1_ROWS:  # the rest goes on the PDF's next pages; the PNG says so
+        more = len(cells) - (PAGE1_ROWS - 1)
+        first = cells[:PAGE1_ROWS - 1] + [["…", f"{more} more", "", "", "", "PDF p. 2+"]]
+    text_top = 1.0
+    if first:
+        height = ROW_HEIGHT * (len(first) + 1)
+        _draw_table(ax_tab, first, columns, height)
+        text_top = 1.0 - height - 0.03
     lines = list(comparison_lines or [])
     meta = {**dict(metadata), "software": ", ".join(f"{k} {v}" for k, v in software_versions().items())}
     lines += [f"{k}: {v}" for k, v in meta.items()]
-    ax_tab.text(0.0, 0.55, "\n".join(_wrap(line, 95) for line in lines), fontsize=6.5, va="top",
+    ax_tab.text(0.0, text_top, "\n".join(_wrap(line, 95) for line in lines), fontsize=6.5, va="top",
                 transform=ax_tab.transAxes, family="monospace")
-    ax_roi = fig.add_axes((0.07, 0.07, 0.50, 0.27))
-    ax_cls = fig.add_axes((0.64, 0.07, 0.33, 0.27))
+    ax_roi = fig.add_axes((0.07, 0.09, 0.50, 0.25))
+    ax_cls = fig.add_axes((0.64, 0.09, 0.33, 0.25))
     draw_distributions_on(ax_roi, ax_cls, values, classes)
     fig.suptitle(f"napari-roiscore report — {metadata.get('signature', '')} — research use only", fontsize=10, y=0.995)
     png = stem.with_suffix(".png")
     pdf = stem.with_suffix(".pdf")
     atomic_write(png, lambda p: fig.savefig(p, format="png"))
-    atomic_write(pdf, lambda p: fig.savefig(p, format="pdf"))
+    # the whole table on the PDF's next pages when page 1 could not hold it
+    pages = [cells[i:i + PAGE_ROWS] for i in range(0, len(cells), PAGE_ROWS)] if len(cells) > PAGE1_ROWS else []
+
+    def write_pdf(p: Path) -> None:
+        from matplotlib.backends.backend_pdf import PdfPages
+
+        with PdfPages(p) as out:
+            out.savefig(fig)
+            for k, rows in enumerate(pages, start=1):
+                page = Figure(figsize=(8.3, 11.7), dpi=150)  # A4 portrait
+                FigureCanvasAgg(page)
+                page.suptitle(f"ROI table, part {k} of {len(pages)} ({len(cells)} ROIs)", fontsize=10)
+                ax = page.add_axes((0.06, 0.04, 0.88, 0.90))
+                ax.set_axis_off()
+                _draw_table(ax, rows, columns, min(1.0, 0.021 * (len(rows) + 1)))
+                out.savefig(page)
+
+    atomic_write(pdf, write_pdf)
     return png, pdf
+
+
+#: table rows on the report's first page, and per further PDF page
+PAGE1_ROWS = 10
+PAGE_ROWS = 45
+ROW_HEIGHT = 0.045  # of the table axes on page 1
+
+
+def _table_cells(table: pd.DataFrame) -> list[list[str]]:
+    return [[str(r.roi), str(r._1), str(r.spots), "" if pd.isna(r.score) else f"{r.score:.3f}",
+             "" if pd.isna(r.median) else f"{r.median:.3f}", str(r.status)]
+            for r in table.itertuples(index=False)]
+
+
+def _draw_table(ax, cells: list[list[str]], columns: list[str], height: float) -> None:
+    tab = ax.table(cellText=cells, colLabels=columns, loc="upper center", bbox=(0.0, 1.0 - height, 1.0, height))
+    tab.auto_set_font_size(False)
+    tab.set_fontsize(7)
 
 
 def _wrap(line: str, width: int = 110) -> str:
