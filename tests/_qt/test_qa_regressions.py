@@ -258,3 +258,63 @@ def test_delete_all_rois_can_be_taken_back_also_after_a_crash(make_napari_viewer
     assert w2.restore_button.native.isHidden()
     got = w2.last_table[["roi", "class", "spots", "score"]]
     assert got.sort_values("roi").reset_index(drop=True).equals(before.sort_values("roi").reset_index(drop=True))
+
+
+def test_removing_the_marker_channel_keeps_the_restriction_and_sessions_save(sample_viewer, qtbot, tmp_path):
+    """Removing CD68 silently switched the restriction to DAPI; removing all images crashed Save session."""
+    viewer, w = sample_viewer
+    w.compute_otsu()
+    w.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.spot_mask is not None, timeout=30_000)
+    restricted = w.last_table[["spots", "score"]].copy()
+    assert restricted["spots"].tolist() == [10, 24]
+    viewer.layers.remove("CD68 (macrophages)")
+    qtbot.wait(300)
+    assert w.marker_channel_combo.value is None
+    assert w.last_table[["spots", "score"]].equals(restricted)
+    for name in ("DAPI (nuclei)", "panCK (cancer cells)", "CD31 (vessels)"):
+        viewer.layers.remove(name)
+    qtbot.wait(300)
+    assert w.last_table[["spots", "score"]].equals(restricted)
+    out = w.save_session(tmp_path / "s.roiscore.json")
+    import json
+
+    saved = json.loads(out.read_text())
+    assert saved["marker"]["channel"] == "CD68"
+
+
+def test_compare_tab_and_report_do_not_keep_numbers_without_scores(sample_viewer, qtbot, tmp_path):
+    from napari_roiscore.errors import RoiScoreError
+
+    viewer, w = sample_viewer
+    w.update_comparison()
+    assert w.comparison is not None and w.compare_table.rowCount() == 2
+    w.signature_edit.value = "FOO1, BAR2"
+    w._rescore_spots()
+    qtbot.waitUntil(lambda: w.status.value.startswith("problem"), timeout=10_000)
+    qtbot.wait(400)
+    assert w.comparison is None and w.compare_table.rowCount() == 0
+    assert "−0.969" not in w.compare_text.value and "-0.969" not in w.compare_text.value
+    with pytest.raises(RoiScoreError, match="no ROI scores"):
+        w.write_report(tmp_path / "report")
+    viewer.layers.remove("spots")
+    qtbot.wait(50)
+    assert "no spots layer" in w.status.value
+
+
+def test_table_edits_apply_while_scores_are_missing(sample_viewer, qtbot):
+    """Renaming or reclassifying in the table while there were no scores was shown but dropped."""
+    viewer, w = sample_viewer
+    w.signature_edit.value = ""
+    w._rescore_spots()
+    assert w.last_table.empty
+    w.table.item(0, 0).setText("tumour-A")
+    w.table.item(1, 1).setText("necrosis")
+    rois = viewer.layers["ROIs"]
+    assert list(rois.features["name"]) == ["tumour-A", "007"]
+    assert list(rois.features["class"]) == ["tumour", "necrosis"]
+    w.signature_edit.value = "CD68, CD163, STAB1, MRC1, MSR1"
+    w._rescore_spots()
+    qtbot.waitUntil(lambda: scores_ready(w), timeout=30_000)
+    assert w.last_table["roi"].tolist() == ["tumour-A", "007"]
+    assert w.last_table["class"].tolist() == ["tumour", "necrosis"]

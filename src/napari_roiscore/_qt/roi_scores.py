@@ -115,9 +115,11 @@ class RoiScoresWidget(QWidget):
         self.marker_fractions: np.ndarray | None = None
         self.marker_label = ""
         self.marker_settings: dict | None = None
+        self._marker_source = None  # TissueImage the current spot mask was computed from
         self._marker_request: object | None = None
         self.comparison = None
         self.last_table: pd.DataFrame = pd.DataFrame()
+        self._row_names: list[str] = []  # the ROI shown in each table row
         self.autosave_path: Path | None = None
         self._autosave_state = None  # an autosave on offer (ROIs not on screen when the data opened)
         self._checked_autosave: set[str] = set()
@@ -291,8 +293,16 @@ class RoiScoresWidget(QWidget):
         return list(self.classes)
 
     def _refresh_choices(self, event=None) -> None:
+        marker_before = self.marker_channel_combo.value
+        restricted = self.spot_mask is not None
         for combo in (self.spots_combo, self.rois_combo, self.tumour_channel_combo, self.marker_channel_combo):
             combo.reset_choices()
+        if restricted and marker_before is not None and marker_before not in self.viewer.layers:
+            # never switch the restriction to another channel behind the user's back
+            self.marker_channel_combo.value = None
+            show_warning(f"ROI scores: the marker channel {marker_before.name!r} was removed; scores stay "
+                         f"restricted to the spots computed from it ({self.marker_label}). Untick the "
+                         "restriction in the Markers tab to score all spots.")
         for combo in (self.rois_combo, self.spots_combo):  # ROIs first, see below
             layers = [c for c in combo.choices if c is not None]
             if combo.value is None and layers:
@@ -301,7 +311,7 @@ class RoiScoresWidget(QWidget):
         if self.tumour_channel_combo.value is None and images:
             pick = [ly for ly in images if ly.metadata.get("roiscore_role") == "cancer cells"]
             self.tumour_channel_combo.value = (pick or images)[0]
-        if self.marker_channel_combo.value is None and images:
+        if self.marker_channel_combo.value is None and images and self.spot_mask is None:
             pick = [ly for ly in images if ly.metadata.get("roiscore_role") == "macrophages"]
             self.marker_channel_combo.value = (pick or images)[0]
         # ROIs first: the autosave check (with the spots) compares with the ROIs on screen
@@ -377,6 +387,7 @@ class RoiScoresWidget(QWidget):
         if layer is not None and self.restrict_check.value and self.marker_channel_combo.value is not None:
             self.apply_marker_restriction()  # the box stays ticked: restrict the new spots too
         if layer is None:
+            self.status.value = "no spots layer: open spots (File > Open) to score ROIs"
             self.update_table()  # no spots: no scores left over from the removed layer
 
     def _rescore_spots(self) -> None:
@@ -704,8 +715,10 @@ class RoiScoresWidget(QWidget):
             self.last_table = pd.DataFrame()
             note = "" if self._scorer is None else ("no score: see problem" if self._score_problem
                                                     else "computing…")
+            self._row_names = [r.name for r in rois]
             self._fill([[r.name, r.roi_class, "", note, ""] for r in rois])
             self.plot.show_values({}, {})
+            self._clear_comparison()
             return
         try:
             df = self._scorer.table(rois, self._scores, spot_mask=self.spot_mask)
@@ -713,6 +726,7 @@ class RoiScoresWidget(QWidget):
             self._report(err)
             return
         self.last_table = df
+        self._row_names = [str(n) for n in df["roi"]]
         rows = []
         for r in df.itertuples(index=False):
             if r.status == "ok":
@@ -761,12 +775,13 @@ class RoiScoresWidget(QWidget):
             self._filling = False
 
     def _on_item_edited(self, item: QTableWidgetItem) -> None:
-        if self._filling or self._roi_layer is None or self.last_table.empty:
+        # rows are ROIs also while there are no scores (computing, bad signature, no spots)
+        if self._filling or self._roi_layer is None:
             return
         row, col = item.row(), item.column()
-        if row >= len(self.last_table) or col not in (0, 1):
+        if row >= len(self._row_names) or col not in (0, 1):
             return
-        old_name = str(self.last_table["roi"].iloc[row])
+        old_name = self._row_names[row]
         if col == 0:
             self.rename_roi(old_name, item.text())
         else:
@@ -810,13 +825,14 @@ class RoiScoresWidget(QWidget):
     def update_comparison(self) -> None:
         """Tumour vs stroma: summary per class, difference with CI and p-value."""
         if self._scorer is None or self._scores is None:
+            self._clear_comparison()
             return
         try:
             thr = self.responder_threshold.value if self.responder_check.value else None
             cmp = compare_rois(self._scorer, self.current_rois(), self._scores, spot_mask=self.spot_mask,
                                responder_threshold=thr)
         except RoiScoreError as err:
-            self.compare_text.value = str(err)
+            self._clear_comparison(str(err))
             return
         self.comparison = cmp
         lines = [cmp.text]
@@ -830,6 +846,13 @@ class RoiScoresWidget(QWidget):
             vals = [r[0], str(r[1]), str(r[2])] + ["" if pd.isna(v) else f"{v:.3f}" for v in r[3:]]
             for j, v in enumerate(vals):
                 self.compare_table.setItem(i, j, QTableWidgetItem(v))
+
+    def _clear_comparison(self, why: str = "no scores: nothing to compare") -> None:
+        """No numbers are better than the previous signature's or spots' numbers."""
+        self._compare_timer.stop()
+        self.comparison = None
+        self.compare_text.value = why
+        self.compare_table.setRowCount(0)
 
     def comparison_lines(self) -> list[str]:
         if self.comparison is None:
@@ -910,6 +933,7 @@ class RoiScoresWidget(QWidget):
             mask, frac = result
             self.marker_fractions = frac
             self.spot_mask = restrict_spots(frac, min_frac)
+            self._marker_source = image  # the image the mask came from (its layer may be removed later)
             self.marker_label = f"{mask.label}, ≥ {min_frac:.0%} of spot area"
             self.marker_settings = {"channel": mask.channel_name, "threshold": float(mask.threshold),
                                     "threshold_method": mask.method, "level": int(mask.level),
@@ -1175,6 +1199,8 @@ class RoiScoresWidget(QWidget):
     def write_report(self, stem: str | Path) -> tuple[Path, Path]:
         from ..report import write_report
 
+        if self.last_table.empty:
+            raise RoiScoreError("There are no ROI scores to report yet.", "Draw an ROI and wait for its score.")
         self.update_comparison()
         view = self.viewer.screenshot(canvas_only=True, flash=False)
         values, classes = self.roi_values()
@@ -1193,7 +1219,7 @@ class RoiScoresWidget(QWidget):
         image = None
         if self.spot_mask is not None and self.marker_settings:
             marker = {k: self.marker_settings[k] for k in ("channel", "threshold", "min_fraction", "level")}
-            image = self.marker_channel_combo.value.metadata[IMAGE_KEY]
+            image = self._marker_source
         elif self.marker_channel_combo.value is not None:
             image = self.marker_channel_combo.value.metadata[IMAGE_KEY]
         if image is not None and not image.provenance.get("path"):
