@@ -184,7 +184,8 @@ class RoiScoresWidget(QWidget):
         self.export_rois_button = PushButton(text="Export QuPath GeoJSON…")
         self.tumour_channel_combo = ComboBox(label="cancer-cell channel", choices=self._image_choices,
                                              nullable=True)
-        self.min_area_spin = FloatSpinBox(label="min tumour area (µm²)", value=2000, min=0, max=1e7, step=500)
+        self.min_area_spin = FloatSpinBox(label="min region area (µm²)", value=2000, min=0, max=1e7, step=500)
+        self.min_area_spin.tooltip = "Tumour and stroma pieces (and holes) smaller than this are dropped."
         self.propose_button = PushButton(text="Propose tumour / stroma compartments")
         self.restore_button = PushButton(text="Restore autosaved ROIs")
         self.restore_button.visible = False
@@ -1044,6 +1045,10 @@ class RoiScoresWidget(QWidget):
         def done(result):
             if isinstance(result, tuple):
                 self._report(result[0])
+                return
+            if not result.rois:
+                show_warning(f"ROI scores: no tumour or stroma region of at least {min_area:g} µm² was found "
+                             f"in {layer.name!r} — lower 'min region area' (ROIs tab) or check the channel.")
                 return
             self.add_rois(result.rois)
             show_info(f"ROI scores: proposed {len(result.of_class('tumour'))} tumour and "
