@@ -391,3 +391,95 @@ def test_score_a_real_space_ranger_folder(tmp_path):
                         scorer.spot_scores(Signature("custom signature", up=tuple(genes.split(",")))))
     assert_same_numbers(got, want)
     assert (got["spots"] > 10).all()
+
+
+# -- ROIs sharing a name, misplaced spots, zero-area features ------------------------
+def _square(x0: float, y0: float, side: float) -> list:
+    return [[[x0, y0], [x0 + side, y0], [x0 + side, y0 + side], [x0, y0 + side], [x0, y0]]]
+
+
+def _feature(name: str, coords: list, gtype: str = "Polygon") -> dict:
+    return {"type": "Feature", "properties": {"name": name}, "geometry": {"type": gtype, "coordinates": coords}}
+
+
+def _write_rois(path: Path, feats: list[dict]) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    return path
+
+
+def test_score_merges_features_sharing_a_name_as_the_widget_does(cohort, tmp_path, capsys):
+    from napari_roiscore.roi_shapes import rois_from_shapes, shapes_from_rois
+
+    a = cohort["slides"]["A"]
+    rois = _write_rois(tmp_path / "dup.geojson", [_feature("dup", _square(100, 100, 200)),
+                                                  _feature("dup", _square(500, 500, 200)),
+                                                  _feature("one", _square(300, 600, 150))])
+    res = score_slide(a["spots"], rois, EXAMPLE_PANEL)
+    assert list(res.table["roi"]) == ["dup", "one"]
+    # the widget: the file drawn as shapes, read back from the layer
+    sh = shapes_from_rois(read_geojson(rois, merge=False))
+    widget = rois_from_shapes(sh["data"], sh["shape_type"], sh["name"], sh["class"], sh["holes"])
+    scorer = RoiScorer(read_h5ad_spots(a["spots"]))
+    want = scorer.table(widget, scorer.spot_scores(EXAMPLE_PANEL))
+    assert_same_numbers(res.table, want)
+    assert main(["validate", "--spots", str(a["spots"]), "--rois", str(rois)]) == EXIT_OK
+    assert "scored as one ROI (their union): ['dup']" in capsys.readouterr().out
+
+
+def test_validate_lists_a_zero_area_roi_next_to_a_broken_feature(tmp_path, capsys):
+    rois = _write_rois(tmp_path / "bad.geojson", [
+        _feature("flat", [[[0, 0], [10, 0], [20, 0], [0, 0]]]),
+        _feature("line", [[0, 0], [5, 5]], "LineString"),
+        _feature("fine", _square(0, 0, 10))])
+    assert main(["validate", "--rois", str(rois)]) == EXIT_INVALID
+    problems = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("problem:")]
+    assert len(problems) == 2, problems
+    assert "feature 0: ROI 'flat' has" in problems[0] and "area" in problems[0]
+    assert "feature 1" in problems[1]
+
+
+def test_score_and_validate_warn_when_no_roi_holds_a_spot(cohort, tmp_path, capsys):
+    a = cohort["slides"]["A"]
+    far = _write_rois(tmp_path / "far.geojson", [_feature("r1", _square(50_000, 50_000, 100)),
+                                                 _feature("r2", _square(60_000, 60_000, 100))])
+    assert main(["score", "--spots", str(a["spots"]), "--rois", str(far)]) == EXIT_OK
+    err = capsys.readouterr().err
+    assert "warning: no ROI holds any spot centre" in err
+    assert "the ROIs x 50000..60100, y 50000..60100 px" in err and "spots span x " in err
+    assert main(["validate", "--spots", str(a["spots"]), "--rois", str(far)]) == EXIT_OK
+    assert "no ROI holds any spot centre" in capsys.readouterr().out
+    assert main(["score", "--spots", str(a["spots"]), "--rois", str(a["rois"])]) == EXIT_OK
+    assert "no ROI holds" not in capsys.readouterr().err
+
+
+def test_score_warns_when_spots_sit_on_a_made_up_grid(cohort, tmp_path, capsys):
+    import anndata as ad
+
+    a = cohort["slides"]["A"]
+    adata = ad.read_h5ad(a["spots"])
+    adata.obs["has_coordinates"] = False  # as the GeoMx NGS reader marks its grid layout
+    adata.write_h5ad(tmp_path / "grid.h5ad")
+    assert main(["score", "--spots", str(tmp_path / "grid.h5ad"), "--rois", str(a["rois"])]) == EXIT_OK
+    assert "warning: spots" in (err := capsys.readouterr().err) and "made-up grid" in err
+    assert main(["score", "--spots", str(a["spots"]), "--rois", str(a["rois"])]) == EXIT_OK
+    assert "made-up grid" not in capsys.readouterr().err
+
+
+def test_param_names_and_booleans_are_checked(cohort, capsys):
+    a = cohort["slides"]["A"]
+    base = ["score", "--spots", str(a["spots"]), "--rois", str(a["rois"])]
+    with pytest.raises(SystemExit) as ex:
+        main([*base, "--method", "ucell", "--param", "max_rnk=100"])
+    assert ex.value.code == 2
+    err = capsys.readouterr().err
+    assert "no parameter 'max_rnk'" in err and "max_rank (default 1500)" in err
+    with pytest.raises(SystemExit):
+        main([*base, "--method", "singscore", "--param", "center=maybe"])
+    assert "not true or false" in capsys.readouterr().err
+    tables = {}
+    for text in ("False", "false", "no", "0"):
+        assert main([*base, "--method", "singscore", "--param", f"center={text}"]) == EXIT_OK
+        tables[text] = capsys.readouterr().out
+    assert len(set(tables.values())) == 1
+    assert main([*base, "--method", "singscore"]) == EXIT_OK
+    assert capsys.readouterr().out != tables["False"]  # centred by default: "False" really is false

@@ -287,3 +287,18 @@ def test_set_role_changes_colour_and_rejects_unknown():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_second_ome_image_does_not_add_channel_names(tmp_path):
+    """A label/macro picture stored as a second OME Image has channels of its own:
+    only the first Image (the series read) names the channels."""
+    d = np.random.default_rng(0).integers(0, 255, (3, 64, 64), dtype=np.uint8)
+    path = tmp_path / "two_series.ome.tif"
+    with tifffile.TiffWriter(path, ome=True) as t:
+        t.write(d, metadata={"axes": "CYX", "Channel": {"Name": ["DAPI", "panCK", "CD68"]},
+                             "PhysicalSizeX": 0.5, "PhysicalSizeY": 0.5})
+        t.write(np.zeros((16, 16, 3), np.uint8), photometric="rgb",
+                metadata={"axes": "YXS", "Name": "label", "PhysicalSizeX": 9.0})
+    im = read_multiplex_tiff(path)
+    assert im.channel_names == ["DAPI", "panCK", "CD68"]
+    assert im.pixel_size_um == 0.5 and im.shape_yx == (64, 64)

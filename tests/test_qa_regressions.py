@@ -20,3 +20,21 @@ def test_geojson_export_uses_the_class_colour_shown_in_napari(tmp_path):
     assert feats[1]["properties"]["classification"]["color"] != [255, 255, 255]
     back = read_geojson(write_geojson(rois, tmp_path / "r.geojson"))
     assert [r.roi_class for r in back] == ["tumour", "necrosis", "immune"]
+
+
+def test_qupath_class_names_survive_a_round_trip(tmp_path):
+    """QuPath's "Tumor" was stored as "tumor" (canvas and table disagreed) and exported as "tumour"."""
+    import json
+
+    from napari_roiscore.roi_io import parse_geojson
+
+    sq = [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]]
+    feats = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": sq},
+              "properties": {"objectType": "annotation", "name": f"R{i}", "classification": {"name": c}}}
+             for i, c in enumerate(["Tumor", "Stroma", "Immune cells", "CD8 high", None])]
+    rois = parse_geojson({"type": "FeatureCollection", "features": feats})
+    assert [r.roi_class for r in rois] == ["tumour", "stroma", "immune cells", "cd8 high", "other"]
+    out = json.loads(write_geojson(rois, tmp_path / "back.geojson").read_text())
+    names = [f["properties"]["classification"]["name"] for f in out["features"]]
+    assert names == ["Tumor", "Stroma", "Immune cells", "cd8 high", "Other"]
+    assert [r.roi_class for r in read_geojson(tmp_path / "back.geojson")] == [r.roi_class for r in rois]

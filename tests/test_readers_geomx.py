@@ -49,16 +49,17 @@ def test_combine_probes_matches_geomxtools_ngeomean():
 
 def test_real_geomx_one_observation_per_aoi(geomx, geomx_dir):
     ad = geomx.adata
-    assert ad.n_obs == 89  # 88 AOIs + the no-template control well
+    assert ad.n_obs == 88  # 88 AOIs; the no-template control well is left out
     assert ad.n_vars == 1812 + 9  # CTA targets + six-gene custom panel targets
     assert set(ad.var["module"]) == {"VnV_GeoMx_Hs_CTA_v1.2", "Six-gene_test_v1_v1.1"}
     assert ad.var.loc["Negative Probe", "negative_probe"] and ad.var.loc["Negative Probe", "n_probes"] == 75
     assert not ad.var.loc["ZNF207", "negative_probe"]
-    ntc = ad.obs["is_ntc"]
-    assert ntc.sum() == 1 and ntc["DSP-1001250002642-A01"]
-    assert not ad.obs.loc["DSP-1001250002642-A01", "in_tissue"]
-    assert ad.obs["in_tissue"].sum() == 88
-    assert (ad.obs["ntc_count"] == ad.obs.loc["DSP-1001250002642-A01", "probe_total"]).all()
+    assert "DSP-1001250002642-A01" not in ad.obs_names and "is_ntc" not in ad.obs
+    assert geomx.provenance["ntc_wells_left_out"] == ["DSP-1001250002642-A01"]
+    assert geomx.provenance["n_ntc_wells_left_out"] == 1
+    assert len(geomx.provenance["dcc"]) == 88
+    assert ad.obs["in_tissue"].all()
+    assert ad.obs["ntc_count"].nunique() == 1 and (ad.obs["ntc_count"] > 0).all()
     assert ad.obs.loc["DSP-1001250002642-A02", "cell_line"] == "HS578T"
     assert ad.obs.loc["DSP-1001250002642-A06", "Aligned"] == 744669
     assert geomx.provenance["annotations"].endswith("annotations.xlsx")
@@ -83,12 +84,10 @@ def test_real_geomx_grid_layout_is_flagged(geomx):
     assert not ad.obs["has_coordinates"].any()
     assert geomx.provenance["coordinates"].startswith("grid")
     xy = geomx.xy
-    # one row per slide (4 slides x 22 AOIs), NTC on a fifth row
+    # one row per slide (4 slides x 22 AOIs); the NTC well is not drawn
     rows = pd.Series(xy[:, 1]).groupby(ad.obs["slide name"].to_numpy()).unique()
     assert all(len(r) == 1 for r in rows)
-    assert sorted(np.unique(xy[:, 1])) == [0, GRID_PITCH_PX, 2 * GRID_PITCH_PX, 3 * GRID_PITCH_PX,
-                                           4 * GRID_PITCH_PX]
-    assert xy[ad.obs["is_ntc"].to_numpy(), 1] == 4 * GRID_PITCH_PX
+    assert sorted(np.unique(xy[:, 1])) == [0, GRID_PITCH_PX, 2 * GRID_PITCH_PX, 3 * GRID_PITCH_PX]
     assert len(np.unique(xy, axis=0)) == ad.n_obs  # no two AOIs on one spot
 
 
@@ -134,6 +133,26 @@ def test_generated_kit_without_coordinates_uses_grid(tmp_path):
     s = read_geomx_ngs(_kit(tmp_path / "kit", with_coordinates=False))
     np.testing.assert_array_equal(s.xy, [[0.0, 0.0], [GRID_PITCH_PX, 0.0]])
     assert not s.adata.obs["has_coordinates"].any()
+
+
+def test_generated_kit_leaves_the_ntc_well_out_of_the_statistics(tmp_path):
+    """The NTC (a control with ~no counts) is no sample: GeomxTools leaves it
+    out, and so do we — it must not shift normalisation or z-scores."""
+    from napari_roiscore.scoring import score_spots
+    from napari_roiscore.signature import Signature
+
+    kit = _kit(tmp_path / "kit", with_coordinates=False)
+    without = read_geomx_ngs(kit)
+    (kit / "NTC.dcc").write_text(_dcc("NTC", {"RTS1": 1}))
+    pd.DataFrame({"Sample_ID": ["NTC", "S1.dcc", "S2"], "slide name": ["No Template Control", "s1", "s1"],
+                  "segment": ["", "tumour", "stroma"]}).to_excel(kit / "annotations.xlsx", index=False)
+    s = read_geomx_ngs(kit)
+    assert list(s.adata.obs_names) == ["S1", "S2"]
+    assert s.provenance["ntc_wells_left_out"] == ["NTC"] and s.provenance["n_ntc_wells_left_out"] == 1
+    assert (s.adata.obs["ntc_count"] == 1).all()
+    np.testing.assert_array_equal(s.xy, without.xy)
+    sig = Signature("s", up=("CD68",), down=("STAB1",))
+    np.testing.assert_allclose(score_spots(s, sig).values, score_spots(without, sig).values)
 
 
 def test_generated_kit_missing_inputs_are_named(tmp_path):

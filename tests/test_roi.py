@@ -135,6 +135,38 @@ def test_overlapping_parts_are_merged():
     assert shapely.contains_xy(g, 1.5, 1.5)
 
 
+def test_rois_sharing_a_name_become_their_union():
+    from napari_roiscore.roi import merge_same_named
+
+    rois = [Roi("a", "tumour", shapely.box(0, 0, 2, 2)), Roi("b", "stroma", shapely.box(5, 5, 6, 6)),
+            Roi("a", "stroma", shapely.box(10, 10, 12, 12)), Roi("a", "other", Polygon()),
+            Roi("z", "other", Polygon(), "no area here")]
+    out = merge_same_named(rois)
+    assert [r.name for r in out] == ["a", "b", "z"]
+    assert out[0].roi_class == "tumour" and out[0].area_px == pytest.approx(8.0)
+    assert isinstance(out[0].geometry, MultiPolygon)
+    assert out[1] is rois[1] and out[2].problem == "no area here"
+
+
+def test_geojson_and_napari_shapes_merge_same_names_alike(tmp_path):
+    import json
+
+    from napari_roiscore.roi_io import read_geojson
+    from napari_roiscore.roi_shapes import rois_from_shapes, shapes_from_rois
+
+    sq = [[[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]]
+    sq2 = [[[10, 0], [14, 0], [14, 4], [10, 4], [10, 0]]]
+    feats = [{"type": "Feature", "properties": {"name": "x"}, "geometry": {"type": "Polygon", "coordinates": c}}
+             for c in (sq, sq2)]
+    path = tmp_path / "r.geojson"
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}))
+    assert len(read_geojson(path, merge=False)) == 2
+    (merged,) = read_geojson(path)
+    sh = shapes_from_rois(read_geojson(path, merge=False))
+    (widget,) = rois_from_shapes(sh["data"], sh["shape_type"], sh["name"], sh["class"], sh["holes"])
+    assert merged.geometry.equals(widget.geometry) and merged.area_px == pytest.approx(32.0)
+
+
 # ---------------------------------------------------------------- membership of napari shapes
 rc = st.floats(-50, 150, allow_nan=False, allow_infinity=False)
 

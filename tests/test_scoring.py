@@ -524,6 +524,59 @@ def test_unknown_method_raises():
         score_spots(make_spots(HAND, ABC), Signature("s", up=("A",)), "gsva")
 
 
+# --------------------------------------------------------------------------- method parameters
+def test_unknown_parameter_names_are_refused_with_the_valid_ones():
+    from napari_roiscore.scoring import method_params
+
+    spots = make_spots(random_counts(30, 60, 0.3, seed=3))
+    sig = Signature("s", up=("G1", "G2"))
+    with pytest.raises(RoiScoreError, match="no parameter 'max_rnk'") as err:
+        score_spots(spots, sig, "ucell", max_rnk=100)
+    assert "max_rank (default 1500)" in err.value.fix and "w_neg" in err.value.fix
+    with pytest.raises(RoiScoreError, match="no parameter 'center'"):
+        score_spots(spots, sig, "mean_z", center=False)
+    assert method_params("singscore") == {"center": True}
+
+
+@pytest.mark.parametrize("text,value", [("False", False), ("no", False), ("0", False), ("TRUE", True),
+                                        ("Yes", True), ("1", True), (False, False), (1, True)])
+def test_boolean_parameters_accept_true_false_yes_no_1_0(text, value):
+    spots = make_spots(random_counts(30, 60, 0.3, seed=4))
+    sig = Signature("s", up=("G1", "G2"), down=("G5",))
+    got = score_spots(spots, sig, "singscore", center=text)
+    assert got.params["center"] is value
+    np.testing.assert_array_equal(got.values, score_spots(spots, sig, "singscore", center=value).values)
+
+
+@pytest.mark.parametrize("params,words", [({"center": "maybe"}, "not true or false"),
+                                          ({"center": 2}, "not true or false"),
+                                          ({"max_rank": "many"}, "not a whole number"),
+                                          ({"max_rank": 1.5}, "not a whole number"),
+                                          ({"w_neg": "x"}, "not a number"),
+                                          ({"norm": 3}, "not text")])
+def test_ill_typed_parameters_are_refused(params, words):
+    method = "singscore" if "center" in params else "pseudobulk" if "norm" in params else "ucell"
+    spots = make_spots(random_counts(30, 60, 0.3, seed=5))
+    with pytest.raises(RoiScoreError, match=words):
+        score_spots(spots, Signature("s", up=("G1", "G2")), method, **params)
+
+
+@pytest.mark.parametrize("params,words", [({"ctrl_size": 0}, "ctrl_size is 0"),
+                                          ({"n_bins": 1}, "n_bins is 1"),
+                                          ({"n_bins": 0}, "n_bins is 0"),
+                                          ({"random_state": -1}, "random_state is -1"),
+                                          ({"random_state": "seed"}, "not a whole number")])
+def test_scanpy_settings_out_of_range_are_roiscore_errors(params, words):
+    spots = make_spots(random_counts(30, 200, 0.3, seed=6))
+    with pytest.raises(RoiScoreError, match=words):
+        score_spots(spots, Signature("s", up=("G1", "G2")), "scanpy", **params)
+    if not any(isinstance(v, str) for v in params.values()):  # the core function checks them too
+        with pytest.raises(RoiScoreError, match=words):
+            control_gene_score(spots.counts, np.array([1, 2]), **params)
+    assert score_spots(spots, Signature("s", up=("G1", "G2")), "scanpy", random_state=None).params[
+        "random_state"] is None
+
+
 def test_library_sizes_exact_and_empty_rows():
     X = sp.csr_matrix(np.array([[0, 0], [2, 3], [0, 0], [1, 0]], dtype=np.float32))
     assert library_sizes(X).tolist() == [0.0, 5.0, 0.0, 1.0]

@@ -200,6 +200,31 @@ def test_folder_checksum_follows_its_files(tmp_path):
     assert len({h1, h2, h3}) == 3
 
 
+def test_folder_checksum_follows_symlinked_subfolders_and_survives_loops(tmp_path):
+    import hashlib
+
+    outs = tmp_path / "outs"
+    (outs / "a-b").mkdir(parents=True)
+    (outs / "a").mkdir()
+    (outs / "a" / "b.txt").write_text("1")
+    (outs / "a-b" / "c.txt").write_text("2")
+    (outs / "top.h5").write_bytes(b"abc")
+    # a plain folder hashes exactly as before (files sorted as paths, relative names + contents)
+    h = hashlib.sha256()
+    for f in sorted(p for p in outs.rglob("*") if p.is_file()):
+        h.update(f.relative_to(outs).as_posix().encode("utf-8") + b"\0" + sha256_path(f).encode("ascii"))
+    assert sha256_path(outs) == h.hexdigest()
+    real = tmp_path / "elsewhere" / "spatial"
+    real.mkdir(parents=True)
+    (real / "pos.csv").write_text("1,2\n")
+    (outs / "spatial").symlink_to(real, target_is_directory=True)
+    (outs / "a" / "loop").symlink_to(outs, target_is_directory=True)  # must not recurse for ever
+    h1 = sha256_path(outs)
+    (real / "pos.csv").write_text("1,3\n")
+    h2 = sha256_path(outs)
+    assert h1 != h2
+
+
 def test_marker_restriction_is_saved_and_reproduced(data, tmp_path, capsys):
     first = tmp_path / "first.csv"
     sess = tmp_path / "marker.json"
@@ -219,3 +244,79 @@ def test_marker_restriction_is_saved_and_reproduced(data, tmp_path, capsys):
     assert same_numbers(restricted, s.results)
     with pytest.raises(RoiScoreError, match="needs the image"):
         make_session(spots=data["spots"], rois=data["rois"], signature=SIG, marker={"channel": "CD68"})
+
+
+# -- read_spots: every kind the napari reader opens (one core dispatch) ----------------
+def _geomx_export_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    aois = [f"s1 | {i:03d} | PanCK" for i in range(1, 5)]
+    seg = pd.DataFrame({"SegmentDisplayName": aois, "SlideName": "s1", "ScanLabel": "s1",
+                        "ROILabel": [f"{i:03d}" for i in range(1, 5)], "SegmentLabel": "PanCK",
+                        "AOISurfaceArea": 50000.0, "ROICoordinateX": [1000, 2000, 1000, 2000],
+                        "ROICoordinateY": [1000, 1000, 2000, 2000]})
+    genes = ["CD68", "CD163", *[f"G{i}" for i in range(30)]]
+    cnt = pd.DataFrame(np.random.default_rng(0).poisson(20, (len(genes), 4)), columns=aois)
+    cnt.insert(0, "TargetName", genes)
+    folder.mkdir(parents=True, exist_ok=True)
+    seg.to_csv(folder / "Sample_Annotations.csv", index=False)
+    cnt.to_csv(folder / "TargetCountMatrix.csv", index=False)
+    return seg, cnt
+
+
+def test_read_spots_reads_geomx_exports_as_the_napari_reader_does(tmp_path):
+    from napari_roiscore.session import read_spots
+
+    seg, cnt = _geomx_export_tables(tmp_path / "export")
+    folder = read_spots(tmp_path / "export")
+    assert list(folder.adata.obs_names) == seg["SegmentDisplayName"].tolist()
+    assert "aoi_diameter_px" in folder.adata.obs
+    with pd.ExcelWriter(tmp_path / "export.xlsx") as w:
+        seg.to_excel(w, sheet_name="SegmentProperties", index=False)
+        cnt.to_excel(w, sheet_name="TargetCountMatrix", index=False)
+    book = read_spots(tmp_path / "export.xlsx")
+    np.testing.assert_array_equal(book.adata.X.toarray(), folder.adata.X.toarray())
+
+
+def test_cli_scores_a_geomx_export_folder(tmp_path, capsys):
+    _geomx_export_tables(tmp_path / "export")
+    rois = {"type": "FeatureCollection", "features": [{
+        "type": "Feature", "properties": {"name": "all"},
+        "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [3000, 0], [3000, 3000], [0, 3000], [0, 0]]]}}]}
+    (tmp_path / "rois.geojson").write_text(json.dumps(rois))
+    rc = main(["score", "--spots", str(tmp_path / "export"), "--rois", str(tmp_path / "rois.geojson")])
+    assert rc == EXIT_OK, capsys.readouterr().err
+    assert "all," in capsys.readouterr().out
+
+
+def test_read_spots_sends_a_spatialdata_store_to_its_reader(tmp_path):
+    import importlib.util
+
+    import zarr
+
+    from napari_roiscore.session import read_spots
+
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    root.create_group("tables")
+    root.create_group("shapes")
+    if importlib.util.find_spec("spatialdata") is None:
+        with pytest.raises(RoiScoreError, match=r"napari-roiscore\[spatialdata\]"):
+            read_spots(tmp_path / "s.zarr")
+    else:  # an empty store: the SpatialData reader's own message, not the GeoMx NGS one
+        with pytest.raises(RoiScoreError) as err:
+            read_spots(tmp_path / "s.zarr")
+        assert "dcc" not in str(err.value).lower()
+
+
+def test_read_spots_names_the_missing_space_ranger_file(tmp_path):
+    from napari_roiscore.session import read_spots
+
+    outs = tmp_path / "outs"
+    (outs / "spatial").mkdir(parents=True)
+    (outs / "spatial" / "tissue_positions.csv").write_text("barcode,in_tissue,array_row,array_col,"
+                                                          "pxl_row_in_fullres,pxl_col_in_fullres\n")
+    with pytest.raises(RoiScoreError, match="Space Ranger folder.*filtered_feature_bc_matrix"):
+        read_spots(tmp_path)
+    from tenx_fixtures import write_10x_h5
+
+    write_10x_h5(outs / "filtered_feature_bc_matrix.h5", np.ones((1, 2)), ["AAAC-1"], ["E1", "E2"], ["A", "B"])
+    with pytest.raises(RoiScoreError, match="Space Ranger folder.*scalefactors_json.json"):
+        read_spots(tmp_path)

@@ -53,6 +53,52 @@ def test_gmt_with_up_down_pair(tmp_path):
     assert sigs["RESP"].up == ("CD68", "STAB1") and sigs["RESP"].down == ("IFIT1", "CXCL10")
 
 
+def test_gmt_unpaired_up_or_down_sets_keep_their_names_as_up_sets(tmp_path):
+    p = tmp_path / "sigs.gmt"
+    p.write_text("GSE1_DN\tmsigdb\tCD68\tSTAB1\n"
+                 "LONELY_UP\tx\tMRC1\n"
+                 "B_DOWN\tx\tIFIT1\n"
+                 "other\tx\tSTAT1\n"
+                 "b_up\tx\tCD163\n")
+    sigs = load_signatures(p)
+    assert [s.name for s in sigs] == ["GSE1_DN", "LONELY_UP", "b", "other"]
+    by = {s.name: s for s in sigs}
+    assert by["GSE1_DN"].up == ("CD68", "STAB1") and by["GSE1_DN"].down == ()
+    assert by["LONELY_UP"].up == ("MRC1",) and by["LONELY_UP"].down == ()
+    assert by["b"].up == ("CD163",) and by["b"].down == ("IFIT1",)
+
+
+def test_signatures_sharing_a_name_are_numbered_and_selectable(tmp_path):
+    from napari_roiscore.cli import resolve_signature
+
+    p = tmp_path / "dup.gmt"
+    p.write_text("A\td\tCD68\nA\td\tSTAB1\nA\td\tMRC1\n")
+    with pytest.warns(UserWarning, match="numbered: 'A \\(2\\)', 'A \\(3\\)'"):
+        sigs = load_signatures(p)
+    assert [s.name for s in sigs] == ["A", "A (2)", "A (3)"]
+    with pytest.warns(UserWarning):
+        assert resolve_signature(p, name="A (2)").up == ("STAB1",)
+    with pytest.warns(UserWarning), pytest.raises(RoiScoreError, match="3 signatures") as err:
+        resolve_signature(p)
+    assert "'A (2)'" in err.value.fix and "numbered" in err.value.fix
+
+
+@pytest.mark.parametrize("text,words", [
+    ("name: m\nup: [CD68, NO, STAB1]\n", "holds False, not a gene symbol"),
+    ("name: m\nup: [CD68]\ndown: [ON]\n", "field 'down' of signature 'm' holds True"),
+    ("name: yes\nup: [CD68]\n", "field 'name' is True"),
+    ("name: m\nup: [CD68]\nweights: {NO: 2}\n", "keyed by a boolean"),
+])
+def test_yaml_booleans_are_not_turned_into_gene_names(tmp_path, text, words):
+    p = tmp_path / "s.yaml"
+    p.write_text(text)
+    with pytest.raises(RoiScoreError, match=words) as err:
+        load_signatures(p)
+    assert "Quote" in err.value.fix
+    p.write_text('name: m\nup: [CD68, "NO", "TRUE"]\n')
+    assert load_signatures(p)[0].up == ("CD68", "NO", "TRUE")
+
+
 def test_gmt_bad_line_names_file_and_line(tmp_path):
     p = tmp_path / "bad.gmt"
     p.write_text("ONLYNAME CD68 CD163\n")  # spaces, not tabs

@@ -27,9 +27,10 @@ from pathlib import Path
 
 from ._layer_data import image_layers, roi_layer, spots_layer
 from .errors import RoiScoreError
+from .readers.dispatch import folder_kind, is_geomx_export_workbook, read_spots_of_kind, spots_kind
 from .readers.tissue_image import tissue_image_layer, tissue_images_from_uns
 from .roi_io import read_geojson
-from .spot import SpotTable, read_h5ad_spots
+from .spot import SpotTable
 
 __all__ = ["IMAGE_SUFFIXES", "folder_kind", "get_reader", "is_tiff", "read_paths"]
 
@@ -49,44 +50,6 @@ def is_tiff(path: str | Path) -> bool:
             return fh.read(4) in _TIFF_MAGIC
     except OSError:
         return False
-
-
-def folder_kind(path: str | Path) -> str | None:
-    """Which instrument output a folder is: ``"visium"``, ``"visium_hd"``,
-    ``"xenium"``, ``"geomx"``, or ``None``."""
-    p = Path(path)
-    if not p.is_dir():
-        return None
-    outs = p / "outs" if (p / "outs").is_dir() else p
-    if (outs / "binned_outputs").is_dir() or (p / "spatial" / "tissue_positions.parquet").is_file() or any(
-            p.glob("square_*um")):
-        return "visium_hd"
-    if (outs / "spatial" / "scalefactors_json.json").is_file():
-        return "visium"
-    if ((p / "cell_feature_matrix.h5").is_file() or (p / "cell_feature_matrix").is_dir()) and any(
-            (p / n).is_file() for n in ("cells.parquet", "cells.csv.gz", "cells.csv")):
-        return "xenium"
-    if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
-        return "geomx"
-    from .readers.spatialdata_store import is_spatialdata_store
-
-    if is_spatialdata_store(p):
-        return "spatialdata"
-    from .readers.geomx_export import is_geomx_export
-
-    if is_geomx_export(p):
-        return "geomx_export"
-    return None
-
-
-def is_geomx_export_workbook(path: str | Path) -> bool:
-    """True for an ``.xlsx`` file holding a GeoMx DSP export (segment properties + counts)."""
-    p = Path(path)
-    if p.suffix.lower() != ".xlsx" or not p.is_file():
-        return False
-    from .readers.geomx_export import is_geomx_export
-
-    return is_geomx_export(p)
 
 
 def get_reader(path: str | list[str]) -> Callable | None:
@@ -112,16 +75,22 @@ def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:
     return layers
 
 
-def _read_folder(p: Path, kind: str) -> list[tuple]:
-    from . import readers
-
+def _read_spots(p: Path, kind: str) -> list[tuple]:
+    """Layer data for spot data of ``kind`` (read by the core's
+    :func:`~napari_roiscore.readers.dispatch.read_spots_of_kind`)."""
+    if kind == "geomx":
+        step = _StepProgress(f"reading {p.name} DCC files")
+        try:
+            spots = read_spots_of_kind(p, kind, progress=step)
+        finally:
+            step.close()
+        return [spots_layer(spots, name=f"{p.name} AOIs")]
+    spots = read_spots_of_kind(p, kind)
     if kind == "visium":
-        return _spots_with_images(readers.read_spaceranger(p), name=f"{p.name} spots")
+        return _spots_with_images(spots, name=f"{p.name} spots")
     if kind == "visium_hd":
-        spots = readers.read_visium_hd(p)
         return _spots_with_images(spots, name=f"{p.name} {spots.provenance.get('bin_size_um')} µm bins")
     if kind == "xenium":
-        spots = readers.read_xenium(p)
         layers: list[tuple] = []
         morph = spots.provenance.get("morphology_image")
         if morph:
@@ -133,28 +102,16 @@ def _read_folder(p: Path, kind: str) -> list[tuple]:
                 warnings.warn(f"Xenium morphology image not opened: {err}", stacklevel=2)
         layers.append(spots_layer(spots, name=f"{p.name} cells"))
         return layers
-    if kind == "geomx":
-        step = _StepProgress(f"reading {p.name} DCC files")
-        try:
-            return [spots_layer(readers.read_geomx_ngs(p, progress=step), name=f"{p.name} AOIs")]
-        finally:
-            step.close()
     if kind == "geomx_export":
-        return [_aoi_layer(p)]
+        return [_aoi_layer(spots, name=f"{p.stem} AOIs")]
     if kind == "spatialdata":
-        from .readers.spatialdata_store import read_spatialdata
-
-        return _spots_with_images(read_spatialdata(p), name=f"{p.stem} spots")
-    raise RoiScoreError(f"{str(p)!r}: not a recognised output folder.",  # pragma: no cover
-                        "Open a Space Ranger, Visium HD, Xenium or GeoMx folder.")
+        return _spots_with_images(spots, name=f"{p.stem} spots")
+    return _spots_with_images(spots, name=p.stem)  # h5ad
 
 
-def _aoi_layer(p: Path) -> tuple:
+def _aoi_layer(spots: SpotTable, name: str) -> tuple:
     """GeoMx export AOIs as points, each drawn at its own diameter (its AOISurfaceArea)."""
-    from .readers.geomx_export import read_geomx_export
-
-    spots = read_geomx_export(p)
-    data, kwargs, kind = spots_layer(spots, name=f"{p.stem} AOIs")
+    data, kwargs, kind = spots_layer(spots, name=name)
     kwargs["size"] = spots.adata.obs["aoi_diameter_px"].to_numpy(dtype=float)
     return data, kwargs, kind
 
@@ -236,16 +193,12 @@ def read_paths(path: str | list[str]) -> list[tuple]:
 
 
 def _read_one(p: Path) -> list[tuple]:
-    """Layer data for one path (folder, .h5ad, .geojson or TIFF image)."""
-    kind = folder_kind(p)
+    """Layer data for one path (spot data, .geojson or TIFF image)."""
+    kind = spots_kind(p)
     if kind:
-        return _read_folder(p, kind)
-    if p.suffix.lower() == ".h5ad":
-        return _spots_with_images(read_h5ad_spots(p), name=p.stem)
+        return _read_spots(p, kind)
     if p.suffix.lower() == ".geojson":
         return [roi_layer(read_geojson(p), name=p.stem)]
-    if p.suffix.lower() == ".xlsx":
-        return [_aoi_layer(p)]
     if str(p).lower().endswith(IMAGE_SUFFIXES):
         return _read_image(p)
     raise RoiScoreError(f"{str(p)!r}: unsupported file type.",  # pragma: no cover - get_reader filters these

@@ -43,7 +43,7 @@ from ._atomic import atomic_write_text
 from .errors import RoiScoreError
 from .roi import Roi
 from .scorer import TABLE_COLUMNS, RoiScorer
-from .scoring import METHODS, SpotScores
+from .scoring import METHODS, SpotScores, check_params
 from .signature import EXAMPLE_PANEL, Signature, load_signatures, parse_gene_list
 
 __all__ = [
@@ -135,13 +135,20 @@ def resolve_signature(signature_file: str | Path | None = None, genes: str | Non
     if len(sigs) > 1:
         raise RoiScoreError(
             f"Signature file {str(signature_file)!r} holds {len(sigs)} signatures.",
-            f"Choose one with --signature-name ({', '.join(s.name for s in sigs)}).",
+            f"Choose one with --signature-name: {', '.join(repr(s.name) for s in sigs)} (sets sharing a "
+            "name are numbered 'NAME (2)', ... in file order).",
         )
     return sigs[0]
 
 
-def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
-    """``["max_rank=1500", "centre=true"]`` -> ``{"max_rank": 1500, "centre": True}``."""
+def parse_params(items: Sequence[str] | None, method: str | None = None) -> dict[str, Any]:
+    """``["max_rank=1500", "center=true"]`` -> ``{"max_rank": 1500, "center": True}``.
+
+    With ``method``, names and values are checked against the method's
+    parameters (:func:`~napari_roiscore.scoring.check_params`: unknown names
+    are refused with the valid ones listed; booleans accept
+    true/false/yes/no/1/0 in any case).
+    """
     out: dict[str, Any] = {}
     for item in items or ():
         key, sep, raw = item.partition("=")
@@ -153,7 +160,17 @@ def parse_params(items: Sequence[str] | None) -> dict[str, Any]:
         except json.JSONDecodeError:
             value = raw
         out[key.strip()] = value
-    return out
+    return check_params(method, out) if method is not None else out
+
+
+def _usage_checked_params(ap: argparse.ArgumentParser, items: Sequence[str] | None, method: str) -> dict:
+    """--param values for ``method``; a bad name or value is a usage error (exit 2)."""
+    _check_method(method)
+    try:
+        return parse_params(items, method)
+    except RoiScoreError as err:
+        ap.error(str(err))
+        raise  # pragma: no cover - ap.error exits
 
 
 def _check_method(method: str) -> None:
@@ -220,6 +237,32 @@ def _image_warnings(image_path: str | Path, spots_xy: np.ndarray, rois: list[Roi
     return f.problems + f.warnings
 
 
+def _bounds_text(x0: float, y0: float, x1: float, y1: float) -> str:
+    return f"x {x0:.0f}..{x1:.0f}, y {y0:.0f}..{y1:.0f} px"
+
+
+def _placement_warnings(scorer: RoiScorer, rois: Sequence[Roi]) -> list[str]:
+    """Warnings about where the spots are: placed on a made-up grid (no
+    coordinates, e.g. GeoMx NGS without ROI coordinates), or in another frame
+    than the ROIs (no ROI holds a spot centre)."""
+    spots = scorer.spots
+    out = []
+    obs = spots.adata.obs
+    if "has_coordinates" in obs and not np.asarray(obs["has_coordinates"], dtype=bool).all():
+        out.append(f"spots {spots.provenance.get('path', '')!r} have no coordinates: they are placed on a "
+                   "made-up grid (obs['has_coordinates'] is False), so ROIs drawn on an image do not select "
+                   "real tissue positions")
+    drawn = [r for r in rois if r.problem is None]
+    if drawn and spots.n_spots and all(scorer.members(r, sort=False).size == 0 for r in drawn):
+        xy = spots.xy
+        b = np.array([r.geometry.bounds for r in drawn])
+        out.append(f"no ROI holds any spot centre — probably not the same coordinate frame: spots span "
+                   f"{_bounds_text(*xy.min(axis=0), *xy.max(axis=0))}, the ROIs "
+                   f"{_bounds_text(b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max())} "
+                   "(both must be full-resolution image pixels)")
+    return out
+
+
 def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Signature,
                 method: str = "mean_z", params: dict | None = None,
                 image: str | Path | None = None, marker: dict | None = None) -> SlideResult:
@@ -247,6 +290,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     RoiScoreError
         Any unreadable or invalid input.
     """
+    from .roi import merge_same_named
     from .roi_io import read_geojson
     from .session import marker_restriction, read_spots
 
@@ -255,7 +299,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
         raise RoiScoreError("The marker restriction needs the image (--image, or an image column).",
                             "Give the multiplex image the marker channel is in.")
     table_spots = read_spots(spots)
-    roi_list = read_geojson(rois) if isinstance(rois, (str, Path)) else list(rois)
+    roi_list = read_geojson(rois) if isinstance(rois, (str, Path)) else merge_same_named(rois)
     scorer = RoiScorer(table_spots)
     scores = scorer.spot_scores(signature, method, **(params or {}))
     spot_mask = settings = None
@@ -264,7 +308,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
                                                  marker.get("min_fraction", 0.1), marker.get("level"))
     table = annotate(scorer.table(roi_list, scores, spot_mask=spot_mask), scores,
                      settings["label"] if settings else "")
-    warnings = []
+    warnings = _placement_warnings(scorer, roi_list)
     if scores.match.missing:
         warnings.append(f"genes not in the data: {', '.join(scores.match.missing)} "
                         f"(scored with the {scores.match.n_used} present)")
@@ -613,11 +657,12 @@ class Findings:
 
 def _rois_findings(path: Path) -> tuple[list[Roi] | None, Findings]:
     """Read ROIs; when the file is bad, list the problem of every bad feature."""
+    from .roi import merge_same_named
     from .roi_io import parse_geojson, read_geojson
 
     f = Findings()
     try:
-        rois = read_geojson(path)
+        rois = read_geojson(path, merge=False)
     except RoiScoreError as err:
         feats = None
         try:
@@ -631,9 +676,11 @@ def _rois_findings(path: Path) -> tuple[list[Roi] | None, Findings]:
         for i, feat in enumerate(feats):
             where = f"{path}, feature {i}"
             try:
-                parse_geojson([feat], where)
+                parsed = parse_geojson([feat], where)
             except RoiScoreError as e:
                 f.problems.append(str(e).replace(f"{where}, feature 0", where, 1))
+                continue
+            f.problems += [f"{where}: ROI {r.name!r} has {r.problem}." for r in parsed if r.problem]
         if not f.problems:
             f.problems.append(str(err))
         return None, f
@@ -642,7 +689,9 @@ def _rois_findings(path: Path) -> tuple[list[Roi] | None, Findings]:
     names = [r.name for r in rois]
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
-        f.warnings.append(f"ROI file {str(path)!r}: duplicate ROI names {dups} (rows will be ambiguous)")
+        f.warnings.append(f"ROI file {str(path)!r}: features sharing a name are scored as one ROI "
+                          f"(their union): {dups}")
+    rois = merge_same_named(rois)
     for r in rois:
         if r.problem:
             f.problems.append(f"ROI file {str(path)!r}: ROI {r.name!r} has {r.problem}.")
@@ -697,9 +746,10 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
                                   f"(scored with the {m.n_used} present)")
         except RoiScoreError as err:
             f.problems.append(f"{str(spots)!r}: {err}")
-    if table is not None and roi_list:
+    if table is not None:
         scorer = RoiScorer(table)
-        for r in roi_list:
+        f.warnings += [f"{str(spots)!r}: {w}" for w in _placement_warnings(scorer, roi_list or [])]
+        for r in roi_list or []:
             if not r.problem and scorer.members(r).size == 0:
                 f.warnings.append(f"ROI {r.name!r} ({rois}) holds no spot centre")
     if img is not None:
@@ -888,7 +938,7 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
         ap.error("score needs --spots and --rois (or --session)")
     _format_for(args.out)  # fail before the work
     signature = _signature_from_args(args)
-    params = parse_params(args.param)
+    params = _usage_checked_params(ap, args.param, args.method)
     marker = _marker_from_args(args)
     say(f"scoring {args.spots.name} with {signature.label} ({args.method})")
     t0 = time.perf_counter()
@@ -929,6 +979,8 @@ def _score_from_session(args: argparse.Namespace, say: _Progress) -> int:
         label = str(s.marker.get("label") or f"{s.marker['channel']}+ (> {s.marker.get('threshold')})")
         say(f"marker restriction: {int(spot_mask.sum())} of {len(spot_mask)} spots pass: {label}")
     table = annotate(scorer.table(s.rois, scores, spot_mask=spot_mask), scores, label)
+    for w in _placement_warnings(scorer, s.rois):
+        say(f"warning: {w}")
     if s.image is not None:
         for w in _image_warnings(s.image.path, scorer.spots.xy, s.rois):
             say(f"warning: {w}")
@@ -953,9 +1005,8 @@ def _cmd_batch(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
     _format_for(args.out)
     slides = read_manifest(args.manifest)
     signature = _signature_from_args(args)
-    params = parse_params(args.param)
+    params = _usage_checked_params(ap, args.param, args.method)
     marker = _marker_from_args(args)
-    _check_method(args.method)
     workers = args.workers or min(os.cpu_count() or 1, len(slides))
     where = args.scheduler or f"a local cluster of {workers} worker process(es)"
     say(f"{len(slides)} slide(s), {signature.label} ({args.method}), on {where}")
@@ -989,7 +1040,7 @@ def _cmd_validate(args: argparse.Namespace, say: _Progress, ap: argparse.Argumen
         except RoiScoreError as err:
             f.problems.append(str(err))
     try:
-        parse_params(args.param)
+        parse_params(args.param, args.method if args.method in METHODS else None)
     except RoiScoreError as err:
         f.problems.append(str(err))
     marker = None

@@ -43,6 +43,24 @@ from .normalise import as_csr, gene_means_and_divisor, normalised_weights, weigh
 __all__ = ["ControlGeneScore", "choose_control_genes", "control_gene_score"]
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_settings(ctrl_size: object, n_bins: object, random_state: object) -> None:
+    """scanpy's settings must be whole numbers in range (else numpy fails obscurely)."""
+    if not (_is_int(ctrl_size) and ctrl_size >= 1):
+        raise RoiScoreError(f"Control-gene score: ctrl_size is {ctrl_size!r}, not a whole number >= 1.",
+                            "Use e.g. ctrl_size=50 (scanpy's default).")
+    if not (_is_int(n_bins) and n_bins >= 2):
+        raise RoiScoreError(f"Control-gene score: n_bins is {n_bins!r}, not a whole number >= 2 "
+                            "(genes are cut into n_bins - 1 expression bins).",
+                            "Use e.g. n_bins=25 (scanpy's default).")
+    if random_state is not None and not (_is_int(random_state) and 0 <= random_state < 2**32):
+        raise RoiScoreError(f"Control-gene score: random_state is {random_state!r}, not a whole number "
+                            "from 0 to 2**32 - 1 (or None).", "Use e.g. random_state=0 (scanpy's default).")
+
+
 def choose_control_genes(
     means: np.ndarray,
     signature: np.ndarray,
@@ -66,6 +84,7 @@ def choose_control_genes(
     -------
     ndarray of int, sorted
     """
+    _check_settings(ctrl_size, n_bins, random_state)
     means = np.asarray(means, dtype=np.float64)
     signature = np.unique(np.asarray(signature, dtype=np.int64))
     finite = np.flatnonzero(np.isfinite(means))
@@ -144,6 +163,7 @@ def control_gene_score(
     RoiScoreError
         When no control gene can be drawn (tiny gene pools).
     """
+    _check_settings(ctrl_size, n_bins, random_state)
     X = as_csr(matrix)
     up = np.asarray(up, dtype=np.int64)
     down = np.zeros(0, dtype=np.int64) if down is None else np.asarray(down, dtype=np.int64)

@@ -98,23 +98,32 @@ _CHANNEL_AXES = "CSIQ"
 
 
 def _ome_channels_and_pixel_size(ome_xml: str | None) -> tuple[list[str], float | None]:
-    """Channel names and level-0 pixel size (µm) from OME-XML."""
+    """Channel names and level-0 pixel size (µm) of the **first** OME Image.
+
+    The first Image is the series that is read (``tif.series[0]``); further
+    Images (a label or macro picture, other scenes) have channels of their own
+    that must not be appended to its channel names.
+    """
     if not ome_xml:
         return [], None
     try:
         root = ET.fromstring(ome_xml)
     except ET.ParseError:
         return [], None
-    names: list[str] = []
+
+    def local(el: ET.Element) -> str:
+        return el.tag.rsplit("}", 1)[-1]
+
+    pixels = next((el for el in root.iter() if local(el) == "Pixels"), None)  # document order: first Image
+    if pixels is None:
+        return [], None
     px = None
-    for el in root.iter():
-        tag = el.tag.rsplit("}", 1)[-1]
-        if tag == "Pixels" and px is None:
-            val = el.get("PhysicalSizeX")
-            unit = el.get("PhysicalSizeXUnit", "µm")
-            if val is not None:
-                px = float(val) * _OME_UNIT_UM.get(unit, 1.0)
-        elif tag == "Channel":
+    val = pixels.get("PhysicalSizeX")
+    if val is not None:
+        px = float(val) * _OME_UNIT_UM.get(pixels.get("PhysicalSizeXUnit", "µm"), 1.0)
+    names: list[str] = []
+    for el in pixels:
+        if local(el) == "Channel":
             names.append(el.get("Name") or el.get("ID") or f"channel {len(names)}")
     return names, px
 

@@ -28,6 +28,7 @@ which holds no spots.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_CLASSES",
     "NAPARI_SHAPE_TYPES",
     "Roi",
+    "merge_same_named",
     "polygonal",
     "roi_from_napari",
 ]
@@ -163,6 +165,42 @@ class Roi:
         if len(np.unique(xy, axis=0)) < 3:
             return cls(name, roi_class, Polygon(), "fewer than 3 distinct points: draw a closed outline with at least 3")
         return cls(name, roi_class, Polygon(xy))
+
+
+def merge_same_named(rois: Iterable[Roi]) -> list[Roi]:
+    """One ROI per name: ROIs that share a name become one ROI, their union.
+
+    This is how a QuPath MultiPolygon annotation (or one drawn as several
+    napari shapes) is scored everywhere — the widget, the command line and
+    sessions — so one name is always one row of the ROI table.
+
+    Parameters
+    ----------
+    rois : iterable of Roi
+
+    Returns
+    -------
+    list of Roi
+        In order of first appearance of each name; the class is that of the
+        first ROI of the name.  Parts without area are dropped from the union;
+        a name none of whose parts has area keeps its first ROI (and so its
+        :attr:`Roi.problem`).
+    """
+    groups: dict[str, list[Roi]] = {}
+    for roi in rois:
+        groups.setdefault(roi.name, []).append(roi)
+    out = []
+    for name, members in groups.items():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        parts = [r.geometry for r in members if r.problem is None]
+        if not parts:
+            out.append(members[0])
+            continue
+        geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+        out.append(Roi(name, members[0].roi_class, geom))
+    return out
 
 
 def ellipse_vertices(corners: np.ndarray, segments: int = ELLIPSE_SEGMENTS) -> np.ndarray:

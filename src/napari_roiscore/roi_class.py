@@ -11,7 +11,11 @@ import zlib
 
 from .roi import CLASS_COLOURS, DEFAULT_CLASSES
 
-__all__ = ["DEFAULT_CLASSES", "class_colour", "class_colour_rgba", "normalise_class"]
+__all__ = ["DEFAULT_CLASSES", "class_colour", "class_colour_rgba", "normalise_class", "qupath_class_name"]
+
+#: QuPath's built-in classes, as QuPath spells them (its class names are case-sensitive)
+QUPATH_CLASSES = ("Tumor", "Stroma", "Immune cells", "Necrosis", "Other", "Region*", "Ignore*",
+                  "Positive", "Negative")
 
 # colour-blind-friendlier palette avoiding the tumour red / stroma green
 _PALETTE = [
@@ -31,6 +35,19 @@ def normalise_class(name: object) -> str:
     if text in ("", "nan", "none"):
         return "other"
     return {"tumor": "tumour"}.get(text, text)
+
+
+def qupath_class_name(name: str) -> str:
+    """The name to export for class ``name``: QuPath's own spelling for its built-in classes.
+
+    An exported "tumour" ROI must land in QuPath's "Tumor" class, not in a new
+    class "tumour"; other (user) classes are written as they are.
+    """
+    name = normalise_class(name)
+    for qp in QUPATH_CLASSES:
+        if normalise_class(qp) == name:
+            return qp
+    return name
 
 
 def class_colour(name: str) -> tuple[float, float, float]:

@@ -18,7 +18,7 @@ from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 from ._atomic import atomic_write_text
 from .errors import RoiScoreError
 from .roi import Roi
-from .roi_class import class_colour
+from .roi_class import class_colour, normalise_class, qupath_class_name
 
 __all__ = ["read_geojson", "rois_to_geojson", "write_geojson"]
 
@@ -44,7 +44,7 @@ def rois_to_geojson(rois: list[Roi]) -> dict:
             "properties": {
                 "objectType": "annotation",
                 "name": roi.name,
-                "classification": {"name": roi.roi_class, "color": _colour_int(roi.roi_class)},
+                "classification": {"name": qupath_class_name(roi.roi_class), "color": _colour_int(roi.roi_class)},
             },
         })
     return {"type": "FeatureCollection", "features": feats}
@@ -55,8 +55,12 @@ def write_geojson(rois: list[Roi], path: str | Path) -> Path:
     return atomic_write_text(path, json.dumps(rois_to_geojson(rois), indent=1))
 
 
-def read_geojson(path: str | Path) -> list[Roi]:
+def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
     """Read ROIs from a (QuPath) GeoJSON file.
+
+    Features that share a name are one ROI (their union, see
+    :func:`~napari_roiscore.roi.merge_same_named`), as in the widget;
+    ``merge=False`` gives one ROI per feature.
 
     Raises
     ------
@@ -76,7 +80,12 @@ def read_geojson(path: str | Path) -> list[Roi]:
             f"ROI file {src!r} is not valid GeoJSON ({type(err).__name__}: {err}).",
             "Export the annotations again from QuPath (File > Export objects as GeoJSON).",
         ) from None
-    return parse_geojson(data, src)
+    rois = parse_geojson(data, src)
+    if not merge:
+        return rois
+    from .roi import merge_same_named
+
+    return merge_same_named(rois)
 
 
 def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
@@ -122,7 +131,7 @@ def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
         cls_name = cls.get("name") if isinstance(cls, dict) else (cls if isinstance(cls, str) else None)
         # names and classes must be text (or a number); anything else falls back to the default
         name = _text(props.get("name")) or _text(feat.get("id")) or f"{i + 1:03d}"
-        roi = Roi(name, (_text(cls_name) or "other").lower(), g)
+        roi = Roi(name, normalise_class(_text(cls_name)), g)  # QuPath "Tumor" is our "tumour"
         if isinstance(g, (Polygon, MultiPolygon)):
             rois.append(roi)
     return rois

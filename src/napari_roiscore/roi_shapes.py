@@ -20,7 +20,7 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from .roi import Roi, roi_from_napari
+from .roi import Roi, merge_same_named, roi_from_napari
 from .roi_class import normalise_class
 
 __all__ = ["next_roi_name", "rois_from_shapes", "shapes_from_rois"]
@@ -53,10 +53,10 @@ def rois_from_shapes(
 ) -> list[Roi]:
     """ROIs from napari Shapes data, in order of first appearance of each name.
 
-    Unnamed shapes get their 1-based position as name ("001", ...).
+    Unnamed shapes get their 1-based position as name ("001", ...); shapes
+    sharing a name are merged by :func:`~napari_roiscore.roi.merge_same_named`.
     """
     n = len(data_rc)
-    groups: dict[str, list[int]] = {}
     roi_names = []
     for i in range(n):
         raw = names[i] if names is not None and i < len(names) else ""
@@ -64,29 +64,15 @@ def rois_from_shapes(
         if name in ("", "nan", "None"):
             name = f"{i + 1:03d}"
         roi_names.append(name)
-        groups.setdefault(name, []).append(i)
-    out = []
-    for name, idx in groups.items():
-        parts = []
-        problem_roi = None
-        for i in idx:
-            cls = normalise_class(classes[i] if classes is not None and i < len(classes) else "other")
-            roi = roi_from_napari(name, cls, str(shape_types[i]), data_rc[i])
-            hole_rings = _holes_of(holes[i] if holes is not None and i < len(holes) else None)
-            geom = roi.geometry
-            if hole_rings and not geom.is_empty:
-                geom = geom.difference(shapely.union_all([Polygon(h) for h in hole_rings]))
-            if geom.is_empty or geom.area <= 0:
-                problem_roi = problem_roi or roi
-                continue
-            parts.append(geom)
-        first_cls = normalise_class(classes[idx[0]] if classes is not None and idx[0] < len(classes) else "other")
-        if not parts:
-            out.append(problem_roi or Roi(name, first_cls, Polygon()))
-            continue
-        geom = parts[0] if len(parts) == 1 else shapely.union_all(parts)
-        out.append(Roi(name, first_cls, geom))
-    return out
+    per_shape = []
+    for i, name in enumerate(roi_names):
+        cls = normalise_class(classes[i] if classes is not None and i < len(classes) else "other")
+        roi = roi_from_napari(name, cls, str(shape_types[i]), data_rc[i])
+        hole_rings = _holes_of(holes[i] if holes is not None and i < len(holes) else None)
+        if hole_rings and roi.problem is None:
+            roi = Roi(name, cls, roi.geometry.difference(shapely.union_all([Polygon(h) for h in hole_rings])))
+        per_shape.append(roi)
+    return merge_same_named(per_shape)
 
 
 def shapes_from_rois(rois: Sequence[Roi]) -> dict[str, list]:

@@ -36,6 +36,7 @@ ignore them (``params["weights"]`` says so).  Down sets apply to every method.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -56,6 +57,8 @@ __all__ = [
     "RoiAggregate",
     "SpotScores",
     "aggregate",
+    "check_params",
+    "method_params",
     "normalize_log1p_cp10k",
     "score_spots",
 ]
@@ -123,7 +126,7 @@ def _signature_score(z: np.ndarray, match: GeneMatch) -> np.ndarray:
     return score
 
 
-def _mean_z(spots: SpotTable, match: GeneMatch, **_: object) -> tuple[np.ndarray, tuple[str, ...], dict]:
+def _mean_z(spots: SpotTable, match: GeneMatch) -> tuple[np.ndarray, tuple[str, ...], dict]:
     cols = np.concatenate([match.up_index, match.down_index])
     expr = normalize_log1p_cp10k(spots.counts, cols)
     z, const = _zscore_columns(expr)
@@ -141,7 +144,6 @@ def _scanpy(
     ctrl_size: int = 50,
     n_bins: int = 25,
     random_state: int | None = 0,
-    **_: object,
 ) -> tuple[np.ndarray, tuple[str, ...], dict]:
     res = control_gene_score(
         spots.counts,
@@ -171,7 +173,7 @@ def _scanpy(
 
 
 def _ucell(
-    spots: SpotTable, match: GeneMatch, *, max_rank: int = 1500, w_neg: float = 1.0, **_: object
+    spots: SpotTable, match: GeneMatch, *, max_rank: int = 1500, w_neg: float = 1.0
 ) -> tuple[np.ndarray, tuple[str, ...], dict]:
     values = ucell_spots(spots.counts, match.up_index, match.down_index, max_rank=max_rank, w_neg=w_neg)
     return values, (), {
@@ -183,14 +185,14 @@ def _ucell(
 
 
 def _singscore(
-    spots: SpotTable, match: GeneMatch, *, center: bool = True, **_: object
+    spots: SpotTable, match: GeneMatch, *, center: bool = True
 ) -> tuple[np.ndarray, tuple[str, ...], dict]:
     values = singscore_spots(spots.counts, match.up_index, match.down_index, center=center)
     return values, (), {"center": center, "ties": "min", "weights": "ignored (rank method)"}
 
 
 def _pseudobulk(
-    spots: SpotTable, match: GeneMatch, *, norm: str = "cpm", score: str = "mean_z", **_: object
+    spots: SpotTable, match: GeneMatch, *, norm: str = "cpm", score: str = "mean_z"
 ) -> tuple[np.ndarray, tuple[str, ...], dict]:
     if norm not in NORMS or score not in PSEUDOBULK_SCORES:
         raise RoiScoreError(
@@ -229,18 +231,105 @@ METHODS: dict[str, tuple[str, Callable[..., tuple[np.ndarray, tuple[str, ...], d
 ROI_LEVEL_METHODS = frozenset({"pseudobulk"})
 
 
+#: parameters that may also be None (scanpy: a fresh random draw)
+_NULLABLE_PARAMS = frozenset({"random_state"})
+_TRUE = ("true", "yes", "1")
+_FALSE = ("false", "no", "0")
+
+
+def method_params(method: str) -> dict[str, object]:
+    """The parameters ``method`` takes, with their defaults.
+
+    Raises
+    ------
+    RoiScoreError
+        Unknown method.
+    """
+    if method not in METHODS:
+        raise RoiScoreError(f"Unknown scoring method {method!r}.", f"Use one of {sorted(METHODS)}.")
+    sig = inspect.signature(METHODS[method][1])
+    return {n: p.default for n, p in sig.parameters.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _param_value(method: str, name: str, value: object, default: object) -> object:
+    """``value`` converted to the type of ``default`` (text from a command line
+    or the widget included); a :class:`RoiScoreError` when it does not fit."""
+    where = f"Parameter {name!r} of method {method!r}"
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null")):
+        if name in _NULLABLE_PARAMS:
+            return None
+        raise RoiScoreError(f"{where} cannot be empty (None).", f"Give a value (default {default!r}).")
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower() if isinstance(value, (str, int)) else ""
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise RoiScoreError(f"{where} is {value!r}, not true or false.",
+                            f"Write {name}=true or {name}=false (also yes/no, 1/0).")
+    if isinstance(default, int):
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value) if not isinstance(value, int) else value
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            return int(number)
+        except (TypeError, ValueError, OverflowError):
+            raise RoiScoreError(f"{where} is {value!r}, not a whole number.",
+                                f"Write e.g. {name}={default}.") from None
+    if isinstance(default, float):
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise RoiScoreError(f"{where} is {value!r}, not a number.", f"Write e.g. {name}={default}.") from None
+        if not np.isfinite(number):
+            raise RoiScoreError(f"{where} is {value!r}, not a finite number.", f"Write e.g. {name}={default}.")
+        return number
+    if isinstance(default, str) and not isinstance(value, str):
+        raise RoiScoreError(f"{where} is {value!r}, not text.", f"Write e.g. {name}={default}.")
+    return value
+
+
+def check_params(method: str, params: dict[str, object]) -> dict[str, object]:
+    """Check the names and values of ``method``'s parameters.
+
+    Names must be parameters of the method (see :func:`method_params`); values
+    are converted to the type of the default: booleans accept
+    true/false/yes/no/1/0 in any case, numbers accept their text.
+
+    Returns
+    -------
+    dict
+        The parameters with converted values.
+
+    Raises
+    ------
+    RoiScoreError
+        Unknown method, unknown parameter name (the valid ones are listed) or
+        a value of the wrong kind.
+    """
+    valid = method_params(method)
+    unknown = [k for k in params if k not in valid]
+    if unknown:
+        listing = ", ".join(f"{k} (default {v!r})" for k, v in valid.items()) or "none"
+        raise RoiScoreError(f"Method {method!r} has no parameter {', '.join(map(repr, unknown))}.",
+                            f"Its parameters are: {listing}.")
+    return {k: _param_value(method, k, v, valid[k]) for k, v in params.items()}
+
+
 def score_spots(spots: SpotTable, signature: Signature, method: str = "mean_z", **params: object) -> SpotScores:
     """Score every spot for ``signature`` with ``method``.
 
     Raises
     ------
     RoiScoreError
-        Unknown method, or no signature gene in the data.
+        Unknown method, unknown or ill-typed parameter (see :func:`check_params`),
+        or no signature gene in the data.
     """
-    if method not in METHODS:
-        raise RoiScoreError(
-            f"Unknown scoring method {method!r}.", f"Use one of {sorted(METHODS)}."
-        )
+    params = check_params(method, params)
     match = match_genes(signature, spots.gene_names, spots.gene_id_columns())
     values, constant, used_params = METHODS[method][1](spots, match, **params)
     return SpotScores(

@@ -41,7 +41,7 @@ import pandas as pd
 
 from ._atomic import atomic_write_text
 from .errors import RoiScoreError
-from .roi import Roi
+from .roi import Roi, merge_same_named
 from .roi_io import parse_geojson, read_geojson, rois_to_geojson
 from .signature import Signature
 
@@ -81,12 +81,13 @@ def sha256_path(path: str | Path) -> str:
 
     Folders (e.g. a Space Ranger ``outs/``) are hashed over their files in
     sorted order, so the checksum changes when any file is added, removed,
-    renamed or edited.
+    renamed or edited.  Symlinked files and subfolders are followed (a link
+    back to a folder above it is not, so link loops end).
     """
     path = Path(path)
     if path.is_dir():
         h = hashlib.sha256()
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        for f in sorted(_folder_files(path)):
             h.update(f.relative_to(path).as_posix().encode("utf-8") + b"\0")
             h.update(sha256_path(f).encode("ascii"))
         return h.hexdigest()
@@ -95,6 +96,22 @@ def sha256_path(path: str | Path) -> str:
         for block in iter(lambda: fh.read(_CHUNK), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    """Every file under ``folder``, following symlinked subfolders except those
+    that lead back to a folder being walked (a loop)."""
+    out = []
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        here = os.path.realpath(root)
+        keep = []
+        for d in dirs:
+            real = os.path.realpath(os.path.join(root, d))
+            if not (here == real or here.startswith(real.rstrip(os.sep) + os.sep)):
+                keep.append(d)
+        dirs[:] = keep
+        out += [p for p in (Path(root) / f for f in files) if p.is_file()]
+    return out
 
 
 def software_versions() -> dict[str, str]:
@@ -112,44 +129,32 @@ def software_versions() -> dict[str, str]:
 
 
 def read_spots(path: str | Path, **options: Any):
-    """Spots from an ``.h5ad`` file or an instrument folder.
+    """Spots from an ``.h5ad`` file, an ``.xlsx`` GeoMx DSP export or an instrument folder.
 
-    Folders are recognised as by the napari reader: Space Ranger (Visium),
-    Visium HD, Xenium or GeoMx NGS.  ``options`` go to the reader (e.g.
-    ``counts_layer`` for h5ad, ``bin_size_um`` for Visium HD).
+    Paths are recognised as by the napari reader (both use
+    :func:`~napari_roiscore.readers.dispatch.spots_kind`): Space Ranger
+    (Visium), Visium HD, Xenium, GeoMx NGS, GeoMx DSP export or SpatialData
+    ``.zarr``.  ``options`` go to the reader (e.g. ``counts_layer`` for h5ad,
+    ``bin_size_um`` for Visium HD).  Tissue images are not loaded.
 
     Raises
     ------
     RoiScoreError
         Missing path, unknown kind of folder or file, or a reader's error.
     """
-    from ._reader import folder_kind
-    from .spot import read_h5ad_spots
+    from .readers.dispatch import read_spots_of_kind, spots_kind
 
     p = Path(path)
     if not p.exists():
         raise RoiScoreError(f"Spots {str(p)!r} do not exist.", "Check the path.")
-    kind = folder_kind(p)
-    try:
-        if kind is not None:
-            from . import readers
-
-            if kind == "visium":
-                return readers.read_spaceranger(p, load_images=False, **options)
-            if kind == "visium_hd":
-                return readers.read_visium_hd(p, load_images=False, **options)
-            if kind == "xenium":
-                return readers.read_xenium(p, **options)
-            return readers.read_geomx_ngs(p, **options)
-        if p.suffix.lower() == ".h5ad":
-            return read_h5ad_spots(p, **options)
-    except TypeError as err:  # an option the reader does not take
-        raise RoiScoreError(f"Spots {str(p)!r}: bad reader option ({err}).",
-                            "Remove the option or check its name.") from None
-    raise RoiScoreError(
-        f"Spots {str(p)!r}: not an .h5ad file nor a Space Ranger, Visium HD, Xenium or GeoMx folder.",
-        "Give the .h5ad file or the instrument's output folder.",
-    )
+    kind = spots_kind(p)
+    if kind is None:
+        raise RoiScoreError(
+            f"Spots {str(p)!r}: not an .h5ad file, a GeoMx DSP export nor a Space Ranger, Visium HD, "
+            "Xenium, GeoMx NGS or SpatialData (.zarr) folder.",
+            "Give the .h5ad file, the export workbook or the instrument's output folder.",
+        )
+    return read_spots_of_kind(p, kind, load_images=False, **options)
 
 
 def marker_restriction(image: Any, spots: Any, channel: int | str, threshold: float | None = None,
@@ -567,7 +572,7 @@ def load_session(path: str | Path, verify: bool = True) -> Session:
             raise RoiScoreError(f"{src}: a marker restriction without an image.", "Save the session again.")
     session = Session(
         spots=refs["spots"],
-        rois=parse_geojson(data["rois"], f"{src} (rois)"),
+        rois=merge_same_named(parse_geojson(data["rois"], f"{src} (rois)")),
         signature=Signature.from_dict(data["signature"], source=f"{src} (signature)"),
         method=method,
         params=dict(data.get("params") or {}),

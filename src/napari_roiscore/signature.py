@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,12 @@ class Signature:
                 "Write the signature as {name: ..., up: [GENE, ...]}.",
             )
         for key in ("name", "description"):
+            if isinstance(data.get(key), bool):
+                raise RoiScoreError(
+                    f"{source}: field {key!r} is {data[key]!r}, not text (YAML reads unquoted "
+                    "yes/no/on/off/true/false as booleans).",
+                    f"Quote it, e.g. {key}: \"NO\".",
+                )
             if key in data and not isinstance(data[key], (str, int, float, type(None))):
                 raise RoiScoreError(
                     f"{source}: field {key!r} must be text, not {type(data[key]).__name__}.",
@@ -125,6 +132,13 @@ class Signature:
         for key, val in (("up", up), ("down", down)):
             if isinstance(val, str):
                 val = parse_gene_list(val)
+            bools = [g for g in val if isinstance(g, bool)] if isinstance(val, (list, tuple)) else []
+            if bools:
+                raise RoiScoreError(
+                    f"{source}: field {key!r} of signature {name!r} holds {bools[0]!r}, not a gene symbol "
+                    "(YAML reads unquoted NO, YES, ON, OFF, TRUE, FALSE as booleans).",
+                    f"Quote such gene symbols, e.g. {key}: [\"NO\", CD68].",
+                )
             if not isinstance(val, (list, tuple)) or not all(
                 isinstance(g, (str, int)) for g in val
             ):
@@ -149,6 +163,12 @@ class Signature:
             raise RoiScoreError(
                 f"{source}: 'weights' of signature {name!r} must be a mapping.",
                 "Write weights: {CD68: 1.0, ...}.",
+            )
+        if any(isinstance(k, bool) for k in weights):
+            raise RoiScoreError(
+                f"{source}: a weight of signature {name!r} is keyed by a boolean, not a gene symbol "
+                "(YAML reads unquoted NO, YES, ON, OFF, TRUE, FALSE as booleans).",
+                "Quote such gene symbols, e.g. weights: {\"NO\": 1.0}.",
             )
         try:
             weights = {str(k): float(v) for k, v in weights.items()}
@@ -301,7 +321,10 @@ def load_signatures(path: str | Path) -> list[Signature]:
 
     * GMT: one signature per line, ``name<TAB>description<TAB>gene...``.
       A pair of lines named ``X_UP`` / ``X_DN`` (or ``_DOWN``) becomes one
-      signature with an up and a down set.
+      signature ``X`` with an up and a down set; a line without its partner
+      is an ordinary (up) set under its own name (e.g. ``GSE1_DN``).
+    * Signatures sharing a name are numbered in file order — ``A``,
+      ``A (2)``, ``A (3)`` — so each can be chosen by name (with a warning).
     * YAML / JSON: a mapping ``{name, up, down, weights, description}``, a list
       of such mappings, or ``{signatures: [...]}``.
 
@@ -332,7 +355,7 @@ def load_signatures(path: str | Path) -> list[Signature]:
             "Save it as UTF-8 text.",
         ) from None
     if suffix == ".gmt":
-        return _parse_gmt(text, str(path))
+        return _numbered_duplicates(_parse_gmt(text, str(path)), str(path))
     if suffix in (".yaml", ".yml"):
         import yaml
 
@@ -363,7 +386,33 @@ def load_signatures(path: str | Path) -> list[Signature]:
         raise RoiScoreError(
             f"Signature file {str(path)!r} holds no signature.", "Add one."
         )
-    return [Signature.from_dict(item, source=str(path)) for item in items]
+    return _numbered_duplicates([Signature.from_dict(item, source=str(path)) for item in items], str(path))
+
+
+def _numbered_duplicates(sigs: list[Signature], source: str) -> list[Signature]:
+    """Signatures sharing a name get " (2)", " (3)"... in file order, so each can be chosen by name."""
+    import dataclasses
+
+    seen: dict[str, int] = {}
+    taken = {sig.name for sig in sigs}
+    out = []
+    renamed = []
+    for sig in sigs:
+        n = seen.get(sig.name, 0) + 1
+        seen[sig.name] = n
+        if n > 1:
+            new = f"{sig.name} ({n})"
+            while new in taken:
+                n += 1
+                new = f"{sig.name} ({n})"
+            taken.add(new)
+            renamed.append(new)
+            sig = dataclasses.replace(sig, name=new)
+        out.append(sig)
+    if renamed:
+        warnings.warn(f"{source}: several signatures share a name; later ones are numbered: "
+                      f"{', '.join(repr(r) for r in renamed)} (choose them by these names)", stacklevel=3)
+    return out
 
 
 def _parse_gmt(text: str, source: str) -> list[Signature]:
@@ -381,24 +430,31 @@ def _parse_gmt(text: str, source: str) -> list[Signature]:
         rows.append((parts[0].strip(), parts[1].strip(), [g for g in parts[2:] if g.strip()]))
     if not rows:
         raise RoiScoreError(f"{source} holds no signature.", "Add a GMT line.")
-    down_sfx = ("_DN", "_DOWN")
-    up_sfx = ("_UP",)
-    downs = {}
-    for name, _, genes in rows:
-        for s in down_sfx:
-            if name.upper().endswith(s):
-                downs[name[: -len(s)].upper()] = genes
+    # X_UP + X_DN (or X_DOWN) -> one signature X; an unpaired set keeps its name, as an up set
+    def split(name: str) -> tuple[str, str] | None:
+        for sfx in ("_UP", "_DN", "_DOWN"):
+            if name.upper().endswith(sfx) and len(name) > len(sfx):
+                return name[: -len(sfx)], "up" if sfx == "_UP" else "down"
+        return None
+
+    ups: dict[str, int] = {}
+    downs: dict[str, int] = {}
+    for i, (name, _, _) in enumerate(rows):
+        part = split(name)
+        if part is not None:
+            (ups if part[1] == "up" else downs).setdefault(part[0].upper(), i)
+    partner: dict[int, int] = {}
+    up_rows = set(ups.values())
+    for base, i in ups.items():
+        if base in downs:
+            partner[i], partner[downs[base]] = downs[base], i
     out = []
-    for name, desc, genes in rows:
-        if any(name.upper().endswith(s) for s in down_sfx):
-            base = next(name[: -len(s)] for s in down_sfx if name.upper().endswith(s))
-            if not any(n.upper() == base.upper() + "_UP" for n, _, _ in rows):
-                out.append(Signature(name=base, up=(), down=tuple(genes), description=desc))
-            continue
-        base = name
-        for s in up_sfx:
-            if name.upper().endswith(s):
-                base = name[: -len(s)]
-        down = downs.get(base.upper(), []) if base != name else []
-        out.append(Signature(name=base, up=tuple(genes), down=tuple(down), description=desc))
+    for i, (name, desc, genes) in enumerate(rows):
+        if i not in partner:
+            out.append(Signature(name=name, up=tuple(genes), description=desc))
+        elif i < partner[i]:  # the pair is listed where its first line is
+            up_i, down_i = (i, partner[i]) if i in up_rows else (partner[i], i)
+            base = split(rows[up_i][0])[0]
+            out.append(Signature(name=base, up=tuple(rows[up_i][2]), down=tuple(rows[down_i][2]),
+                                 description=rows[up_i][1] or rows[down_i][1]))
     return out

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from .errors import RoiScoreError
 
-__all__ = ["SpotTable", "read_h5ad_spots"]
+__all__ = ["SpotTable", "is_whole_numbers", "read_h5ad_spots", "select_raw_counts"]
 
 
 @dataclass
@@ -198,14 +198,7 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
             f"{str(path)!r} is not a readable .h5ad file ({type(err).__name__}: {err}).",
             "Re-export it with anndata (adata.write_h5ad) or check the download.",
         ) from None
-    layer = counts_layer or ("counts" if "counts" in adata.layers else None)
-    if layer is not None:
-        if layer not in adata.layers:
-            raise RoiScoreError(
-                f"{str(path)!r}: layer {layer!r} not found.",
-                f"Use one of {list(adata.layers)} or leave it empty to use X.",
-            )
-        adata.X = adata.layers[layer]
+    adata, counts_from = select_raw_counts(adata, repr(str(path)), counts_layer)
     if not adata.var_names.is_unique:
         adata.var_names = ad.utils.make_index_unique(adata.var_names.astype(str))
     diameter, pixel_size = _scale_info(adata, str(path))
@@ -221,7 +214,109 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
         shape=str(meta.get("spot_shape", "circle")) if isinstance(meta := adata.uns.get("roiscore"), dict)
         else "circle",
         pixel_size_um=pixel_size,
-        provenance={"reader": "h5ad", "path": str(path)},
+        provenance={"reader": "h5ad", "path": str(path), "counts": counts_from},
+    )
+
+
+#: elements checked per block by :func:`is_whole_numbers` (bounds its temporary memory)
+_WHOLE_BLOCK = 1 << 22
+
+
+def is_whole_numbers(X: Any) -> bool:
+    """True if every finite value of ``X`` (dense or sparse) is a whole number.
+
+    Integer dtypes pass at once; float data are checked block by block with
+    ``np.mod`` (sparse: only the stored ``.data``).  NaN/inf are ignored here
+    (:meth:`SpotTable.validate` reports them).
+    """
+    data = X.data if sp.issparse(X) else np.asarray(X)
+    if not np.issubdtype(data.dtype, np.floating):
+        return True  # integer or bool counts; non-numeric is reported by validate
+    flat = data.reshape(-1)
+    for start in range(0, flat.size, _WHOLE_BLOCK):
+        block = flat[start:start + _WHOLE_BLOCK]
+        frac = np.mod(block, 1.0)
+        if np.any((frac != 0) & np.isfinite(block)):
+            return False
+    return True
+
+
+def _first_fraction(X: Any) -> float | None:
+    """A non-whole value of ``X`` (for messages), or None."""
+    data = (X.data if sp.issparse(X) else np.asarray(X)).reshape(-1)[:_WHOLE_BLOCK]
+    bad = data[np.isfinite(data) & (np.mod(data, 1.0) != 0)]
+    return float(bad[0]) if bad.size else None
+
+
+def select_raw_counts(adata: Any, src: str, counts_layer: str | None = None) -> tuple[Any, str]:
+    """Put the raw (whole-number) counts of ``adata`` in ``X``.
+
+    Scores need raw counts.  In order:
+
+    1. ``counts_layer`` when given, else ``layers["counts"]`` when present;
+    2. ``X`` when it holds whole numbers;
+    3. ``adata.raw`` when it holds whole numbers (scanpy keeps the counts
+       there before normalising): its ``X`` and ``var`` (so its genes, which
+       may be more or fewer than ``X``'s) with ``adata``'s spots;
+    4. otherwise a :class:`RoiScoreError`: ``X`` looks log-normalised.
+
+    Tables that declare non-count values in ``uns["roiscore"]["counts_kind"]``
+    (``"q3"`` / ``"normalised"``, as GeoMx exports write) keep ``X`` as is.
+
+    Parameters
+    ----------
+    adata : anndata.AnnData
+    src : str
+        Name of the source, for messages.
+    counts_layer : str, optional
+        Layer holding the raw counts.
+
+    Returns
+    -------
+    adata : anndata.AnnData
+        ``adata`` itself (``X`` replaced) or a new object built from ``.raw``.
+    source : str
+        Where the counts came from: ``"X"``, ``"layers['<name>']"`` or ``"raw.X"``.
+
+    Raises
+    ------
+    RoiScoreError
+        Unknown layer, a counts layer that is not whole numbers, or
+        normalised ``X`` with no raw counts to fall back on.
+    """
+    import anndata as ad
+
+    layer = counts_layer or ("counts" if "counts" in adata.layers else None)
+    meta = adata.uns.get("roiscore")
+    declared = meta.get("counts_kind") if isinstance(meta, dict) else None
+    if layer is not None:
+        if layer not in adata.layers:
+            raise RoiScoreError(
+                f"{src}: layer {layer!r} not found.",
+                f"Use one of {list(adata.layers)} or leave it empty to use X.",
+            )
+        adata.X = adata.layers[layer]
+        if declared in (None, "raw") and not is_whole_numbers(adata.X):
+            raise RoiScoreError(
+                f"{src}: layers[{layer!r}] is not whole numbers (e.g. {_first_fraction(adata.X):g}) — "
+                "it is not raw counts.",
+                "Give the layer that holds the raw integer counts (counts_layer), or store them in "
+                "layers['counts'].",
+            )
+        return adata, f"layers[{layer!r}]"
+    if declared not in (None, "raw") or is_whole_numbers(adata.X):
+        return adata, "X"
+    raw = adata.raw
+    if raw is not None and raw.n_obs == adata.n_obs and is_whole_numbers(raw.X):
+        out = ad.AnnData(X=raw.X, obs=adata.obs, var=raw.var.copy(), uns=adata.uns,
+                         obsm=dict(adata.obsm.items()))
+        return out, "raw.X"
+    why = "and adata.raw is not whole numbers either" if raw is not None else "and there is no adata.raw"
+    raise RoiScoreError(
+        f"{src}: X is not whole numbers (e.g. {_first_fraction(adata.X):g}) — it looks log-normalised, "
+        f"not raw counts; there is no layers['counts'] {why}.",
+        "Store the raw integer counts in X, in layers['counts'] or in adata.raw "
+        "(scanpy: adata.raw = adata, or adata.layers['counts'] = adata.X.copy(), before normalising).",
     )
 
 

@@ -7,6 +7,7 @@ an in-tissue flag and the provenance of every file read.
 
 from __future__ import annotations
 
+from .dispatch import folder_kind, is_geomx_export_workbook, read_spots_of_kind, spots_kind
 from .geomx import combine_probes, read_dcc, read_geomx_ngs, read_pkc
 from .geomx_export import detect_counts_kind, is_geomx_export, read_geomx_export
 from .spatialdata_store import is_spatialdata_store, read_spatialdata
@@ -21,7 +22,9 @@ __all__ = [
     "combine_probes",
     "detect_counts_kind",
     "find_morphology_image",
+    "folder_kind",
     "is_geomx_export",
+    "is_geomx_export_workbook",
     "is_spatialdata_store",
     "read_10x_h5",
     "read_10x_mtx",
@@ -31,9 +34,11 @@ __all__ = [
     "read_pkc",
     "read_spaceranger",
     "read_spatialdata",
+    "read_spots_of_kind",
     "read_tissue_positions",
     "read_visium_hd",
     "read_xenium",
+    "spots_kind",
     "tissue_image_layer",
     "tissue_images_from_uns",
 ]

@@ -22,12 +22,16 @@ Placement: a GeoMx NGS export carries no pixel coordinates.  When the
 annotation sheet has ROI coordinate columns (``ROICoordinateX``/``Y``,
 ``roi_x``/``roi_y`` or ``x``/``y``) they are used as (x, y) pixels.  Otherwise
 AOIs are laid out on a **grid**: one row per slide (in sheet order), AOIs
-along the row in sheet order, the NTC well(s) on a last row; spots are
-``GRID_SPOT_DIAMETER_PX`` wide on a ``GRID_PITCH_PX`` pitch, and
-``obs["has_coordinates"]`` is ``False`` so nobody mistakes the grid for
-tissue positions.  The NTC well is kept, flagged ``obs["is_ntc"]`` and
-``in_tissue = False``; every AOI gets ``obs["ntc_count"]`` (total counts of
-its NTC well, as GeomxTools reports it).
+along the row in sheet order; spots are ``GRID_SPOT_DIAMETER_PX`` wide on a
+``GRID_PITCH_PX`` pitch, and ``obs["has_coordinates"]`` is ``False`` so
+nobody mistakes the grid for tissue positions.
+
+No template control: the NTC well(s) are a sequencing control, not a
+sample, so — as in GeomxTools — they are **left out** of the observations
+(and so of every normalisation, z-score and ROI statistic).  Their ids and
+number are kept in ``provenance["ntc_wells_left_out"]`` and
+``provenance["n_ntc_wells_left_out"]``; every AOI keeps ``obs["ntc_count"]``
+(total counts of its NTC well, as GeomxTools reports it).
 """
 
 from __future__ import annotations
@@ -249,16 +253,12 @@ def _layout(obs: pd.DataFrame) -> tuple[np.ndarray, bool, str]:
     for cx, cy in _COORD_COLUMNS:
         if cx in cols and cy in cols:
             xy = obs[[cols[cx], cols[cy]]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-            real = ~obs["is_ntc"].to_numpy()
-            if np.isfinite(xy[real]).all():
-                xy[~real] = np.nanmin(xy[real], axis=0) - GRID_PITCH_PX if real.any() else 0.0
+            if np.isfinite(xy).all():
                 return xy, True, f"annotation columns {cols[cx]!r}, {cols[cy]!r}"
     slide_col = next((obs.columns[i] for i, c in enumerate(map(_norm, obs.columns)) if c == "slidename"), None)
     slides = (obs[slide_col].astype(str) if slide_col else pd.Series("slide", index=obs.index)).to_numpy()
-    slides = np.where(obs["is_ntc"].to_numpy(), "\uffffNTC", slides)  # NTC row last
-    order = list(dict.fromkeys(s for s in slides if s != "\uffffNTC")) + ["\uffffNTC"]
     xy = np.zeros((len(obs), 2))
-    for r, s in enumerate(o for o in order if (slides == o).any()):
+    for r, s in enumerate(dict.fromkeys(slides)):
         idx = np.flatnonzero(slides == s)
         xy[idx, 0] = np.arange(len(idx)) * GRID_PITCH_PX
         xy[idx, 1] = r * GRID_PITCH_PX
@@ -352,11 +352,10 @@ def read_geomx_ngs(path: str | Path | None = None, *, dcc: list | None = None, p
         if obs[c].dtype == object:
             obs[c] = obs[c].astype(str).replace("nan", "")
     slide_col = next((c for c in obs.columns if _norm(c) == "slidename"), None)
-    obs["is_ntc"] = (obs[slide_col].str.strip().str.lower() == "no template control").to_numpy() \
+    is_ntc = (obs[slide_col].str.strip().str.lower() == "no template control").to_numpy() \
         if slide_col else np.zeros(len(obs), bool)
-    obs["in_tissue"] = ~obs["is_ntc"]
     totals = mat.sum(axis=1)
-    ntc_rows = np.flatnonzero(obs["is_ntc"].to_numpy())
+    ntc_rows = np.flatnonzero(is_ntc)
     if len(ntc_rows):
         prev = np.searchsorted(ntc_rows, np.arange(len(obs)), side="right") - 1
         obs["ntc_count"] = totals[ntc_rows[np.maximum(prev, 0)]]
@@ -371,6 +370,12 @@ def read_geomx_ngs(path: str | Path | None = None, *, dcc: list | None = None, p
         if k in obs:
             obs[k] = pd.to_numeric(obs[k], errors="coerce")
     obs.index = pd.Index(obs["Sample_ID"].to_numpy(dtype=str))
+    ntc_wells = obs.index[is_ntc].tolist()
+    if len(ntc_wells) == len(obs):
+        raise RoiScoreError(f"GeoMx annotations {str(ann_path)!r}: every well is a No Template Control.",
+                            "Check the slide name column: only the NTC well says 'No Template Control'.")
+    obs, values = obs[~is_ntc].copy(), values[~is_ntc]  # the NTC is a control, not a sample
+    obs["in_tissue"] = True
     xy, has_xy, how = _layout(obs)
     obs["has_coordinates"] = has_xy
     import scipy.sparse as sp
@@ -387,5 +392,6 @@ def read_geomx_ngs(path: str | Path | None = None, *, dcc: list | None = None, p
             "probe_aggregation": "GeomxTools ngeoMean (thresh 0.5)",
             "dcc_probes_not_in_pkc": len(unknown), "dcc_without_annotation": no_annotation,
             "annotated_without_dcc": no_file, "dcc_without_counts": empty,
+            "ntc_wells_left_out": ntc_wells, "n_ntc_wells_left_out": len(ntc_wells),
         },
     )

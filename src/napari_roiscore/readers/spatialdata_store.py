@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import RoiScoreError
-from ..spot import SpotTable
+from ..spot import SpotTable, select_raw_counts
 
 __all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spatialdata"]
 
@@ -128,8 +128,7 @@ def read_spatialdata(path: str | Path, table: str | None = None, region: str | N
                             "Check that it was written by a compatible spatialdata version.") from None
     name = _pick(list(sdata.tables.keys()), table, "table", src)
     adata = sdata.tables[name].copy()
-    if "counts" in adata.layers:
-        adata.X = adata.layers["counts"]
+    adata, _ = select_raw_counts(adata, f"SpatialData store {src!r}, table {name!r}")
     attrs = adata.uns.get("spatialdata_attrs", {}) or {}
     regions = attrs.get("region")
     regions = [regions] if isinstance(regions, str) else list(regions or [])

@@ -1,0 +1,158 @@
+"""Which kind of spot data a path holds, and the reader for it (pure core).
+
+The napari reader contribution (``_reader.py``), the command line and
+sessions all go through :func:`spots_kind` and :func:`read_spots_of_kind`, so a
+path is recognised — and read — the same way everywhere.
+
+Kinds
+-----
+``"visium"``        Space Ranger ``outs`` (or run) folder;
+``"visium_hd"``     Visium HD ``outs`` / ``binned_outputs`` / ``square_XXXum`` folder;
+``"xenium"``        Xenium output folder;
+``"geomx"``         GeoMx NGS folder (DCC files, PKC, annotation sheet);
+``"spatialdata"``   SpatialData ``.zarr`` store;
+``"geomx_export"``  GeoMx DSP export (``.xlsx`` workbook, or a folder holding
+                    it or the two tables as text files);
+``"h5ad"``          an ``.h5ad`` file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import RoiScoreError
+from ..spot import SpotTable
+
+__all__ = ["FOLDER_KINDS", "SPOTS_KINDS", "folder_kind", "is_geomx_export_workbook", "read_spots_of_kind",
+           "spots_kind"]
+
+#: kinds :func:`folder_kind` returns
+FOLDER_KINDS = ("visium", "visium_hd", "xenium", "geomx", "spatialdata", "geomx_export")
+#: kinds :func:`spots_kind` returns
+SPOTS_KINDS = FOLDER_KINDS + ("h5ad",)
+
+
+def _looks_like_spaceranger(outs: Path) -> bool:
+    """Space Ranger ``outs``: its scale factors, tissue positions or count matrix.
+
+    Any one suffices, so that a folder missing one of them is still read as
+    Visium and the Visium reader names the missing file.
+    """
+    spatial = outs / "spatial"
+    if (spatial / "scalefactors_json.json").is_file():
+        return True
+    if spatial.is_dir() and any(spatial.glob("tissue_positions*.csv")):
+        return True
+    return spatial.is_dir() and any(
+        (outs / n).exists() for n in ("filtered_feature_bc_matrix.h5", "filtered_feature_bc_matrix"))
+
+
+def folder_kind(path: str | Path) -> str | None:
+    """Which instrument output a folder is: ``"visium"``, ``"visium_hd"``,
+    ``"xenium"``, ``"geomx"``, ``"spatialdata"``, ``"geomx_export"``, or ``None``."""
+    p = Path(path)
+    if not p.is_dir():
+        return None
+    outs = p / "outs" if (p / "outs").is_dir() else p
+    if (outs / "binned_outputs").is_dir() or (p / "spatial" / "tissue_positions.parquet").is_file() or any(
+            p.glob("square_*um")):
+        return "visium_hd"
+    if _looks_like_spaceranger(outs):
+        return "visium"
+    if ((p / "cell_feature_matrix.h5").is_file() or (p / "cell_feature_matrix").is_dir()) and any(
+            (p / n).is_file() for n in ("cells.parquet", "cells.csv.gz", "cells.csv")):
+        return "xenium"
+    if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
+        return "geomx"
+    from .spatialdata_store import is_spatialdata_store
+
+    if is_spatialdata_store(p):
+        return "spatialdata"
+    from .geomx_export import is_geomx_export
+
+    if is_geomx_export(p):
+        return "geomx_export"
+    return None
+
+
+def is_geomx_export_workbook(path: str | Path) -> bool:
+    """True for an ``.xlsx`` file holding a GeoMx DSP export (segment properties + counts)."""
+    p = Path(path)
+    if p.suffix.lower() != ".xlsx" or not p.is_file():
+        return False
+    from .geomx_export import is_geomx_export
+
+    return is_geomx_export(p)
+
+
+def spots_kind(path: str | Path) -> str | None:
+    """Kind of spot data at ``path`` (one of :data:`SPOTS_KINDS`), or ``None``.
+
+    Folders as :func:`folder_kind`; an ``.h5ad`` file is ``"h5ad"``; an ``.xlsx``
+    GeoMx DSP export workbook is ``"geomx_export"``.
+    """
+    p = Path(path)
+    kind = folder_kind(p)
+    if kind is not None:
+        return kind
+    if p.suffix.lower() == ".h5ad" and not p.is_dir():  # a missing file: the reader says so
+        return "h5ad"
+    if is_geomx_export_workbook(p):
+        return "geomx_export"
+    return None
+
+
+def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
+                       progress: Callable[[int, int], None] | None = None, **options: Any) -> SpotTable:
+    """Read the spots at ``path`` with the reader for ``kind``.
+
+    Parameters
+    ----------
+    path : str or Path
+    kind : str
+        One of :data:`SPOTS_KINDS` (usually from :func:`spots_kind`).
+    load_images : bool
+        Load the tissue images of Space Ranger / Visium HD runs (the CLI does
+        not need them).
+    progress : callable, optional
+        ``progress(done, total)``, passed to the GeoMx NGS reader.
+    **options
+        Passed to the reader (e.g. ``counts_layer`` for h5ad, ``bin_size_um``
+        for Visium HD).
+
+    Raises
+    ------
+    RoiScoreError
+        Unknown kind, an option the reader does not take, or the reader's own error.
+    """
+    from . import (read_geomx_export, read_geomx_ngs, read_spaceranger, read_spatialdata, read_visium_hd,
+                   read_xenium)
+
+    p = Path(path)
+    readers: dict[str, Callable[..., SpotTable]] = {
+        "visium": lambda: read_spaceranger(p, load_images=load_images, **options),
+        "visium_hd": lambda: read_visium_hd(p, load_images=load_images, **options),
+        "xenium": lambda: read_xenium(p, **options),
+        "geomx": lambda: read_geomx_ngs(p, progress=progress, **options),
+        "spatialdata": lambda: read_spatialdata(p, **options),
+        "geomx_export": lambda: read_geomx_export(p, **options),
+        "h5ad": lambda: _read_h5ad(p, **options),
+    }
+    if kind not in readers:
+        raise RoiScoreError(f"Spots {str(p)!r}: unknown kind {kind!r}.",
+                            f"Use one of {', '.join(SPOTS_KINDS)}.")
+    try:
+        return readers[kind]()
+    except TypeError as err:  # an option the reader does not take
+        if not options:
+            raise
+        raise RoiScoreError(f"Spots {str(p)!r}: bad reader option ({err}).",
+                            "Remove the option or check its name.") from None
+
+
+def _read_h5ad(path: Path, **options: Any) -> SpotTable:
+    from ..spot import read_h5ad_spots
+
+    return read_h5ad_spots(path, **options)
