@@ -483,3 +483,13 @@ def test_param_names_and_booleans_are_checked(cohort, capsys):
     assert len(set(tables.values())) == 1
     assert main([*base, "--method", "singscore"]) == EXIT_OK
     assert capsys.readouterr().out != tables["False"]  # centred by default: "False" really is false
+
+
+@pytest.mark.parametrize("option", [["--min-positive", "20"], ["--marker-threshold", "80"]])
+def test_marker_options_without_marker_are_refused(cohort, capsys, option):
+    """--min-positive without --marker was ignored: the table looked restricted but was not."""
+    a = cohort["slides"]["A"]
+    code = main(["score", "--spots", str(a["spots"]), "--rois", str(a["rois"]), *option])
+    assert code != EXIT_OK
+    err = capsys.readouterr().err
+    assert f"{option[0]} without --marker" in err and "--marker CD68" in err

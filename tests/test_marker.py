@@ -203,3 +203,11 @@ def test_sample_cd68_restricted_scores_differ(sample):
         scorer.table(sample.rois, scores, spot_mask=keep[:-1])
     with pytest.raises(RoiScoreError, match="one per spot"):
         scorer.table(sample.rois, scores, spot_mask=keep.astype(int))
+
+
+def test_threshold_above_the_pixel_range_says_so():
+    """A threshold of 1000 on a uint8 channel passed no spot, with no word on why."""
+    image = open_sample().image
+    with pytest.raises(RoiScoreError, match=r"uint8 pixel of channel 'CD68' can hold \(255\)"):
+        marker_mask(image, "CD68", threshold=1000, level=3)
+    assert marker_mask(image, "CD68", threshold=254, level=3).threshold == 254

@@ -197,3 +197,17 @@ def test_real_visium_matching_by_symbol_and_ensembl():
     m = match_genes(Signature("s", up=(ensembl.lower(), "STAB1", "NotAGene")), spots.gene_names, spots.gene_id_columns())
     assert m.up_index[0] == cd68 and m.up_used == ("Cd68", "Stab1")
     assert m.missing == ("NotAGene",)
+
+
+@pytest.mark.parametrize("column", ["gene_name", "gene_symbol", "symbol", "feature_name"])
+def test_ensembl_var_names_match_symbols_in_a_symbol_column(column):
+    """var_names as Ensembl ids with the symbols in var['gene_name'] found no signature gene."""
+    X = sp.csr_matrix(np.array([[1, 0, 3], [0, 2, 1], [4, 1, 0]], dtype=np.float32))
+    var = pd.DataFrame({column: ["Cd68", "Stab1", "Actb"]}, index=["ENSMUSG01", "ENSMUSG02", "ENSMUSG03"])
+    a = ad.AnnData(X=X, var=var)
+    a.obsm["spatial"] = np.zeros((3, 2))
+    spots = SpotTable(a, diameter_px=1.0)
+    by_symbol = score_spots(spots, Signature("s", up=("STAB1", "CD68")), "mean_z")
+    by_id = score_spots(spots, Signature("s", up=("ENSMUSG02", "ENSMUSG01")), "mean_z")
+    assert by_symbol.match.n_used == 2
+    assert np.array_equal(by_id.values, by_symbol.values)

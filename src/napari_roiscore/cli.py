@@ -819,18 +819,24 @@ def _add_marker_options(p: argparse.ArgumentParser) -> None:
                    help="score only spots that are marker-positive in this channel (name, role or index)")
     g.add_argument("--marker-threshold", type=float, metavar="X",
                    help="intensity above which a pixel is positive (default: Otsu)")
-    g.add_argument("--min-positive", type=float, default=10.0, metavar="PERCENT",
+    g.add_argument("--min-positive", type=float, default=None, metavar="PERCENT",
                    help="minimum marker-positive share of a spot's area, in %% (default 10)")
 
 
 def _marker_from_args(args: argparse.Namespace) -> dict | None:
     if getattr(args, "marker", None) is None:
+        given = [o for o, v in (("--min-positive", getattr(args, "min_positive", None)),
+                                ("--marker-threshold", getattr(args, "marker_threshold", None))) if v is not None]
+        if given:  # silently scoring all spots would look like a restricted result
+            raise RoiScoreError(f"{' and '.join(given)} without --marker: no marker channel to restrict by.",
+                                "Add --marker CHANNEL (e.g. --marker CD68) or drop the option.")
         return None
     channel: int | str = int(args.marker) if args.marker.isdigit() else args.marker
-    if not 0 <= args.min_positive <= 100:
-        raise RoiScoreError(f"--min-positive {args.min_positive:g} is not a percentage.",
+    min_positive = 10.0 if args.min_positive is None else args.min_positive
+    if not 0 <= min_positive <= 100:
+        raise RoiScoreError(f"--min-positive {min_positive:g} is not a percentage.",
                             "Give a value between 0 and 100, e.g. 10.")
-    return {"channel": channel, "threshold": args.marker_threshold, "min_fraction": args.min_positive / 100.0}
+    return {"channel": channel, "threshold": args.marker_threshold, "min_fraction": min_positive / 100.0}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -242,6 +242,12 @@ def marker_mask(
         thr, method = float(threshold), "user"
         if not np.isfinite(thr):
             raise RoiScoreError(f"Threshold {threshold!r} is not a number.", "Type a number.")
+        dtype = np.dtype(arr.dtype)
+        if dtype.kind in "ui" and thr >= np.iinfo(dtype).max:  # no pixel can be positive
+            raise RoiScoreError(
+                f"Threshold {thr:g} is at or above the largest value a {dtype.name} pixel of channel "
+                f"{image.channel_names[c]!r} can hold ({np.iinfo(dtype).max}): no pixel would be positive.",
+                f"Give a threshold below {np.iinfo(dtype).max}, or leave it empty for Otsu.")
     return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr)
 
 

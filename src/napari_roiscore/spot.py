@@ -26,6 +26,11 @@ from .errors import RoiScoreError
 __all__ = ["SpotTable", "is_whole_numbers", "read_h5ad_spots", "select_raw_counts"]
 
 
+#: ``var`` columns searched for alternative gene identifiers (Ensembl ids or symbols)
+GENE_ID_COLUMNS = ("gene_ids", "gene_id", "ensembl_id", "gene_symbols", "gene_symbol", "gene_name",
+                   "gene_names", "symbol", "feature_name")
+
+
 @dataclass
 class SpotTable:
     """Spots with raw counts and their placement on the image.
@@ -83,9 +88,14 @@ class SpotTable:
         return [str(v) for v in self.adata.var_names]
 
     def gene_id_columns(self) -> list[list[str]]:
-        """Alternative gene identifiers (e.g. Ensembl ``gene_ids``) for matching."""
+        """Alternative gene identifiers for matching: Ensembl ids or symbols, by their usual column names.
+
+        Covers Space Ranger (``gene_ids``), scanpy (``gene_symbols`` when
+        ``var_names`` are ids), CELLxGENE (``feature_name``) and the common
+        ``gene_name`` / ``gene_symbol`` / ``symbol`` columns.
+        """
         cols = []
-        for name in ("gene_ids", "gene_id", "ensembl_id", "gene_symbols", "feature_name"):
+        for name in GENE_ID_COLUMNS:
             if name in self.adata.var.columns:
                 cols.append([str(v) for v in self.adata.var[name]])
         return cols
