@@ -318,3 +318,16 @@ def test_table_edits_apply_while_scores_are_missing(sample_viewer, qtbot):
     qtbot.waitUntil(lambda: scores_ready(w), timeout=30_000)
     assert w.last_table["roi"].tolist() == ["tumour-A", "007"]
     assert w.last_table["class"].tolist() == ["tumour", "necrosis"]
+
+
+def test_compartments_without_spots_or_roi_layer_land_in_the_image_frame(sample_viewer, qtbot):
+    """They went into a layer in pixel units at scale 1 (napari: 'Inconsistent units across layers')."""
+    viewer, w = sample_viewer
+    viewer.layers.remove("ROIs")
+    viewer.layers.remove("spots")
+    qtbot.wait(50)
+    w.propose_compartments()
+    qtbot.waitUntil(lambda: w._roi_layer is not None and len(w._roi_layer.data) > 0, timeout=60_000)
+    image = viewer.layers["panCK (cancer cells)"]
+    assert w._roi_layer.units == image.units
+    np.testing.assert_allclose(w._roi_layer.scale, image.scale[-2:])

@@ -981,7 +981,8 @@ class RoiScoresWidget(QWidget):
             from .._layer_data import roi_layer
 
             data, kw, _ = roi_layer([], pixel_size_um=None)
-            ref = self.spots_combo.value
+            # ROIs are in level-0 pixels: the frame of the spots, else of the images (same pixels)
+            ref = self.spots_combo.value or self.tumour_channel_combo.value or self.marker_channel_combo.value
             kw["scale"] = tuple(ref.scale[-2:]) if ref is not None else (1.0, 1.0)
             if ref is not None:
                 kw["translate"] = tuple(ref.translate[-2:])
