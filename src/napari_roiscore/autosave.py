@@ -155,8 +155,11 @@ def update_bin(previous: list[Roi], current: list[Roi], deleted: list[Roi],
     ``max_deleted`` are kept, oldest first.
     """
     names = {r.name for r in current}
+    candidates = [r for r in previous if r.name not in names]
+    if not candidates and not deleted:  # the usual edit (a drag): no outline needs comparing
+        return []
     outlines = {r.geometry.wkb for r in current}
-    gone = [r for r in previous if r.name not in names and r.geometry.wkb not in outlines]
+    gone = [r for r in candidates if r.geometry.wkb not in outlines]
     out: dict[tuple[str, bytes], Roi] = {}
     for r in list(deleted) + gone:
         if r.geometry.wkb in outlines:

@@ -331,3 +331,50 @@ def test_compartments_without_spots_or_roi_layer_land_in_the_image_frame(sample_
     image = viewer.layers["panCK (cancer cells)"]
     assert w._roi_layer.units == image.units
     np.testing.assert_allclose(w._roi_layer.scale, image.scale[-2:])
+
+
+def test_restore_keeps_an_roi_drawn_after_the_offer_under_the_same_name(make_napari_viewer, sample_viewer, qtbot):
+    """Restore removed every on-screen ROI sharing a name with an offered one, also one drawn after the offer."""
+    viewer, w = sample_viewer
+    viewer.layers["ROIs"].add_rectangles(np.array([[1500, 1500], [1900, 2000]]))
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5_000)
+    w.autosave_now()
+    viewer.close()
+    v2 = make_napari_viewer()
+    v2.open_sample("napari-roiscore", "multiplex_visium")
+    _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(w2) and w2._autosave_state is not None, timeout=60_000)
+    rois = v2.layers["ROIs"]
+    rois.add_rectangles(np.array([[3000, 1000], [3300, 1400]]))  # gets the free name 001 as well
+    qtbot.waitUntil(lambda: len(w2.last_table) == 3, timeout=5_000)
+    assert list(rois.features["name"]) == ["004", "007", "001"]
+    w2.restore_autosave()
+    qtbot.waitUntil(lambda: len(w2.last_table) == 4, timeout=5_000)
+    bounds = sorted(tuple(np.round(r.geometry.bounds)) for r in w2.current_rois())
+    assert (1000.0, 3000.0, 1400.0, 3300.0) in bounds and (1500.0, 1500.0, 2000.0, 1900.0) in bounds
+    assert len(set(rois.features["name"])) == 4
+
+
+def test_roi_deleted_just_before_drawing_the_next_one_reaches_the_bin(sample_viewer, qtbot):
+    """The next ROI reused the freed name before the debounced autosave ran: the deleted one was lost."""
+    viewer, w = sample_viewer
+    rois = viewer.layers["ROIs"]
+    rois.add_rectangles(np.array([[1500, 1500], [1900, 2000]]))
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5_000)
+    rois.selected_data = {2}
+    rois.remove_selected()
+    rois.add_rectangles(np.array([[3000, 1000], [3300, 1400]]))  # named 001 again, at once
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5_000)
+    assert w.restore_button.text == "Restore 1 deleted ROI(s)"
+    w.restore_autosave()
+    qtbot.waitUntil(lambda: len(w.last_table) == 4, timeout=5_000)
+    bounds = sorted(tuple(np.round(r.geometry.bounds)) for r in w.current_rois())
+    assert (1500.0, 1500.0, 2000.0, 1900.0) in bounds and (1000.0, 3000.0, 1400.0, 3300.0) in bounds
+
+
+def test_choosing_another_roi_layer_puts_nothing_in_the_bin(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    other = viewer.add_shapes(name="other ROIs", scale=viewer.layers["spots"].scale)
+    w.rois_combo.value = other
+    qtbot.wait(50)
+    assert w._bin == [] and w.restore_button.native.isHidden()

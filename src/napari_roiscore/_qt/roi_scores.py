@@ -123,7 +123,8 @@ class RoiScoresWidget(QWidget):
         self.autosave_path: Path | None = None
         self._autosave_state = None  # an autosave on offer (ROIs not on screen when the data opened)
         self._checked_autosave: set[str] = set()
-        self._saved_rois: list[Roi] = []  # what the sidecar holds
+        self._prev_rois: list[Roi] = []  # the ROIs at the last table update (deletions are found from it)
+        self._offer_replaces: set[tuple[str, bytes]] = set()  # on-screen ROIs an offered version replaces
         self._bin: list[Roi] = []  # deleted (or not yet restored) ROIs the sidecar keeps
 
         # -- form ---------------------------------------------------------
@@ -467,11 +468,13 @@ class RoiScoresWidget(QWidget):
         if old is not None:
             for ev in (old.events.data, old.events.set_data, old.events.features):
                 ev.disconnect(self._on_roi_edit)
+            old.events.data.disconnect(self._on_roi_data)
             for key in self._bound_keys:
                 old.bind_key(key, None, overwrite=True)
             self._bound_keys = []
         self._roi_layer = layer
         self._known_shapes = len(layer.data) if layer is not None else 0
+        self._prev_rois = []  # another layer: its ROIs were not deleted, so nothing goes into the bin
         if layer is not None:
             feats = layer.features
             missing = [c for c in ("name", "class", "holes") if c not in feats]
@@ -490,6 +493,7 @@ class RoiScoresWidget(QWidget):
                 self._remember_class(str(c))
             for ev in (layer.events.data, layer.events.set_data, layer.events.features):
                 ev.connect(self._on_roi_edit)
+            layer.events.data.connect(self._on_roi_data)
             self._bind_class_keys()
             self._on_class_changed(self.class_combo.value)
             self._place_rois_on_spots()
@@ -668,6 +672,23 @@ class RoiScoresWidget(QWidget):
             feats["holes"] = feats["holes"].fillna("").astype(str).replace("nan", "")
         self._set_features(layer, feats)
 
+    def _on_roi_data(self, event=None) -> None:
+        """Not throttled: a deletion reaches the bin before a new ROI can take the freed name.
+
+        Cheap on every other edit (a drag): only the names are compared.
+        """
+        layer = self._roi_layer
+        if layer is None or not self._prev_rois or "name" not in layer.features:
+            return
+        names = {str(n) for n in layer.features["name"]}
+        if all(r.name in names for r in self._prev_rois):
+            return
+        try:
+            rois = self.current_rois()
+        except Exception:  # noqa: BLE001  a half-updated layer: the throttled update catches up
+            return
+        self._track_deletions(rois)
+
     @qthrottled(timeout=40, leading=True)
     def _on_roi_edit(self, event=None) -> None:
         self.update_table()
@@ -711,6 +732,7 @@ class RoiScoresWidget(QWidget):
         self._ensure_names()
         self._recolour()
         rois = self.current_rois()
+        self._track_deletions(rois)
         self._autosave_timer.start()
         if self._scorer is None or self._scores is None:
             self.last_table = pd.DataFrame()
@@ -1074,7 +1096,7 @@ class RoiScoresWidget(QWidget):
         path = self._data_path(layer)
         self.autosave_path = path
         self._autosave_state = None
-        self._saved_rois, self._bin = [], []
+        self._prev_rois, self._bin = self.current_rois(), []
         if path is None:
             self.autosave_label.value = "autosave: off (spots not from a file)"
             self._show_restore()
@@ -1092,7 +1114,7 @@ class RoiScoresWidget(QWidget):
         self._checked_autosave.add(str(path))
         if state is not None:
             # deleted ROIs that are on screen again (e.g. the sample's own) are not offered
-            self._saved_rois, self._bin = list(state.rois), update_bin([], self.current_rois(), state.deleted)
+            self._bin = update_bin([], self.current_rois(), state.deleted)
             if first_look:
                 self._offer(state)
         self._show_restore()
@@ -1108,6 +1130,10 @@ class RoiScoresWidget(QWidget):
         if not offered:
             return
         self._autosave_state = dataclasses.replace(state, rois=offered)
+        names = {r.name for r in offered}
+        # only these exact on-screen versions are replaced on restore: an ROI drawn or
+        # edited after the offer keeps its place (the restored one gets a new name)
+        self._offer_replaces = {(r.name, r.geometry.wkb) for r in self.current_rois() if r.name in names}
         keys = {(r.name, r.geometry.wkb) for r in offered}
         self._bin = [r for r in self._bin if (r.name, r.geometry.wkb) not in keys] + offered
         show_info(f"ROI scores: found {len(offered)} autosaved ROI(s) for {self.autosave_path.name} "
@@ -1138,30 +1164,39 @@ class RoiScoresWidget(QWidget):
             for c in offer.classes:
                 self._remember_class(c)
         layer = self._roi_layer
-        if layer is not None and len(layer.data) and offered:
-            names = {r.name for r in offered}  # an autosaved version replaces the one on screen
+        replaced = [r for r in self.current_rois() if (r.name, r.geometry.wkb) in self._offer_replaces]
+        if layer is not None and replaced:
+            names = {r.name for r in replaced}  # the autosaved version replaces the one seen at the offer
             drop = {i for i, n in enumerate(layer.features["name"].astype(str)) if n in names}
-            if drop:
-                layer.selected_data = drop
-                layer.remove_selected()
+            layer.selected_data = drop
+            layer.remove_selected()
         self._autosave_state = None
+        self._offer_replaces = set()
         self._bin = []
-        self.add_rois(offered + deleted)  # deleted ROIs whose name was reused get a new one
+        self._prev_rois = self.current_rois()
+        self.add_rois(offered + deleted)  # an ROI whose name is taken on screen gets a new one
+        self._bin = replaced  # the replaced versions are not lost either
         self._show_restore()
         self.autosave_now()
+
+    def _track_deletions(self, rois: list[Roi]) -> None:
+        """Put ROIs that left the layer since the last update into the bin (at every edit, not debounced:
+        a freed name is handed out again at once)."""
+        n_before = len(self._bin)
+        self._bin = update_bin(self._prev_rois, rois, self._bin)
+        self._prev_rois = rois
+        if len(self._bin) != n_before:
+            self._show_restore()
+        if len(self._bin) > n_before and not rois:
+            show_info(f"ROI scores: all ROIs deleted — '{self.restore_button.text}' "
+                      "in the ROIs tab brings them back.")
 
     def autosave_now(self) -> Path | None:
         """Write the ROIs (and the bin of deleted ones) to the sidecar now."""
         if self._roi_layer is None:
             return None
         rois = self.current_rois()
-        n_before = len(self._bin)
-        self._bin = update_bin(self._saved_rois, rois, self._bin)
-        self._saved_rois = rois
-        self._show_restore()
-        if len(self._bin) > n_before and not rois:
-            show_info(f"ROI scores: all ROIs deleted — 'Restore {len(self._bin)} deleted ROI(s)' "
-                      "in the ROIs tab brings them back.")
+        self._track_deletions(rois)
         if self.autosave_path is None:
             return None
         try:
