@@ -128,3 +128,25 @@ def test_spots_to_image_pixels_uses_pixel_sizes():
     assert on_image.pixel_size_um == 0.25 and on_image.diameter_px == pytest.approx(110.0)
     with pytest.raises(RoiScoreError, match="pixel size is unknown"):
         spots_to_image_pixels(make_spots(pixel_size_um=None), 0.25)
+
+
+def test_nearly_collinear_landmarks_are_refused_not_fitted_wildly():
+    """0.5 px off a line gave 'scale 63', moving the spots by 10^7 px, with no warning."""
+    moving = np.array([[100.0, 100.0], [600.0, 100.0], [1100.0, 100.5]])
+    fixed = moving + [20.0, -10.0]
+    with pytest.raises(RoiScoreError, match="lie on one line"):
+        fit_landmarks(moving, fixed)
+    # pairs clicked in a different order on the two layers: a distortion no slide has
+    good = np.array([[0.0, 0.0], [1000.0, 0.0], [0.0, 1000.0]])
+    swapped = np.array([[0.0, 0.0], [0.0, 200.0], [1000.0, 0.0]])
+    with pytest.raises(RoiScoreError, match="same order"):
+        fit_landmarks(good, swapped + [[0, 0], [0, 0], [5, 0]])
+
+
+def test_a_mirrored_fit_is_described_as_mirrored():
+    moving = np.array([[0.0, 0.0], [1000.0, 100.0], [300.0, 900.0]])
+    flipped = moving * [1.0, -1.0] + [0.0, 4000.0]
+    al = fit_landmarks(moving, flipped)
+    assert al.transform.mirrored
+    assert al.transform.describe().startswith("mirrored, ")
+    assert not fit_landmarks(moving, moving + 5).transform.mirrored

@@ -580,3 +580,13 @@ def test_scanpy_settings_out_of_range_are_roiscore_errors(params, words):
 def test_library_sizes_exact_and_empty_rows():
     X = sp.csr_matrix(np.array([[0, 0], [2, 3], [0, 0], [1, 0]], dtype=np.float32))
     assert library_sizes(X).tolist() == [0.0, 5.0, 0.0, 1.0]
+
+
+def test_q3_zero_status_says_why_and_what_to_do():
+    """'too few spots' was said of a 326-spot ROI whose pseudobulk had 75 % zero genes."""
+    bulk = np.array([[0, 0, 0, 0, 0, 0, 0, 40], [1, 2, 3, 4, 5, 6, 7, 8]], float)
+    genes = [f"g{i}" for i in range(8)]
+    match = match_genes(Signature("s", up=("g6", "g7")), genes)
+    res = score_bulk_profiles(bulk, match, norm="q3", score="mean_z", n_spots=[326, 411])
+    assert res.status[0].startswith("Q3 of counts is 0: 88% of genes have no counts") and "use CPM" in res.status[0]
+    assert res.status[1] == "mean z-score needs at least 2 ROIs with a Q3 above 0; use CPM"

@@ -162,7 +162,9 @@ def score_bulk_profiles(
     normalised, factors, ok = normalise_pseudobulk(B, norm)
     for i in np.flatnonzero(~ok):
         if status[i] == "ok":
-            status[i] = "Q3 of counts is 0 (too few spots); use CPM"
+            zero = float(np.mean(B[i] == 0))
+            status[i] = (f"Q3 of counts is 0: {zero:.0%} of genes have no counts in this ROI "
+                         "(Q3 suits targeted panels); use CPM")
     values = np.full(n_rois, np.nan)
     constant: tuple[str, ...] = ()
     up, down = match.up_index, match.down_index
@@ -175,7 +177,8 @@ def score_bulk_profiles(
         expr = log2_normalised(normalised[np.ix_(rows, cols)])
         if len(rows) < 2:
             for i in rows:
-                status[i] = "mean z-score needs at least 2 ROIs with counts"
+                status[i] = ("mean z-score needs at least 2 ROIs with counts" if norm != "q3" else
+                             "mean z-score needs at least 2 ROIs with a Q3 above 0; use CPM")
         else:
             mean = expr.mean(axis=0)
             sd = expr.std(axis=0, ddof=1)

@@ -131,10 +131,26 @@ class Transform:
     def shift_xy(self) -> tuple[float, float]:
         return float(self.matrix[0, 2]), float(self.matrix[1, 2])
 
+    @property
+    def mirrored(self) -> bool:
+        """The linear part flips the image (negative determinant)."""
+        return bool(np.linalg.det(self.matrix[:2, :2]) < 0)
+
+    @property
+    def stretch(self) -> float:
+        """How much more one direction is scaled than the other (1 for a similarity)."""
+        sv = np.linalg.svd(self.matrix[:2, :2], compute_uv=False)
+        return float(sv[0] / sv[1]) if sv[1] > 0 else math.inf
+
     def describe(self) -> str:
         """One line a user can read, e.g. ``rotation 2.0°, scale 1.010, shift (40.0, -25.0) px``."""
         sx, sy = self.shift_xy
-        return f"rotation {self.rotation_deg:.2f}°, scale {self.scale:.4f}, shift ({sx:.1f}, {sy:.1f}) px"
+        text = f"rotation {self.rotation_deg:.2f}°, scale {self.scale:.4f}, shift ({sx:.1f}, {sy:.1f}) px"
+        if self.mirrored:
+            text = "mirrored, " + text
+        if self.stretch > 1.01:
+            text += f", stretch/shear ×{self.stretch:.2f}"
+        return text
 
     def to_dict(self) -> dict:
         """Plain, JSON-friendly form (stored in ``SpotTable.provenance``)."""
@@ -199,6 +215,13 @@ def _check_pairs(moving, fixed, kind: str) -> tuple[np.ndarray, np.ndarray]:
     return m, f
 
 
+#: affine landmarks must spread at least this much across their main direction (ratio of
+#: the smaller to the larger singular value of the centred points)
+MIN_TRIANGLE_SPREAD = 0.05
+#: a fitted alignment that stretches one direction more than this is refused
+MAX_STRETCH = 5.0
+
+
 def _fit_similarity(m: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Least-squares x' = a x − b y + tx, y' = b x + a y + ty."""
     if np.ptp(m, axis=0).max() == 0 or np.ptp(f, axis=0).max() == 0:
@@ -215,9 +238,13 @@ def _fit_similarity(m: np.ndarray, f: np.ndarray) -> np.ndarray:
 def _fit_affine(m: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Least-squares full affine (6 parameters)."""
     A = np.column_stack([m, np.ones(len(m))])
-    if np.linalg.matrix_rank(A, tol=1e-9 * max(1.0, np.abs(A).max())) < 3:
-        raise RoiScoreError("The landmarks on the spots lie on one line; an affine fit needs a triangle.",
-                            "Click a third landmark away from the line of the others, or use 2 pairs.")
+    for pts, which in ((m, "spots"), (f, "image")):
+        sv = np.linalg.svd(pts - pts.mean(axis=0), compute_uv=False)
+        # exactly or nearly on one line: the fit would invent a huge stretch across it
+        if sv[0] == 0 or sv[-1] / sv[0] < MIN_TRIANGLE_SPREAD:
+            raise RoiScoreError(
+                f"The landmarks on the {which} (almost) lie on one line; an affine fit needs a triangle.",
+                "Click a third landmark well away from the line of the others, or use 2 pairs.")
     sol, *_ = np.linalg.lstsq(A, f, rcond=None)
     return np.vstack([sol.T, [0.0, 0.0, 1.0]])
 
@@ -250,6 +277,12 @@ def fit_landmarks(moving, fixed, kind: str | None = None) -> Alignment:
     m, f = _check_pairs(moving, fixed, kind)
     mat = _fit_similarity(m, f) if kind == "similarity" else _fit_affine(m, f)
     t = Transform(mat, kind)
+    if t.stretch > MAX_STRETCH:
+        raise RoiScoreError(
+            f"The fitted alignment stretches one direction {t.stretch:.1f}× more than the other "
+            f"({t.describe()}); spots and image are never distorted like that.",
+            "Check that the pairs were clicked in the same order on both layers, and spread the "
+            "landmarks over the tissue.")
     res = np.linalg.norm(t.apply(m) - f, axis=1)
     return Alignment(t, m, f, res)
 

@@ -378,3 +378,34 @@ def test_choosing_another_roi_layer_puts_nothing_in_the_bin(sample_viewer, qtbot
     w.rois_combo.value = other
     qtbot.wait(50)
     assert w._bin == [] and w.restore_button.native.isHidden()
+
+
+def test_dock_opened_before_the_data_picks_channels_by_role_and_otsu(make_napari_viewer, qtbot):
+    """With the dock first, both pickers stayed on DAPI (the first layer to arrive) and no Otsu was computed."""
+    viewer = make_napari_viewer()
+    _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    viewer.open_sample("napari-roiscore", "multiplex_visium")
+    qtbot.waitUntil(lambda: scores_ready(w), timeout=60_000)
+    assert w.tumour_channel_combo.value.name == "panCK (cancer cells)"
+    assert w.marker_channel_combo.value.name == "CD68 (macrophages)"
+    assert w.marker_threshold.value > 0
+    # a channel the user chose stays chosen when more layers arrive
+    from conftest import SAMPLE_DIR
+
+    w.marker_channel_combo.value = viewer.layers["CD31 (vessels)"]
+    n_images = len(w.marker_channel_combo.choices)
+    viewer.open(str(SAMPLE_DIR / "sample_slide.ome.tif"), plugin="napari-roiscore")  # 4 more channels
+    assert len(w.marker_channel_combo.choices) > n_images
+    assert w.marker_channel_combo.value.name == "CD31 (vessels)"
+
+
+def test_channel_pickers_follow_a_role_change(sample_viewer, qtbot):
+    """After Channel roles set DAPI to cancer cells, the pickers showed old names and kept panCK."""
+    from napari_roiscore._qt.channels import set_channel_role
+
+    viewer, w = sample_viewer
+    set_channel_role(viewer.layers["panCK (cancer cells)"], "other")
+    set_channel_role(viewer.layers["DAPI (nuclei)"], "cancer cells")
+    names = [c.name for c in w.tumour_channel_combo.choices if c is not None]
+    assert "DAPI (cancer cells)" in names and "panCK (other)" in names
+    assert w.tumour_channel_combo.value.name == "DAPI (cancer cells)"

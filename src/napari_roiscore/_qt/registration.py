@@ -109,8 +109,8 @@ class AlignSpotsWidget(QWidget):
                 out.append(self.viewer.layers[name])
                 continue
             layer = self.viewer.add_points(
-                np.empty((0, 2)), name=name, scale=spots.scale, translate=spots.translate, size=size,
-                face_color="transparent", border_color=colour, border_width=0.2, symbol="cross",
+                np.empty((0, 2)), name=name, scale=spots.scale, translate=spots.translate, units=spots.units,
+                size=size, face_color=colour, border_color="white", border_width=0.1, symbol="cross",
                 text={"string": "{label}", "color": colour, "size": 12, "anchor": "upper_left"},
                 features={"label": np.array([], dtype=object)}, metadata={"roiscore_landmarks": name})
             layer.feature_defaults = {"label": ""}

@@ -116,6 +116,9 @@ class RoiScoresWidget(QWidget):
         self.marker_label = ""
         self.marker_settings: dict | None = None
         self._marker_source = None  # TissueImage the current spot mask was computed from
+        self._auto_picked: set = set()  # channel pickers whose value we chose (the user has not)
+        self._picking = False
+        self._watched_names: set[int] = set()
         self._marker_request: object | None = None
         self.comparison = None
         self.last_table: pd.DataFrame = pd.DataFrame()
@@ -255,6 +258,8 @@ class RoiScoresWidget(QWidget):
         self.responder_check.changed.connect(lambda *_: self._compare_timer.start())
         self.responder_threshold.changed.connect(lambda *_: self._compare_timer.start())
         self.marker_channel_combo.changed.connect(lambda *_: self.compute_otsu())
+        for combo in (self.tumour_channel_combo, self.marker_channel_combo):
+            combo.changed.connect(lambda *_, c=combo: None if self._picking else self._auto_picked.discard(c))
         self.otsu_button.changed.connect(lambda *_: self.compute_otsu())
         self.marker_threshold.changed.connect(lambda *_: self._marker_inputs_changed())
         self.min_positive.changed.connect(lambda *_: self._marker_inputs_changed())
@@ -295,6 +300,10 @@ class RoiScoresWidget(QWidget):
         return list(self.classes)
 
     def _refresh_choices(self, event=None) -> None:
+        for ly in self.viewer.layers:  # renamed layers (e.g. a new channel role) show their new name
+            if id(ly) not in self._watched_names:
+                self._watched_names.add(id(ly))
+                ly.events.name.connect(self._refresh_choices)
         marker_before = self.marker_channel_combo.value
         restricted = self.spot_mask is not None
         for combo in (self.spots_combo, self.rois_combo, self.tumour_channel_combo, self.marker_channel_combo):
@@ -310,12 +319,20 @@ class RoiScoresWidget(QWidget):
             if combo.value is None and layers:
                 combo.value = layers[0]
         images = [c for c in self.tumour_channel_combo.choices if c is not None]
-        if self.tumour_channel_combo.value is None and images:
-            pick = [ly for ly in images if ly.metadata.get("roiscore_role") == "cancer cells"]
-            self.tumour_channel_combo.value = (pick or images)[0]
-        if self.marker_channel_combo.value is None and images and self.spot_mask is None:
-            pick = [ly for ly in images if ly.metadata.get("roiscore_role") == "macrophages"]
-            self.marker_channel_combo.value = (pick or images)[0]
+        for combo, role in ((self.tumour_channel_combo, "cancer cells"), (self.marker_channel_combo, "macrophages")):
+            if combo is self.marker_channel_combo and self.spot_mask is not None:
+                continue  # under a restriction the channel only changes by the user's hand
+            # channels arrive one layer at a time: a pick made by us (not the user) may be bettered
+            if images and (combo.value is None or combo in self._auto_picked):
+                pick = [ly for ly in images if ly.metadata.get("roiscore_role") == role]
+                best = (pick or images)[0]
+                if best is not combo.value:
+                    self._picking = True
+                    try:
+                        combo.value = best
+                    finally:
+                        self._picking = False
+                self._auto_picked.add(combo)
         # ROIs first: the autosave check (with the spots) compares with the ROIs on screen
         if self.rois_combo.value is not None and self._roi_layer is not self.rois_combo.value:
             self._on_rois_changed(self.rois_combo.value)
@@ -386,6 +403,8 @@ class RoiScoresWidget(QWidget):
         self._setup_autosave(layer)
         self._place_rois_on_spots()
         self._rescore_spots()
+        if layer is not None and getattr(self, "_otsu", (None, None))[0] is None and self.marker_threshold.value == 0:
+            self.compute_otsu()  # the images came before the spots: Otsu needed the spot size
         if layer is not None and self.restrict_check.value and self.marker_channel_combo.value is not None:
             self.apply_marker_restriction()  # the box stays ticked: restrict the new spots too
         if layer is None:
