@@ -93,3 +93,20 @@ def test_xenium_and_geomx_folders_open_as_points(tmp_path):
     if GEOMX.is_dir():
         (data, kw, kind), = read_paths(str(GEOMX))
         assert kind == "points" and len(data) == 88  # the no-template control well is left out
+
+
+def test_one_file_of_a_space_ranger_output_opens_the_whole_output(visium_dir, tmp_path):
+    """Dropping filtered_feature_bc_matrix.h5 or spatial/ gave napari's 'no compatible reader'."""
+    whole = read_paths(str(visium_dir))
+    for part in (visium_dir / "filtered_feature_bc_matrix.h5", visium_dir / "spatial",
+                 visium_dir / "spatial" / "scalefactors_json.json"):
+        if not part.exists():
+            continue
+        reader = get_reader(str(part))
+        assert reader is not None, part
+        layers = reader(str(part))
+        assert [k for _, _, k in layers] == [k for _, _, k in whole]
+        assert len(layers[-1][0]) == len(whole[-1][0])
+    stray = tmp_path / "other.h5"
+    stray.write_bytes(b"\x89HDF\r\n\x1a\n")
+    assert get_reader(str(stray)) is None  # an .h5 that is no part of an output is left to others

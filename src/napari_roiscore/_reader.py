@@ -27,7 +27,13 @@ from pathlib import Path
 
 from ._layer_data import image_layers, roi_layer, spots_layer
 from .errors import RoiScoreError
-from .readers.dispatch import folder_kind, is_geomx_export_workbook, read_spots_of_kind, spots_kind
+from .readers.dispatch import (
+    enclosing_instrument_folder,
+    folder_kind,
+    is_geomx_export_workbook,
+    read_spots_of_kind,
+    spots_kind,
+)
 from .readers.tissue_image import tissue_image_layer, tissue_images_from_uns
 from .roi_io import read_geojson
 from .spot import SpotTable
@@ -58,11 +64,20 @@ def get_reader(path: str | list[str]) -> Callable | None:
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     if not paths:
         return None
+    resolved = []
     for p in paths:
-        if not (str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p) or is_tiff(p)
-                or is_geomx_export_workbook(p)):
+        if str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p) or is_tiff(p) \
+                or is_geomx_export_workbook(p):
+            resolved.append(str(p))
+            continue
+        outs = enclosing_instrument_folder(p)  # one file of a Space Ranger / Xenium output
+        if outs is None:
             return None
-    return read_paths
+        if str(outs) not in resolved:
+            resolved.append(str(outs))
+    if resolved == [str(p) for p in paths]:
+        return read_paths
+    return lambda _path: read_paths(resolved)
 
 
 def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:

@@ -25,7 +25,8 @@ from typing import Any
 from ..errors import RoiScoreError
 from ..spot import SpotTable
 
-__all__ = ["FOLDER_KINDS", "SPOTS_KINDS", "folder_kind", "is_geomx_export_workbook", "read_spots_of_kind",
+__all__ = ["FOLDER_KINDS", "SPOTS_KINDS", "enclosing_instrument_folder", "folder_kind", "is_geomx_export_workbook",
+           "read_spots_of_kind",
            "spots_kind"]
 
 #: kinds :func:`folder_kind` returns
@@ -74,6 +75,20 @@ def folder_kind(path: str | Path) -> str | None:
 
     if is_geomx_export(p):
         return "geomx_export"
+    return None
+
+
+def enclosing_instrument_folder(path: str | Path) -> Path | None:
+    """The Space Ranger / Visium HD / Xenium folder that ``path`` is a part of, if any.
+
+    A user often drops one file of an instrument output (``filtered_feature_bc_matrix.h5``,
+    ``cell_feature_matrix.h5``, the ``spatial/`` folder): spots need the whole output, so
+    the folder one or two levels up is what to read.
+    """
+    p = Path(path)
+    for parent in (p.parent, p.parent.parent):
+        if parent != p and folder_kind(parent) in ("visium", "visium_hd", "xenium"):
+            return parent
     return None
 
 
