@@ -834,8 +834,9 @@ class RoiScoresWidget(QWidget):
         layer = self._roi_layer
         new = str(new).strip()
         names = [str(n) for n in layer.features["name"]]
-        if not new or (new != old and new in names):
-            show_warning(f"ROI scores: the name {new!r} is empty or already used — kept {old!r}.")
+        if not new or new in ("nan", "None") or (new != old and new in names):
+            why = "already used" if new in names else "empty (or reads as a missing value)"
+            show_warning(f"ROI scores: the name {new!r} is {why} — kept {old!r}.")
             self.update_table()
             return
         feats = layer.features.copy()
