@@ -409,3 +409,16 @@ def test_channel_pickers_follow_a_role_change(sample_viewer, qtbot):
     names = [c.name for c in w.tumour_channel_combo.choices if c is not None]
     assert "DAPI (cancer cells)" in names and "panCK (other)" in names
     assert w.tumour_channel_combo.value.name == "DAPI (cancer cells)"
+
+
+def test_role_change_renames_the_second_copy_of_a_channel(sample_viewer):
+    """'DAPI (nuclei) [1]' kept '(nuclei)' after being made a macrophage channel."""
+    from conftest import SAMPLE_DIR
+    from napari_roiscore._qt.channels import set_channel_role
+
+    viewer, _ = sample_viewer
+    viewer.open(str(SAMPLE_DIR / "sample_slide.ome.tif"), plugin="napari-roiscore")
+    second = viewer.layers["DAPI (nuclei) [1]"]
+    set_channel_role(second, "macrophages")
+    assert second.name == "DAPI (macrophages) [1]"
+    assert viewer.layers["DAPI (nuclei)"].metadata["roiscore_role"] == "nuclei"

@@ -7,6 +7,8 @@ roles" dock lists every image channel with a drop-down to correct the guess.
 
 from __future__ import annotations
 
+import re
+
 from napari.layers import Image
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
@@ -47,8 +49,10 @@ def set_channel_role(layer, role: str) -> None:
     image = layer.metadata.get(IMAGE_KEY)
     if image is not None and name in getattr(image, "channel_names", ()):
         image.set_role(name, role)
-    if old is not None and layer.name == f"{name} ({old})":
-        layer.name = f"{name} ({role})"
+    prefix = f"{name} ({old})"
+    # napari appends " [1]", " [2]" to a second copy's layer names: keep that suffix
+    if old is not None and (layer.name == prefix or re.fullmatch(re.escape(prefix) + r" \[\d+\]", layer.name)):
+        layer.name = f"{name} ({role})" + layer.name[len(prefix):]
 
 
 class ChannelRolesWidget(QWidget):
