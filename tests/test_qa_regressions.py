@@ -35,6 +35,26 @@ def test_qupath_class_names_survive_a_round_trip(tmp_path):
     rois = parse_geojson({"type": "FeatureCollection", "features": feats})
     assert [r.roi_class for r in rois] == ["tumour", "stroma", "immune cells", "cd8 high", "other"]
     out = json.loads(write_geojson(rois, tmp_path / "back.geojson").read_text())
-    names = [f["properties"]["classification"]["name"] for f in out["features"]]
-    assert names == ["Tumor", "Stroma", "Immune cells", "cd8 high", "Other"]
+    names = [f["properties"]["classification"]["name"] for f in out["features"] if "classification" in f["properties"]]
+    assert names == ["Tumor", "Stroma", "Immune cells", "cd8 high"]  # "other" = unclassified: no classification
     assert [r.roi_class for r in read_geojson(tmp_path / "back.geojson")] == [r.roi_class for r in rois]
+
+
+def test_same_name_different_classes_are_not_merged_and_unnamed_features_get_free_names():
+    """Stroma spots were scored as tumour when a stroma feature shared the tumour ROI's name;
+    an unnamed feature could take a named feature's number and merge into it."""
+    from napari_roiscore.roi import merge_same_named
+    from napari_roiscore.roi_io import parse_geojson
+
+    def feat(name, cls, x0):
+        props = {"classification": {"name": cls}}
+        if name is not None:
+            props["name"] = name
+        ring = [[x0, 0], [x0 + 10, 0], [x0 + 10, 10], [x0, 10], [x0, 0]]
+        return {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": props}
+
+    rois = merge_same_named(parse_geojson([feat("004", "Tumor", 0), feat("004", "Stroma", 20), feat("004", "Tumor", 40)]))
+    assert [(r.name, r.roi_class, r.geometry.geom_type) for r in rois] == [
+        ("004", "tumour", "MultiPolygon"), ("004 (stroma)", "stroma", "Polygon")]
+    rois = parse_geojson([feat("002", "Stroma", 0), feat(None, "Tumor", 20), feat(None, "Tumor", 40)])
+    assert [(r.name, r.roi_class) for r in rois] == [("002", "stroma"), ("001", "tumour"), ("003", "tumour")]

@@ -142,10 +142,13 @@ def test_rois_sharing_a_name_become_their_union():
             Roi("a", "stroma", shapely.box(10, 10, 12, 12)), Roi("a", "other", Polygon()),
             Roi("z", "other", Polygon(), "no area here")]
     out = merge_same_named(rois)
-    assert [r.name for r in out] == ["a", "b", "z"]
-    assert out[0].roi_class == "tumour" and out[0].area_px == pytest.approx(8.0)
-    assert isinstance(out[0].geometry, MultiPolygon)
-    assert out[1] is rois[1] and out[2].problem == "no area here"
+    # a part of another class is never merged into "a" (it would make stroma spots tumour)
+    assert [(r.name, r.roi_class) for r in out] == [("a", "tumour"), ("b", "stroma"), ("a (stroma)", "stroma"),
+                                                    ("z", "other")]
+    assert out[0].area_px == pytest.approx(4.0) and out[2].area_px == pytest.approx(4.0)
+    assert out[1] is rois[1] and out[3].problem == "no area here"
+    two = merge_same_named([Roi("a", "tumour", shapely.box(0, 0, 2, 2)), Roi("a", "tumour", shapely.box(5, 5, 6, 6))])
+    assert len(two) == 1 and isinstance(two[0].geometry, MultiPolygon) and two[0].area_px == pytest.approx(5.0)
 
 
 def test_geojson_and_napari_shapes_merge_same_names_alike(tmp_path):

@@ -147,8 +147,10 @@ class Roi:
     @property
     def problem(self) -> str | None:
         """Why this ROI cannot hold spots, or ``None``."""
-        if self.geometry.is_empty or self.geometry.area <= 0:
-            return self.reason or _NO_AREA
+        area = self.geometry.area
+        if self.geometry.is_empty or not area > 0:  # also NaN: an area that overflows
+            return self.reason or (_NO_AREA if area == 0 or self.geometry.is_empty else
+                                   "coordinates too large to measure: check the ROI's coordinate frame")
         return None
 
     @classmethod
@@ -181,14 +183,26 @@ def merge_same_named(rois: Iterable[Roi]) -> list[Roi]:
     Returns
     -------
     list of Roi
-        In order of first appearance of each name; the class is that of the
-        first ROI of the name.  Parts without area are dropped from the union;
-        a name none of whose parts has area keeps its first ROI (and so its
-        :attr:`Roi.problem`).
+        In order of first appearance of each name.  Parts without area are
+        dropped from the union; a name none of whose parts has area keeps its
+        first ROI (and so its :attr:`Roi.problem`).  Parts of one name with
+        different classes are never merged across classes (a tumour part must
+        not make stroma spots "tumour"): the first class keeps the name, the
+        others become ``"<name> (<class>)"``.
     """
+    rois = list(rois)
+    taken = {r.name for r in rois}
+    first_class: dict[str, str] = {}
     groups: dict[str, list[Roi]] = {}
     for roi in rois:
-        groups.setdefault(roi.name, []).append(roi)
+        cls = first_class.setdefault(roi.name, roi.roi_class)
+        name = roi.name
+        if roi.roi_class != cls and roi.problem is None:  # parts without area just drop out below
+            name = f"{roi.name} ({roi.roi_class})"
+            while name in taken and name not in groups:
+                name += "'"
+            roi = Roi(name, roi.roi_class, roi.geometry)
+        groups.setdefault(name, []).append(roi)
     out = []
     for name, members in groups.items():
         if len(members) == 1:

@@ -37,16 +37,10 @@ def rois_to_geojson(rois: list[Roi]) -> dict:
     for roi in rois:
         if roi.geometry.is_empty:
             continue
-        feats.append({
-            "type": "Feature",
-            "id": roi.name,
-            "geometry": mapping(roi.geometry),
-            "properties": {
-                "objectType": "annotation",
-                "name": roi.name,
-                "classification": {"name": qupath_class_name(roi.roi_class), "color": _colour_int(roi.roi_class)},
-            },
-        })
+        props: dict = {"objectType": "annotation", "name": roi.name}
+        if roi.roi_class != "other":  # "other" is our unclassified: QuPath writes no classification
+            props["classification"] = {"name": qupath_class_name(roi.roi_class), "color": _colour_int(roi.roi_class)}
+        feats.append({"type": "Feature", "id": roi.name, "geometry": mapping(roi.geometry), "properties": props})
     return {"type": "FeatureCollection", "features": feats}
 
 
@@ -130,11 +124,27 @@ def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
         cls = props.get("classification") or {}
         cls_name = cls.get("name") if isinstance(cls, dict) else (cls if isinstance(cls, str) else None)
         # names and classes must be text (or a number); anything else falls back to the default
-        name = _text(props.get("name")) or _text(feat.get("id")) or f"{i + 1:03d}"
+        name = _text(props.get("name")) or _text(feat.get("id")) or ""  # unnamed: numbered below
         roi = Roi(name, normalise_class(_text(cls_name)), g)  # QuPath "Tumor" is our "tumour"
         if isinstance(g, (Polygon, MultiPolygon)):
             rois.append(roi)
-    return rois
+    return _number_unnamed(rois)
+
+
+def _number_unnamed(rois: list[Roi]) -> list[Roi]:
+    """Unnamed features get the next free "001", "002", … (never a name another feature has:
+    same-named ROIs are merged)."""
+    taken = {r.name for r in rois if r.name}
+    out, k = [], 0
+    for r in rois:
+        if not r.name:
+            k += 1
+            while f"{k:03d}" in taken:
+                k += 1
+            taken.add(f"{k:03d}")
+            r = Roi(f"{k:03d}", r.roi_class, r.geometry)
+        out.append(r)
+    return out
 
 
 def _text(value: object) -> str | None:
