@@ -493,3 +493,49 @@ def test_marker_options_without_marker_are_refused(cohort, capsys, option):
     assert code != EXIT_OK
     err = capsys.readouterr().err
     assert f"{option[0]} without --marker" in err and "--marker CD68" in err
+
+
+def test_manifest_rows_with_a_trailing_comma_keep_their_columns(cohort, tmp_path):
+    """A trailing comma made pandas take slide_id as the index: 'empty rois path'."""
+    from napari_roiscore.cli import read_manifest
+
+    folder = cohort["folder"]
+    text = "slide_id,spots,rois\n" + "".join(
+        f"{sid},data/{p['spots'].name},data/{p['rois'].name},\n" for sid, p in cohort["slides"].items())
+    manifest = folder / "trailing.csv"
+    manifest.write_text(text)
+    slides = read_manifest(manifest)
+    assert [s.slide_id for s in slides] == list(cohort["slides"])
+    assert [Path(s.rois).name for s in slides] == [p["rois"].name for p in cohort["slides"].values()]
+
+
+def test_old_sessions_with_tumor_class_count_as_identical_numbers():
+    from napari_roiscore.session import same_numbers
+
+    a = pd.DataFrame({"roi": ["004"], "class": ["tumour"], "spots": [25], "score": [-0.5], "median": [-0.3],
+                      "status": ["ok"]})
+    b = a.assign(**{"class": ["tumor"]})
+    assert same_numbers(a, b)
+    assert not same_numbers(a, a.assign(**{"class": ["stroma"]}))
+
+
+def test_validate_checks_a_session_s_method_parameters(cohort, tmp_path, capsys):
+    import json
+
+    a = cohort["slides"]["A"]
+    session = tmp_path / "s.roiscore.json"
+    assert main(["-q", "score", "--spots", str(a["spots"]), "--rois", str(a["rois"]), "--method", "ucell",
+                 "--save-session", str(session)]) == EXIT_OK
+    doc = json.loads(session.read_text())
+    doc["params"] = {"foo": 1}
+    session.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["validate", "--session", str(session)]) != EXIT_OK
+    assert "no parameter 'foo'" in capsys.readouterr().out
+
+
+def test_signature_name_without_a_file_is_refused(cohort, capsys):
+    a = cohort["slides"]["A"]
+    code = main(["score", "--spots", str(a["spots"]), "--rois", str(a["rois"]), "--signature-name", "HALLMARK_X"])
+    assert code != EXIT_OK
+    assert "no signature file" in capsys.readouterr().err

@@ -150,3 +150,8 @@ def test_a_mirrored_fit_is_described_as_mirrored():
     assert al.transform.mirrored
     assert al.transform.describe().startswith("mirrored, ")
     assert not fit_landmarks(moving, moving + 5).transform.mirrored
+
+
+def test_landmarks_that_are_not_numbers_are_a_roiscore_error():
+    with pytest.raises(RoiScoreError, match="not \\(x, y\\) numbers"):
+        fit_landmarks([["a", "b"]] * 3, [[0, 0], [1, 0], [0, 1]])

@@ -85,3 +85,25 @@ def test_dense_integer_valued_floats_are_counts(tmp_path):
     a.X = a.X.toarray()
     a.write_h5ad(tmp_path / "dense.h5ad")
     assert read_h5ad_spots(tmp_path / "dense.h5ad").provenance["counts"] == "X"
+
+
+def test_a_normalised_counts_layer_falls_back_on_raw_x(tmp_path):
+    """layers['counts'] holding log values blocked a file whose X held good raw counts."""
+    a = _adata()
+    raw = a.X.copy()
+    _lognorm(a)
+    a.layers["counts"] = a.X.copy()
+    a.X = raw
+    a.write_h5ad(tmp_path / "swapped.h5ad")
+    with pytest.warns(UserWarning, match="using X"):
+        s = read_h5ad_spots(tmp_path / "swapped.h5ad")
+    assert s.provenance["counts"] == "X"
+    np.testing.assert_array_equal(s.counts.toarray(), raw.toarray())
+
+
+def test_almost_whole_counts_are_shown_in_full_in_the_message(tmp_path):
+    a = _adata()
+    a.X = a.X.astype(np.float64) * (1 + 1e-12)
+    a.write_h5ad(tmp_path / "noise.h5ad")
+    with pytest.raises(RoiScoreError, match=r"e\.g\. \d+\.\d{6,}"):
+        read_h5ad_spots(tmp_path / "noise.h5ad")

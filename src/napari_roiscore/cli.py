@@ -122,6 +122,9 @@ def resolve_signature(signature_file: str | Path | None = None, genes: str | Non
             return EXAMPLE_PANEL
         return Signature(name=name or "custom signature", up=tuple(up))
     if signature_file is None:
+        if name is not None:  # silently scoring the example panel would look like the named set
+            raise RoiScoreError(f"A signature name ({name!r}) but no signature file to take it from.",
+                                "Add --signature FILE (GMT/YAML/JSON), or --genes to name a typed list.")
         return EXAMPLE_PANEL
     sigs = load_signatures(signature_file)
     if name is not None:
@@ -433,7 +436,8 @@ def read_manifest(path: str | Path) -> list[Slide]:
     if not path.is_file():
         raise RoiScoreError(f"Manifest {src!r} does not exist.", "Check the path.")
     try:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        # index_col=False: a trailing comma must not turn the first column into the index
+        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
         raise RoiScoreError(f"Manifest {src!r} is not a readable CSV ({err}).",
                             "Write one row per slide: slide_id,spots,rois,image.") from None
@@ -771,6 +775,11 @@ def _validate_session(path: Path) -> Findings:
     f.warnings += [f"software differs from the session's: {d}" for d in s.version_differences()]
     if s.method not in METHODS:
         f.problems.append(f"Session {str(path)!r}: unknown method {s.method!r}.")
+    else:
+        try:
+            check_params(s.method, dict(s.params or {}))
+        except RoiScoreError as err:
+            f.problems.append(f"Session {str(path)!r}: {err}")
     for r in s.rois:
         if r.problem:
             f.problems.append(f"Session {str(path)!r}: ROI {r.name!r} has {r.problem}.")
@@ -1097,8 +1106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = build_parser()
     args = ap.parse_args(argv)
     say = _Progress(bool(getattr(args, "quiet", False)))
+
+    def show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+        print(f"roiscore: warning: {message}", file=sys.stderr, flush=True)  # not Python's file:line form
+
     try:
-        return COMMANDS[args.command](args, say, args.subparser)
+        with warnings.catch_warnings():
+            warnings.showwarning = show_warning
+            return COMMANDS[args.command](args, say, args.subparser)
     except RoiScoreError as err:
         print(f"roiscore: error: {err}", file=sys.stderr, flush=True)
         return EXIT_INVALID

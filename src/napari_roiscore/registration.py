@@ -199,8 +199,12 @@ class Alignment:
 
 
 def _check_pairs(moving, fixed, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    m = np.asarray(moving, dtype=np.float64)
-    f = np.asarray(fixed, dtype=np.float64)
+    try:
+        m = np.asarray(moving, dtype=np.float64)
+        f = np.asarray(fixed, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise RoiScoreError(f"Landmarks are not (x, y) numbers ({err}).",
+                            "Give each landmark as two numbers, e.g. [[120.5, 80.0], ...].") from None
     if m.ndim != 2 or m.shape[1] != 2 or f.shape != m.shape:
         raise RoiScoreError(
             f"Landmarks do not pair up: {m.shape[0] if m.ndim == 2 else m.shape} on the spots, "

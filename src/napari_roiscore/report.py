@@ -145,8 +145,12 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
         text_top = 1.0 - height - 0.03
     lines = list(comparison_lines or [])
     meta = {**dict(metadata), "software": ", ".join(f"{k} {v}" for k, v in software_versions().items())}
-    lines += [f"{k}: {v}" for k, v in meta.items()]
-    ax_tab.text(0.0, text_top, "\n".join(_wrap(line, 95) for line in lines), fontsize=6.5, va="top",
+    lines += [f"{k}: {_clip(str(v), 200)}" for k, v in meta.items()]
+    wrapped = "\n".join(_wrap(line, 95) for line in lines).split("\n")
+    room = max(1, int(text_top / TEXT_LINE))  # lines that fit above the plots
+    if len(wrapped) > room:
+        wrapped = wrapped[:room - 1] + ["… (the CSV export and the session file hold everything)"]
+    ax_tab.text(0.0, text_top, "\n".join(wrapped), fontsize=6.5, va="top",
                 transform=ax_tab.transAxes, family="monospace")
     ax_roi = fig.add_axes((0.07, 0.09, 0.50, 0.25))
     ax_cls = fig.add_axes((0.64, 0.09, 0.33, 0.25))
@@ -180,6 +184,11 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
 PAGE1_ROWS = 10
 PAGE_ROWS = 45
 ROW_HEIGHT = 0.045  # of the table axes on page 1
+TEXT_LINE = 0.026  # height of one 6.5 pt text line, in the same units
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 1] + "…"
 
 
 def _table_cells(table: pd.DataFrame) -> list[list[str]]:

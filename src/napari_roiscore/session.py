@@ -41,6 +41,7 @@ import pandas as pd
 
 from ._atomic import atomic_write_text
 from .errors import RoiScoreError
+from .roi_class import normalise_class
 from .roi import Roi, merge_same_named
 from .roi_io import parse_geojson, read_geojson, rois_to_geojson
 from .signature import Signature
@@ -648,6 +649,9 @@ def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> bool:
         x, y = a[c].to_numpy(), b[c].to_numpy()
         if c in ("score", "median"):
             if not np.array_equal(x.astype(float), y.astype(float), equal_nan=True):
+                return False
+        elif c == "class":  # sessions saved before class names were normalised ("tumor")
+            if [normalise_class(v) for v in x] != [normalise_class(v) for v in y]:
                 return False
         elif [str(v) for v in x] != [str(v) for v in y]:
             return False

@@ -251,6 +251,12 @@ def is_whole_numbers(X: Any) -> bool:
     return True
 
 
+def _fraction_text(X: Any) -> str:
+    """A non-whole value of ``X`` written in full (``:g`` would print 19.000000000019 as 19)."""
+    x = _first_fraction(X)
+    return "?" if x is None else repr(float(x))
+
+
 def _first_fraction(X: Any) -> float | None:
     """A non-whole value of ``X`` (for messages), or None."""
     data = (X.data if sp.issparse(X) else np.asarray(X)).reshape(-1)[:_WHOLE_BLOCK]
@@ -305,14 +311,20 @@ def select_raw_counts(adata: Any, src: str, counts_layer: str | None = None) -> 
                 f"{src}: layer {layer!r} not found.",
                 f"Use one of {list(adata.layers)} or leave it empty to use X.",
             )
-        adata.X = adata.layers[layer]
-        if declared in (None, "raw") and not is_whole_numbers(adata.X):
+        values = adata.layers[layer]
+        if declared in (None, "raw") and not is_whole_numbers(values):
+            if counts_layer is None and is_whole_numbers(adata.X):
+                # a layers['counts'] that holds something else, but X holds the raw counts
+                warnings.warn(f"{src}: layers['counts'] is not whole numbers; using X, which is.",
+                              stacklevel=2)
+                return adata, "X"
             raise RoiScoreError(
-                f"{src}: layers[{layer!r}] is not whole numbers (e.g. {_first_fraction(adata.X):g}) — "
+                f"{src}: layers[{layer!r}] is not whole numbers (e.g. {_fraction_text(values)}) — "
                 "it is not raw counts.",
-                "Give the layer that holds the raw integer counts (counts_layer), or store them in "
-                "layers['counts'].",
+                "Store the raw integer counts in X or layers['counts'] (e.g. adata.layers['counts'] = "
+                "adata.raw.X before normalising).",
             )
+        adata.X = values
         return adata, f"layers[{layer!r}]"
     if declared not in (None, "raw") or is_whole_numbers(adata.X):
         return adata, "X"
@@ -323,7 +335,7 @@ def select_raw_counts(adata: Any, src: str, counts_layer: str | None = None) -> 
         return out, "raw.X"
     why = "and adata.raw is not whole numbers either" if raw is not None else "and there is no adata.raw"
     raise RoiScoreError(
-        f"{src}: X is not whole numbers (e.g. {_first_fraction(adata.X):g}) — it looks log-normalised, "
+        f"{src}: X is not whole numbers (e.g. {_fraction_text(adata.X)}) — it looks log-normalised, "
         f"not raw counts; there is no layers['counts'] {why}.",
         "Store the raw integer counts in X, in layers['counts'] or in adata.raw "
         "(scanpy: adata.raw = adata, or adata.layers['counts'] = adata.X.copy(), before normalising).",
