@@ -62,6 +62,7 @@ def test_pasted_roi_is_a_new_roi_with_a_unique_name(sample_viewer, qtbot):
     feats = rois.features.copy()
     feats.loc[1, "name"] = "multi"
     feats.loc[2, "name"] = "multi"
+    feats.loc[2, "class"] = "stroma"  # one ROI in two parts (parts of other classes stay apart)
     rois.features = feats
     w.update_table()
     rois.selected_data = {1, 2}
