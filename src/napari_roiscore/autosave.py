@@ -140,10 +140,6 @@ class AutosaveState:
         return text
 
 
-def _key(roi: Roi) -> tuple[str, bytes]:
-    return roi.name, roi.geometry.wkb
-
-
 def update_bin(previous: list[Roi], current: list[Roi], deleted: list[Roi],
                max_deleted: int = MAX_DELETED) -> list[Roi]:
     """The bin after the ROIs went from ``previous`` to ``current``.
@@ -164,8 +160,8 @@ def update_bin(previous: list[Roi], current: list[Roi], deleted: list[Roi],
     for r in list(deleted) + gone:
         if r.geometry.wkb in outlines:
             continue
-        out.pop(_key(r), None)  # deleted again: now the most recent
-        out[_key(r)] = r
+        out.pop(r.key, None)  # deleted again: now the most recent
+        out[r.key] = r
     return list(out.values())[-max_deleted:] if max_deleted > 0 else []
 
 

@@ -41,7 +41,7 @@ import pandas as pd
 
 from ._atomic import atomic_write_text
 from .errors import RoiScoreError
-from .roi import Roi
+from .roi import Roi, merge_same_named
 from .scorer import TABLE_COLUMNS, RoiScorer
 from .scoring import METHODS, SpotScores, check_params
 from .signature import EXAMPLE_PANEL, Signature, load_signatures, parse_gene_list
@@ -293,7 +293,6 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     RoiScoreError
         Any unreadable or invalid input.
     """
-    from .roi import merge_same_named
     from .roi_io import read_geojson
     from .session import marker_restriction, read_spots
 
@@ -661,7 +660,6 @@ class Findings:
 
 def _rois_findings(path: Path) -> tuple[list[Roi] | None, Findings]:
     """Read ROIs; when the file is bad, list the problem of every bad feature."""
-    from .roi import merge_same_named
     from .roi_io import parse_geojson, read_geojson
 
     f = Findings()

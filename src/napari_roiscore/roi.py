@@ -145,6 +145,11 @@ class Roi:
         return float(self.geometry.area)
 
     @property
+    def key(self) -> tuple[str, bytes]:
+        """Name and exact outline: the same ROI, not only the same name (autosave bin, offers)."""
+        return self.name, self.geometry.wkb
+
+    @property
     def problem(self) -> str | None:
         """Why this ROI cannot hold spots, or ``None``."""
         area = self.geometry.area

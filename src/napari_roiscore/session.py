@@ -41,8 +41,8 @@ import pandas as pd
 
 from ._atomic import atomic_write_text
 from .errors import RoiScoreError
-from .roi_class import normalise_class
 from .roi import Roi, merge_same_named
+from .roi_class import normalise_class
 from .roi_io import parse_geojson, read_geojson, rois_to_geojson
 from .signature import Signature
 

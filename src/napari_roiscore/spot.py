@@ -239,16 +239,7 @@ def is_whole_numbers(X: Any) -> bool:
     ``np.mod`` (sparse: only the stored ``.data``).  NaN/inf are ignored here
     (:meth:`SpotTable.validate` reports them).
     """
-    data = X.data if sp.issparse(X) else np.asarray(X)
-    if not np.issubdtype(data.dtype, np.floating):
-        return True  # integer or bool counts; non-numeric is reported by validate
-    flat = data.reshape(-1)
-    for start in range(0, flat.size, _WHOLE_BLOCK):
-        block = flat[start:start + _WHOLE_BLOCK]
-        frac = np.mod(block, 1.0)
-        if np.any((frac != 0) & np.isfinite(block)):
-            return False
-    return True
+    return _first_fraction(X) is None
 
 
 def _fraction_text(X: Any) -> str:
@@ -258,10 +249,17 @@ def _fraction_text(X: Any) -> str:
 
 
 def _first_fraction(X: Any) -> float | None:
-    """A non-whole value of ``X`` (for messages), or None."""
-    data = (X.data if sp.issparse(X) else np.asarray(X)).reshape(-1)[:_WHOLE_BLOCK]
-    bad = data[np.isfinite(data) & (np.mod(data, 1.0) != 0)]
-    return float(bad[0]) if bad.size else None
+    """The first finite non-whole value of ``X``, or None (scanned block by block)."""
+    data = X.data if sp.issparse(X) else np.asarray(X)
+    if not np.issubdtype(data.dtype, np.floating):
+        return None  # integer or bool counts; non-numeric is reported by validate
+    flat = data.reshape(-1)
+    for start in range(0, flat.size, _WHOLE_BLOCK):
+        block = flat[start:start + _WHOLE_BLOCK]
+        bad = block[np.isfinite(block) & (np.mod(block, 1.0) != 0)]
+        if bad.size:
+            return float(bad[0])
+    return None
 
 
 def select_raw_counts(adata: Any, src: str, counts_layer: str | None = None) -> tuple[Any, str]:
@@ -269,7 +267,9 @@ def select_raw_counts(adata: Any, src: str, counts_layer: str | None = None) -> 
 
     Scores need raw counts.  In order:
 
-    1. ``counts_layer`` when given, else ``layers["counts"]`` when present;
+    1. ``counts_layer`` when given, else ``layers["counts"]`` when present
+       (one that is not whole numbers gives way, with a warning, to an ``X``
+       that is);
     2. ``X`` when it holds whole numbers;
     3. ``adata.raw`` when it holds whole numbers (scanpy keeps the counts
        there before normalising): its ``X`` and ``var`` (so its genes, which

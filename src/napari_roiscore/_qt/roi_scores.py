@@ -116,6 +116,7 @@ class RoiScoresWidget(QWidget):
         self.marker_label = ""
         self.marker_settings: dict | None = None
         self._marker_source = None  # TissueImage the current spot mask was computed from
+        self._otsu: tuple = (None, None)  # (channel layer, Otsu threshold) last computed
         self._auto_picked: set = set()  # channel pickers whose value we chose (the user has not)
         self._picking = False
         self._watched_names: set[int] = set()
@@ -403,7 +404,7 @@ class RoiScoresWidget(QWidget):
         self._setup_autosave(layer)
         self._place_rois_on_spots()
         self._rescore_spots()
-        if layer is not None and getattr(self, "_otsu", (None, None))[0] is None and self.marker_threshold.value == 0:
+        if layer is not None and self._otsu[0] is None and self.marker_threshold.value == 0:
             self.compute_otsu()  # the images came before the spots: Otsu needed the spot size
         if layer is not None and self.restrict_check.value and self.marker_channel_combo.value is not None:
             self.apply_marker_restriction()  # the box stays ticked: restrict the new spots too
@@ -524,17 +525,11 @@ class RoiScoresWidget(QWidget):
         current = self.current_rois()
         self._bin = update_bin([], current, self._bin)  # on screen again: nothing to restore
         offer = self._autosave_state
-        if offer is None:
-            self._show_restore()
-            return
-        on_screen = {(r.name, r.geometry.wkb) for r in current}
-        back = {(r.name, r.geometry.wkb) for r in offer.rois} & on_screen
-        if not back:
-            self._show_restore()
-            return
-        left = [r for r in offer.rois if (r.name, r.geometry.wkb) not in back]
-        self._autosave_state = dataclasses.replace(offer, rois=left) if left else None
-        self._bin = [r for r in self._bin if (r.name, r.geometry.wkb) not in back]
+        if offer is not None:
+            on_screen = {r.key for r in current}
+            left = [r for r in offer.rois if r.key not in on_screen]
+            if len(left) < len(offer.rois):
+                self._autosave_state = dataclasses.replace(offer, rois=left) if left else None
         self._show_restore()
 
     def _place_rois_on_spots(self) -> None:
@@ -946,7 +941,7 @@ class RoiScoresWidget(QWidget):
             return
         spots = self._scorer.spots
         thr = float(self.marker_threshold.value)
-        otsu_layer, otsu_thr = getattr(self, "_otsu", (None, None))
+        otsu_layer, otsu_thr = self._otsu
         # the field still holds the Otsu value of this channel: label (and save) it as Otsu, not "user"
         is_otsu = otsu_layer is self.marker_channel_combo.value and otsu_thr is not None and np.isclose(
             thr, otsu_thr, rtol=0, atol=10 ** -self.marker_threshold.native.decimals())
@@ -1116,7 +1111,8 @@ class RoiScoresWidget(QWidget):
         path = self._data_path(layer)
         self.autosave_path = path
         self._autosave_state = None
-        self._prev_rois, self._bin = self.current_rois(), []
+        current = self.current_rois()
+        self._prev_rois, self._bin = current, []
         if path is None:
             self.autosave_label.value = "autosave: off (spots not from a file)"
             self._show_restore()
@@ -1134,28 +1130,28 @@ class RoiScoresWidget(QWidget):
         self._checked_autosave.add(str(path))
         if state is not None:
             # deleted ROIs that are on screen again (e.g. the sample's own) are not offered
-            self._bin = update_bin([], self.current_rois(), state.deleted)
+            self._bin = update_bin([], current, state.deleted)
             if first_look:
-                self._offer(state)
+                self._offer(state, current)
         self._show_restore()
 
-    def _offer(self, state) -> None:
+    def _offer(self, state, current: list[Roi]) -> None:
         """Offer the autosaved ROIs that are not on screen; keep them in the bin meanwhile.
 
         Autosave goes on while the offer stands: the offered ROIs sit in the
         sidecar's bin, so a crash before the user decides loses nothing.
         """
-        on_screen = {(r.name, r.geometry.wkb) for r in self.current_rois()}
-        offered = [r for r in state.rois if (r.name, r.geometry.wkb) not in on_screen]
+        on_screen = {r.key for r in current}
+        offered = [r for r in state.rois if r.key not in on_screen]
         if not offered:
             return
         self._autosave_state = dataclasses.replace(state, rois=offered)
         names = {r.name for r in offered}
         # only these exact on-screen versions are replaced on restore: an ROI drawn or
         # edited after the offer keeps its place (the restored one gets a new name)
-        self._offer_replaces = {(r.name, r.geometry.wkb) for r in self.current_rois() if r.name in names}
-        keys = {(r.name, r.geometry.wkb) for r in offered}
-        self._bin = [r for r in self._bin if (r.name, r.geometry.wkb) not in keys] + offered
+        self._offer_replaces = {r.key for r in current if r.name in names}
+        keys = {r.key for r in offered}
+        self._bin = [r for r in self._bin if r.key not in keys] + offered
         show_info(f"ROI scores: found {len(offered)} autosaved ROI(s) for {self.autosave_path.name} "
                   "that are not on screen — use 'Restore' in the ROIs tab.")
 
@@ -1178,13 +1174,13 @@ class RoiScoresWidget(QWidget):
             return
         offer = self._autosave_state
         offered = list(offer.rois) if offer is not None else []
-        keys = {(r.name, r.geometry.wkb) for r in offered}
-        deleted = [r for r in self._bin if (r.name, r.geometry.wkb) not in keys]
+        keys = {r.key for r in offered}
+        deleted = [r for r in self._bin if r.key not in keys]
         if offer is not None:
             for c in offer.classes:
                 self._remember_class(c)
         layer = self._roi_layer
-        replaced = [r for r in self.current_rois() if (r.name, r.geometry.wkb) in self._offer_replaces]
+        replaced = [r for r in self.current_rois() if r.key in self._offer_replaces]
         if layer is not None and replaced:
             names = {r.name for r in replaced}  # the autosaved version replaces the one seen at the offer
             drop = {i for i, n in enumerate(layer.features["name"].astype(str)) if n in names}
