@@ -30,7 +30,7 @@ import pandas as pd
 
 
 def _write_one(folder: Path, sid: str, size: int, pixel_size_um: float, n_genes: int, seed: int) -> dict:
-    from napari_roiscore.synthetic import make_slide, write_slide
+    from napari_roiscore.spots.synthetic import make_slide, write_slide
 
     return write_slide(make_slide(size=size, pixel_size_um=pixel_size_um, n_genes=n_genes, seed=seed),
                        folder / "data", stem=sid, levels=2)
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("use at least 20 slides")
 
     from napari_roiscore.cli import quiet_dask_logs, read_manifest, run_batch
-    from napari_roiscore.signature import EXAMPLE_PANEL
+    from napari_roiscore.scoring.signature import EXAMPLE_PANEL
 
     clusters = {n: start(n) for n in (1, 2)}
     quiet_dask_logs()

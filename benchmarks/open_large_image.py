@@ -112,7 +112,7 @@ def measure(path: Path) -> dict:
     from qtpy.QtWidgets import QApplication
 
     from napari_roiscore._layer_data import image_layers
-    from napari_roiscore.image import read_multiplex_tiff
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
 
     t0 = time.perf_counter()
     viewer = napari.Viewer(show=True)

@@ -32,7 +32,7 @@ import numpy as np
 import shapely
 from shapely.geometry import Polygon
 
-from napari_roiscore.spot_index import SpotIndex
+from napari_roiscore.spots.index import SpotIndex
 
 SLIDE_PX = 20_000.0  # square slide, level-0 pixels
 N_GENES = 5

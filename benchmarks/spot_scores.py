@@ -38,10 +38,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 import anndata as ad  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from napari_roiscore.normalise import forget_cached_means  # noqa: E402
-from napari_roiscore.scoring import score_spots  # noqa: E402
-from napari_roiscore.signature import Signature  # noqa: E402
-from napari_roiscore.spot import SpotTable  # noqa: E402
+from napari_roiscore.scoring.normalise import forget_cached_means  # noqa: E402
+from napari_roiscore.scoring.methods import score_spots  # noqa: E402
+from napari_roiscore.scoring.signature import Signature  # noqa: E402
+from napari_roiscore.spots.table import SpotTable  # noqa: E402
 
 
 def make_counts(n_spots: int, n_genes: int, density: float, seed: int) -> sp.csr_matrix:

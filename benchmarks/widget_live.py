@@ -27,8 +27,8 @@ def make_spots(n: int, seed: int = 0):
     import pandas as pd
     import scipy.sparse as sp
 
-    from napari_roiscore.signature import EXAMPLE_PANEL
-    from napari_roiscore.spot import SpotTable
+    from napari_roiscore.scoring.signature import EXAMPLE_PANEL
+    from napari_roiscore.spots.table import SpotTable
 
     rng = np.random.default_rng(seed)
     side = 20_000.0

@@ -12,12 +12,12 @@ from shapely.geometry import Polygon
 
 import napari_roiscore._atomic as atomic
 from napari_roiscore._atomic import atomic_write
-from napari_roiscore.autosave import save_autosave, sidecar_path
-from napari_roiscore.export import annotate_spots, scores_csv, write_annotated_h5ad
-from napari_roiscore.report import write_report
-from napari_roiscore.roi import Roi
-from napari_roiscore.roi_io import write_geojson
-from napari_roiscore.sample import open_sample
+from napari_roiscore.rois.autosave import save_autosave, sidecar_path
+from napari_roiscore.analysis.export import annotate_spots, scores_csv, write_annotated_h5ad
+from napari_roiscore.analysis.report import write_report
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.geojson import write_geojson
+from napari_roiscore.spots.sample import open_sample
 
 OLD = b"previous version - must survive a failed write\n"
 

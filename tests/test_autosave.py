@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from shapely.geometry import Polygon
 
-from napari_roiscore.autosave import (
+from napari_roiscore.rois.autosave import (
     discard_autosave,
     load_autosave,
     save_autosave,
     sidecar_path,
 )
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.roi import Roi
-from napari_roiscore.roi_io import read_geojson, rois_to_geojson
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.geojson import read_geojson, rois_to_geojson
 
 
 def _rois() -> list[Roi]:
@@ -115,7 +115,7 @@ def test_empty_roi_list_and_missing_metadata(data_file):
 
 
 def test_sidecar_goes_to_state_dir_for_shipped_sample_and_override(tmp_path, monkeypatch):
-    from napari_roiscore.sample import SAMPLE_DIR
+    from napari_roiscore.spots.sample import SAMPLE_DIR
 
     monkeypatch.delenv("NAPARI_ROISCORE_AUTOSAVE_DIR", raising=False)
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -132,7 +132,7 @@ def test_sidecar_goes_to_state_dir_for_shipped_sample_and_override(tmp_path, mon
 def test_bin_keeps_deleted_rois_not_renamed_or_moved_ones():
     from shapely.affinity import translate
 
-    from napari_roiscore.autosave import update_bin
+    from napari_roiscore.rois.autosave import update_bin
 
     a, b, c = _rois()
     # moving b (same name, new outline) and renaming c (same outline): nothing is deleted
@@ -150,7 +150,7 @@ def test_bin_keeps_deleted_rois_not_renamed_or_moved_ones():
 
 
 def test_bin_round_trips_through_the_sidecar(data_file):
-    from napari_roiscore.autosave import update_bin
+    from napari_roiscore.rois.autosave import update_bin
 
     rois = _rois()
     save_autosave(rois, data_file)

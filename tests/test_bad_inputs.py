@@ -24,14 +24,14 @@ import tifffile
 from shapely.geometry import MultiPolygon, Polygon
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.image import MultiplexImage, read_multiplex_tiff, spots_on_image
-from napari_roiscore.marker import footprint_fractions, marker_mask
-from napari_roiscore.roi import Roi
-from napari_roiscore.roi_io import parse_geojson, read_geojson
-from napari_roiscore.roi_shapes import rois_from_shapes
-from napari_roiscore.scoring import score_spots
-from napari_roiscore.signature import Signature, load_signatures, match_genes
-from napari_roiscore.spot import SpotTable, read_h5ad_spots
+from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff, spots_on_image
+from napari_roiscore.images.markers import footprint_fractions, marker_mask
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.geojson import parse_geojson, read_geojson
+from napari_roiscore.rois.shapes import rois_from_shapes
+from napari_roiscore.scoring.methods import score_spots
+from napari_roiscore.scoring.signature import Signature, load_signatures, match_genes
+from napari_roiscore.spots.table import SpotTable, read_h5ad_spots
 from bad_files import huge_tiff_header, write_sparse_pyramid
 from tenx_fixtures import write_10x_h5, write_json
 
@@ -649,7 +649,7 @@ def _(t):
     rc = np.column_stack([500 + 400 * np.sin(a), 500 + 400 * np.cos(a)])
     (r,) = rois_from_shapes([rc], ["polygon"], ["big"], ["tumour"])
     assert r.problem is None and len(r.geometry.exterior.coords) == n + 1
-    from napari_roiscore.scorer import RoiScorer
+    from napari_roiscore.scoring.scorer import RoiScorer
     spots = _spots(np.random.default_rng(3).uniform(0, 1000, (2000, 2)))
     members = RoiScorer(spots).members(r)
     import shapely

@@ -24,12 +24,12 @@ from napari_roiscore.cli import (
     score_slide,
 )
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.roi import Roi
-from napari_roiscore.roi_io import read_geojson
-from napari_roiscore.scorer import TABLE_COLUMNS, RoiScorer
-from napari_roiscore.signature import EXAMPLE_PANEL, Signature
-from napari_roiscore.spot import read_h5ad_spots
-from napari_roiscore.synthetic import make_slide, write_slide
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.geojson import read_geojson
+from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature
+from napari_roiscore.spots.table import read_h5ad_spots
+from napari_roiscore.spots.synthetic import make_slide, write_slide
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -311,7 +311,7 @@ def test_demo_widget_and_cli_give_identical_numbers(tmp_path):
     """``roiscore demo`` (the widget on the sample) and ``roiscore score`` agree exactly."""
     if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         pytest.skip("the demo opens napari: run under xvfb-run")
-    from napari_roiscore.sample import SAMPLE_DIR
+    from napari_roiscore.spots.sample import SAMPLE_DIR
 
     demo = run_cli("demo", "--no-window", "--out", str(tmp_path / "demo"))
     assert demo.returncode == EXIT_OK, demo.stderr[-2000:]
@@ -324,8 +324,8 @@ def test_demo_widget_and_cli_give_identical_numbers(tmp_path):
 
 # -- marker restriction ------------------------------------------------------
 def test_marker_restriction_matches_the_marker_module(cohort, tmp_path):
-    from napari_roiscore.image import read_multiplex_tiff
-    from napari_roiscore.marker import footprint_fractions, marker_mask, restrict_spots
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
+    from napari_roiscore.images.markers import footprint_fractions, marker_mask, restrict_spots
 
     a = cohort["slides"]["A"]
     out = tmp_path / "m.csv"
@@ -372,7 +372,7 @@ def test_score_a_real_space_ranger_folder(tmp_path):
     from shapely.geometry import box
 
     from napari_roiscore.readers import read_spaceranger
-    from napari_roiscore.roi_io import write_geojson
+    from napari_roiscore.rois.geojson import write_geojson
 
     spots = read_spaceranger(outs, load_images=False)
     x0, y0 = spots.xy.min(axis=0)
@@ -408,7 +408,7 @@ def _write_rois(path: Path, feats: list[dict]) -> Path:
 
 
 def test_score_merges_features_sharing_a_name_as_the_widget_does(cohort, tmp_path, capsys):
-    from napari_roiscore.roi_shapes import rois_from_shapes, shapes_from_rois
+    from napari_roiscore.rois.shapes import rois_from_shapes, shapes_from_rois
 
     a = cohort["slides"]["A"]
     rois = _write_rois(tmp_path / "dup.geojson", [_feature("dup", _square(100, 100, 200)),

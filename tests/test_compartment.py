@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import shapely
 
-from napari_roiscore.compartment import mask_to_polygons, propose_compartments
+from napari_roiscore.rois.compartments import mask_to_polygons, propose_compartments
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.image import MultiplexImage, read_multiplex_tiff
-from napari_roiscore.roi import Roi
-from napari_roiscore.sample import open_sample
-from napari_roiscore.synthetic import make_slide, write_slide
+from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.spots.sample import open_sample
+from napari_roiscore.spots.synthetic import make_slide, write_slide
 
 
 def _raster(geoms, shape) -> np.ndarray:

@@ -13,7 +13,7 @@ import tifffile
 
 from napari_roiscore._layer_data import image_layers
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.image import MultiplexImage, read_multiplex_tiff
+from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff
 
 # -- fixtures: minimal files in the instruments' real layouts ---------------------------
 

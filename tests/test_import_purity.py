@@ -20,7 +20,7 @@ def core_modules() -> list[str]:
 
 def test_core_imports_neither_qt_nor_napari():
     mods = core_modules()
-    assert "napari_roiscore.scoring" in mods and "napari_roiscore.spot_index" in mods
+    assert "napari_roiscore.scoring.methods" in mods and "napari_roiscore.spots.index" in mods
     code = (
         "import importlib, sys\n"
         f"for m in {mods!r}: importlib.import_module(m)\n"

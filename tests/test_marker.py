@@ -7,8 +7,8 @@ from scipy.stats import pearsonr
 from skimage.filters import threshold_otsu
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.image import MultiplexImage
-from napari_roiscore.marker import (
+from napari_roiscore.images.multiplex import MultiplexImage
+from napari_roiscore.images.markers import (
     choose_level,
     find_channel,
     footprint_fractions,
@@ -19,9 +19,9 @@ from napari_roiscore.marker import (
     otsu_threshold,
     restrict_spots,
 )
-from napari_roiscore.sample import open_sample
-from napari_roiscore.scorer import RoiScorer
-from napari_roiscore.signature import Signature
+from napari_roiscore.spots.sample import open_sample
+from napari_roiscore.scoring.scorer import RoiScorer
+from napari_roiscore.scoring.signature import Signature
 
 EDGE = 199.5  # positive pixels are columns >= 200, i.e. x >= 199.5 in continuous coordinates
 

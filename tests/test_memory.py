@@ -22,7 +22,7 @@ SCRIPT = textwrap.dedent("""
     import json, sys, psutil
     import dask.array, tifffile, zarr  # imported up front: only the data should count
     import numpy as np
-    from napari_roiscore.image import read_multiplex_tiff
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
     from napari_roiscore._layer_data import image_layers
     from napari_roiscore.errors import RoiScoreError
     proc = psutil.Process()

@@ -17,10 +17,10 @@ from hypothesis.extra.numpy import arrays
 from shapely.geometry import MultiPolygon, Polygon
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.roi import Roi
-from napari_roiscore.roi_io import parse_geojson
-from napari_roiscore.roi_shapes import rois_from_shapes
-from napari_roiscore.signature import Signature, load_signatures, parse_gene_list
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.geojson import parse_geojson
+from napari_roiscore.rois.shapes import rois_from_shapes
+from napari_roiscore.scoring.signature import Signature, load_signatures, parse_gene_list
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

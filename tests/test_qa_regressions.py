@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from shapely.geometry import box
 
-from napari_roiscore.roi import Roi
-from napari_roiscore.roi_class import class_colour
-from napari_roiscore.roi_io import read_geojson, rois_to_geojson, write_geojson
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.classes import class_colour
+from napari_roiscore.rois.geojson import read_geojson, rois_to_geojson, write_geojson
 
 
 def test_geojson_export_uses_the_class_colour_shown_in_napari(tmp_path):
@@ -26,7 +26,7 @@ def test_qupath_class_names_survive_a_round_trip(tmp_path):
     """QuPath's "Tumor" was stored as "tumor" (canvas and table disagreed) and exported as "tumour"."""
     import json
 
-    from napari_roiscore.roi_io import parse_geojson
+    from napari_roiscore.rois.geojson import parse_geojson
 
     sq = [[[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]]
     feats = [{"type": "Feature", "geometry": {"type": "Polygon", "coordinates": sq},
@@ -43,8 +43,8 @@ def test_qupath_class_names_survive_a_round_trip(tmp_path):
 def test_same_name_different_classes_are_not_merged_and_unnamed_features_get_free_names():
     """Stroma spots were scored as tumour when a stroma feature shared the tumour ROI's name;
     an unnamed feature could take a named feature's number and merge into it."""
-    from napari_roiscore.roi import merge_same_named
-    from napari_roiscore.roi_io import parse_geojson
+    from napari_roiscore.rois.roi import merge_same_named
+    from napari_roiscore.rois.geojson import parse_geojson
 
     def feat(name, cls, x0):
         props = {"classification": {"name": cls}}

@@ -138,8 +138,8 @@ def test_generated_kit_without_coordinates_uses_grid(tmp_path):
 def test_generated_kit_leaves_the_ntc_well_out_of_the_statistics(tmp_path):
     """The NTC (a control with ~no counts) is no sample: GeomxTools leaves it
     out, and so do we — it must not shift normalisation or z-scores."""
-    from napari_roiscore.scoring import score_spots
-    from napari_roiscore.signature import Signature
+    from napari_roiscore.scoring.methods import score_spots
+    from napari_roiscore.scoring.signature import Signature
 
     kit = _kit(tmp_path / "kit", with_coordinates=False)
     without = read_geomx_ngs(kit)

@@ -19,8 +19,8 @@ from napari_roiscore.readers.geomx_export import (
     is_geomx_export,
     read_geomx_export,
 )
-from napari_roiscore.scoring import score_spots
-from napari_roiscore.signature import Signature
+from napari_roiscore.scoring.methods import score_spots
+from napari_roiscore.scoring.signature import Signature
 
 # -- a small but DSP-shaped export ----------------------------------------------
 # two scans, ROIs 004 (tumour) and 007 (stroma), each split into a PanCK+ and a CD68+ segment

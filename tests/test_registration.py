@@ -10,14 +10,14 @@ import pytest
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.registration import (
+from napari_roiscore.images.registration import (
     Transform,
     apply_transform,
     fit_landmarks,
     spots_to_image_pixels,
     transform_of,
 )
-from napari_roiscore.spot import SpotTable
+from napari_roiscore.spots.table import SpotTable
 
 
 def make_spots(n: int = 50, seed: int = 0, pixel_size_um: float | None = 1.0) -> SpotTable:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from napari_roiscore.report import draw_distributions_on, write_report
+from napari_roiscore.analysis.report import draw_distributions_on, write_report
 
 
 def _values():

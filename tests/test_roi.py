@@ -10,12 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon
 
-from napari_roiscore.roi import NAPARI_SHAPE_TYPES, Roi, polygonal, roi_from_napari
-from napari_roiscore.scorer import RoiScorer
-from napari_roiscore.scoring import aggregate
-from napari_roiscore.signature import Signature
-from napari_roiscore.spot import SpotTable
-from napari_roiscore.spot_index import SpotIndex
+from napari_roiscore.rois.roi import NAPARI_SHAPE_TYPES, Roi, polygonal, roi_from_napari
+from napari_roiscore.scoring.scorer import RoiScorer
+from napari_roiscore.scoring.methods import aggregate
+from napari_roiscore.scoring.signature import Signature
+from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.spots.index import SpotIndex
 
 SQUARE_RC = np.array([[10.0, 20.0], [10.0, 60.0], [40.0, 60.0], [40.0, 20.0]])  # (row, col)
 
@@ -136,7 +136,7 @@ def test_overlapping_parts_are_merged():
 
 
 def test_rois_sharing_a_name_become_their_union():
-    from napari_roiscore.roi import merge_same_named
+    from napari_roiscore.rois.roi import merge_same_named
 
     rois = [Roi("a", "tumour", shapely.box(0, 0, 2, 2)), Roi("b", "stroma", shapely.box(5, 5, 6, 6)),
             Roi("a", "stroma", shapely.box(10, 10, 12, 12)), Roi("a", "other", Polygon()),
@@ -154,8 +154,8 @@ def test_rois_sharing_a_name_become_their_union():
 def test_geojson_and_napari_shapes_merge_same_names_alike(tmp_path):
     import json
 
-    from napari_roiscore.roi_io import read_geojson
-    from napari_roiscore.roi_shapes import rois_from_shapes, shapes_from_rois
+    from napari_roiscore.rois.geojson import read_geojson
+    from napari_roiscore.rois.shapes import rois_from_shapes, shapes_from_rois
 
     sq = [[[0, 0], [4, 0], [4, 4], [0, 4], [0, 0]]]
     sq2 = [[[10, 0], [14, 0], [14, 4], [10, 4], [10, 0]]]
@@ -236,7 +236,7 @@ def test_outline_geos_cannot_linework_repair_still_gives_a_roi():
 
 def test_subnormal_noise_outline_is_valid_or_empty():
     """Found by hypothesis: coordinates of 1e-271 defeat GEOS make_valid."""
-    from napari_roiscore.roi_io import parse_geojson
+    from napari_roiscore.rois.geojson import parse_geojson
 
     ring = [[0.25, 1.0], [2.879717902184153e-271, 0.0], [0.0, 0.0], [0.25, 1.0],
             [2.879717902184153e-271, 8.459575406411657e-271], [-1.0, 0.0], [0.25, 1.0]]

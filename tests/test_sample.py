@@ -8,9 +8,9 @@ import scipy.sparse as sp
 import tifffile
 
 from independent import geojson_polygons, inside, mean_z_scores, spots_xy
-from napari_roiscore.sample import open_sample
-from napari_roiscore.scorer import RoiScorer
-from napari_roiscore.signature import EXAMPLE_PANEL
+from napari_roiscore.spots.sample import open_sample
+from napari_roiscore.scoring.scorer import RoiScorer
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL
 
 
 def test_sample_total_size_below_25_mb(sample_paths):

@@ -23,21 +23,21 @@ import pytest
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from napari_roiscore.control_genes import choose_control_genes, control_gene_score
+from napari_roiscore.scoring.control_genes import choose_control_genes, control_gene_score
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.normalise import gene_means, library_sizes
-from napari_roiscore.pseudobulk import (
+from napari_roiscore.scoring.normalise import gene_means, library_sizes
+from napari_roiscore.scoring.pseudobulk import (
     normalise_pseudobulk,
     pseudobulk_counts,
     score_bulk_profiles,
     score_pseudobulk,
 )
-from napari_roiscore.rank_scores import singscore_profiles, singscore_spots, ucell_spots
-from napari_roiscore.roi import Roi
-from napari_roiscore.scorer import TABLE_COLUMNS, RoiScorer
-from napari_roiscore.scoring import METHODS, aggregate, score_spots
-from napari_roiscore.signature import EXAMPLE_PANEL, Signature, match_genes
-from napari_roiscore.spot import SpotTable
+from napari_roiscore.scoring.rank_scores import singscore_profiles, singscore_spots, ucell_spots
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
+from napari_roiscore.scoring.methods import METHODS, aggregate, score_spots
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, match_genes
+from napari_roiscore.spots.table import SpotTable
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 VISIUM_H5 = SHARED_DATA / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"
@@ -219,8 +219,8 @@ def test_scanpy_without_possible_controls_raises():
 
 def test_package_does_not_import_scanpy():
     code = (
-        "import sys, napari_roiscore.scoring, napari_roiscore.scorer, "
-        "napari_roiscore.control_genes, napari_roiscore.pseudobulk\n"
+        "import sys, napari_roiscore.scoring.methods, napari_roiscore.scoring.scorer, "
+        "napari_roiscore.scoring.control_genes, napari_roiscore.scoring.pseudobulk\n"
         "print('scanpy' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -526,7 +526,7 @@ def test_unknown_method_raises():
 
 # --------------------------------------------------------------------------- method parameters
 def test_unknown_parameter_names_are_refused_with_the_valid_ones():
-    from napari_roiscore.scoring import method_params
+    from napari_roiscore.scoring.methods import method_params
 
     spots = make_spots(random_counts(30, 60, 0.3, seed=3))
     sig = Signature("s", up=("G1", "G2"))

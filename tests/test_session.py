@@ -13,9 +13,9 @@ import pytest
 
 from napari_roiscore.cli import EXIT_INVALID, EXIT_OK, main
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.roi import Roi
-from napari_roiscore.roi_io import read_geojson
-from napari_roiscore.scorer import TABLE_COLUMNS, RoiScorer
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.geojson import read_geojson
+from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
 from napari_roiscore.session import (
     load_session,
     make_session,
@@ -24,9 +24,9 @@ from napari_roiscore.session import (
     score_session,
     sha256_path,
 )
-from napari_roiscore.signature import EXAMPLE_PANEL, Signature
-from napari_roiscore.spot import read_h5ad_spots
-from napari_roiscore.synthetic import make_slide, write_slide
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature
+from napari_roiscore.spots.table import read_h5ad_spots
+from napari_roiscore.spots.synthetic import make_slide, write_slide
 
 
 @pytest.fixture(scope="module")

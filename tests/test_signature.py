@@ -13,9 +13,9 @@ import pytest
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.scoring import score_spots
-from napari_roiscore.signature import EXAMPLE_PANEL, Signature, load_signatures, match_genes
-from napari_roiscore.spot import SpotTable
+from napari_roiscore.scoring.methods import score_spots
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, load_signatures, match_genes
+from napari_roiscore.spots.table import SpotTable
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 VISIUM_H5 = SHARED_DATA / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.spot import is_whole_numbers, read_h5ad_spots
+from napari_roiscore.spots.table import is_whole_numbers, read_h5ad_spots
 
 
 def _adata(n: int = 30, g: int = 12, seed: int = 0) -> ad.AnnData:

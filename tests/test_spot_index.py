@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, Polygon, box
 
-from napari_roiscore.roi import ellipse_vertices, polygonal
-from napari_roiscore.spot_index import SpotIndex
+from napari_roiscore.rois.roi import ellipse_vertices, polygonal
+from napari_roiscore.spots.index import SpotIndex
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -6,11 +6,11 @@ import pytest
 from scipy import stats as sps
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.roi import Roi
-from napari_roiscore.sample import open_sample
-from napari_roiscore.scorer import RoiScorer
-from napari_roiscore.signature import Signature
-from napari_roiscore.statistics import (
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.spots.sample import open_sample
+from napari_roiscore.scoring.scorer import RoiScorer
+from napari_roiscore.scoring.signature import Signature
+from napari_roiscore.analysis.statistics import (
     RESEARCH_ONLY,
     compare_classes,
     compare_rois,

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from napari_roiscore.image import read_multiplex_tiff
-from napari_roiscore.roi_io import read_geojson
-from napari_roiscore.spot import read_h5ad_spots
-from napari_roiscore.synthetic import make_slide, write_slide
+from napari_roiscore.images.multiplex import read_multiplex_tiff
+from napari_roiscore.rois.geojson import read_geojson
+from napari_roiscore.spots.table import read_h5ad_spots
+from napari_roiscore.spots.synthetic import make_slide, write_slide
 
 
 def test_generator_is_seeded_and_reproducible():

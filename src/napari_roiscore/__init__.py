@@ -14,9 +14,9 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0+unknown"
 
-from .errors import RoiScoreError
-from .roi import Roi
-from .signature import EXAMPLE_PANEL, Signature
-from .spot import SpotTable
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["EXAMPLE_PANEL", "Roi", "RoiScoreError", "Signature", "SpotTable", "__version__"]

@@ -9,11 +9,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .image import MultiplexImage
-from .roi import Roi
-from .roi_class import class_colour_rgba
-from .roi_shapes import shapes_from_rois
-from .spot import SpotTable
+from napari_roiscore.images.multiplex import MultiplexImage
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.classes import class_colour_rgba
+from napari_roiscore.rois.shapes import shapes_from_rois
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["IMAGE_KEY", "SPOTS_KEY", "image_layers", "roi_layer", "spots_layer"]
 

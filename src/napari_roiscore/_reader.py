@@ -25,18 +25,18 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from ._layer_data import image_layers, roi_layer, spots_layer
-from .errors import RoiScoreError
-from .readers.dispatch import (
+from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.readers.dispatch import (
     enclosing_instrument_folder,
     folder_kind,
     is_geomx_export_workbook,
     read_spots_of_kind,
     spots_kind,
 )
-from .readers.tissue_image import tissue_image_layer, tissue_images_from_uns
-from .roi_io import read_geojson
-from .spot import SpotTable
+from napari_roiscore.readers.tissue_image import tissue_image_layer, tissue_images_from_uns
+from napari_roiscore.rois.geojson import read_geojson
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["IMAGE_SUFFIXES", "folder_kind", "get_reader", "is_tiff", "read_paths"]
 
@@ -109,7 +109,7 @@ def _read_spots(p: Path, kind: str) -> list[tuple]:
         layers: list[tuple] = []
         morph = spots.provenance.get("morphology_image")
         if morph:
-            from .image import read_multiplex_tiff
+            from napari_roiscore.images.multiplex import read_multiplex_tiff
 
             try:
                 layers.extend(image_layers(read_multiplex_tiff(morph)))
@@ -188,7 +188,7 @@ class _Progress:
 
 
 def _read_image(p: Path) -> list[tuple]:
-    from .image import read_multiplex_tiff
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
 
     return image_layers(read_multiplex_tiff(p))
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ._layer_data import image_layers, roi_layer, spots_layer
-from .sample import open_sample
+from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
+from napari_roiscore.spots.sample import open_sample
 
 
 def make_sample_data() -> list[tuple]:

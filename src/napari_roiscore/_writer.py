@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .roi_shapes import rois_from_shapes
-from .roi_io import write_geojson
+from napari_roiscore.rois.shapes import rois_from_shapes
+from napari_roiscore.rois.geojson import write_geojson
 
 
 def rois_from_layer_data(data: list, meta: dict) -> list:

@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_write_text
-from .errors import RoiScoreError
-from .roi import Roi, merge_same_named
-from .scorer import TABLE_COLUMNS, RoiScorer
-from .scoring import METHODS, SpotScores, check_params
-from .signature import EXAMPLE_PANEL, Signature, load_signatures, parse_gene_list
+from napari_roiscore._atomic import atomic_write_text
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.rois.roi import Roi, merge_same_named
+from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
+from napari_roiscore.scoring.methods import METHODS, SpotScores, check_params
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, load_signatures, parse_gene_list
 
 __all__ = [
     "EXIT_INVALID",
@@ -102,7 +102,7 @@ def resolve_signature(signature_file: str | Path | None = None, genes: str | Non
     Parameters
     ----------
     signature_file : path, optional
-        GMT, YAML or JSON file (see :func:`~napari_roiscore.signature.load_signatures`).
+        GMT, YAML or JSON file (see :func:`~napari_roiscore.scoring.signature.load_signatures`).
     genes : str, optional
         Gene list as typed, e.g. ``"CD68,CD163,STAB1"``.
     name : str, optional
@@ -148,7 +148,7 @@ def parse_params(items: Sequence[str] | None, method: str | None = None) -> dict
     """``["max_rank=1500", "center=true"]`` -> ``{"max_rank": 1500, "center": True}``.
 
     With ``method``, names and values are checked against the method's
-    parameters (:func:`~napari_roiscore.scoring.check_params`: unknown names
+    parameters (:func:`~napari_roiscore.scoring.methods.check_params`: unknown names
     are refused with the valid ones listed; booleans accept
     true/false/yes/no/1/0 in any case).
     """
@@ -234,7 +234,7 @@ def _image_checks(img: Any, image_path: str | Path | None, spots_xy: np.ndarray 
 
 def _image_warnings(image_path: str | Path, spots_xy: np.ndarray, rois: list[Roi]) -> list[str]:
     """Open the image (lazily); what does not fall on it is worth a warning when scoring."""
-    from .image import read_multiplex_tiff
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
 
     f = _image_checks(read_multiplex_tiff(image_path), image_path, spots_xy, rois)
     return f.problems + f.warnings
@@ -293,8 +293,8 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     RoiScoreError
         Any unreadable or invalid input.
     """
-    from .roi_io import read_geojson
-    from .session import marker_restriction, read_spots
+    from napari_roiscore.rois.geojson import read_geojson
+    from napari_roiscore.session import marker_restriction, read_spots
 
     _check_method(method)
     if marker and image is None:
@@ -326,7 +326,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
 # tables out
 # ---------------------------------------------------------------------------
 def _records(df: pd.DataFrame) -> list[dict]:
-    from .session import table_to_records
+    from napari_roiscore.session import table_to_records
 
     return table_to_records(df)
 
@@ -375,8 +375,8 @@ def _md_table(df: pd.DataFrame) -> str:
 
 def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]) -> None:
     """A short Markdown report: inputs with checksums, signature, genes, table."""
-    from . import __version__
-    from .session import sha256_path
+    from napari_roiscore import __version__
+    from napari_roiscore.session import sha256_path
 
     s = result.scores
     lines = [f"# ROI scores ({s.signature.label})", "", "## Inputs", ""]
@@ -660,7 +660,7 @@ class Findings:
 
 def _rois_findings(path: Path) -> tuple[list[Roi] | None, Findings]:
     """Read ROIs; when the file is bad, list the problem of every bad feature."""
-    from .roi_io import parse_geojson, read_geojson
+    from napari_roiscore.rois.geojson import parse_geojson, read_geojson
 
     f = Findings()
     try:
@@ -710,10 +710,10 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
     and holds spots; spots and ROIs fall on the image; the marker channel
     is in the image.
     """
-    from .image import read_multiplex_tiff
-    from .marker import find_channel
-    from .session import read_spots
-    from .signature import match_genes
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
+    from napari_roiscore.images.markers import find_channel
+    from napari_roiscore.session import read_spots
+    from napari_roiscore.scoring.signature import match_genes
 
     f = Findings()
     if method not in METHODS:
@@ -760,8 +760,8 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
 
 
 def _validate_session(path: Path) -> Findings:
-    from .session import check_session, load_session, read_session_spots
-    from .signature import match_genes
+    from napari_roiscore.session import check_session, load_session, read_session_spots
+    from napari_roiscore.scoring.signature import match_genes
 
     f = Findings()
     try:
@@ -782,8 +782,8 @@ def _validate_session(path: Path) -> Findings:
         if r.problem:
             f.problems.append(f"Session {str(path)!r}: ROI {r.name!r} has {r.problem}.")
     if s.marker and s.image is not None and s.image.path.exists():
-        from .image import read_multiplex_tiff
-        from .marker import find_channel
+        from napari_roiscore.images.multiplex import read_multiplex_tiff
+        from napari_roiscore.images.markers import find_channel
 
         try:
             find_channel(read_multiplex_tiff(s.image.path), s.marker["channel"])
@@ -853,7 +853,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Gene-signature scores per ROI on spatial-transcriptomics slides, headless.",
         epilog=EXIT_CODES_HELP, formatter_class=_Formatter,
     )
-    from . import __version__
+    from napari_roiscore import __version__
 
     ap.add_argument("--version", action="version", version=f"napari-roiscore {__version__}")
     ap.add_argument("-q", "--quiet", action="store_true", help="no progress messages on stderr")
@@ -968,7 +968,7 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
         write_report(args.report, res, {"spots": args.spots, "rois": args.rois, "image": args.image})
         say(f"report -> {args.report}")
     if args.save_session:
-        from .session import save_session
+        from napari_roiscore.session import save_session
 
         save_session(args.save_session, spots=args.spots, rois=args.rois, signature=signature,
                      method=args.method, params=params, image=args.image, marker=res.marker,
@@ -978,7 +978,7 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
 
 
 def _score_from_session(args: argparse.Namespace, say: _Progress) -> int:
-    from .session import load_session, same_numbers, session_scorer
+    from napari_roiscore.session import load_session, same_numbers, session_scorer
 
     _format_for(args.out)
     s = load_session(args.session)
@@ -1087,7 +1087,7 @@ def _cmd_validate(args: argparse.Namespace, say: _Progress, ap: argparse.Argumen
 
 
 def _cmd_demo(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentParser) -> int:
-    from ._qt.demo import main as demo_main  # the GUI, imported only here
+    from napari_roiscore._qt.demo import main as demo_main  # the GUI, imported only here
 
     argv = ["--out", str(args.out)] + (["--no-window"] if args.no_window else [])
     return int(demo_main(argv) or 0)

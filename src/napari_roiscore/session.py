@@ -14,7 +14,7 @@ A session is a JSON file that records
 
 The widget saves and opens sessions; ``roiscore score --session FILE`` scores
 one headless.  Both go through :func:`score_session`, which uses the same
-:class:`~napari_roiscore.scorer.RoiScorer` as everything else, so the numbers
+:class:`~napari_roiscore.scoring.scorer.RoiScorer` as everything else, so the numbers
 are identical.
 
 Functions
@@ -39,12 +39,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_write_text
-from .errors import RoiScoreError
-from .roi import Roi, merge_same_named
-from .roi_class import normalise_class
-from .roi_io import parse_geojson, read_geojson, rois_to_geojson
-from .signature import Signature
+from napari_roiscore._atomic import atomic_write_text
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.rois.roi import Roi, merge_same_named
+from napari_roiscore.rois.classes import normalise_class
+from napari_roiscore.rois.geojson import parse_geojson, read_geojson, rois_to_geojson
+from napari_roiscore.scoring.signature import Signature
 
 __all__ = [
     "FORMAT",
@@ -117,7 +117,7 @@ def _folder_files(folder: Path) -> list[Path]:
 
 def software_versions() -> dict[str, str]:
     """Versions of Python and of the packages that shape the numbers."""
-    from .report import software_versions as report_versions
+    from napari_roiscore.analysis.report import software_versions as report_versions
 
     out = dict(report_versions())
     for pkg in VERSIONED_PACKAGES:
@@ -143,7 +143,7 @@ def read_spots(path: str | Path, **options: Any):
     RoiScoreError
         Missing path, unknown kind of folder or file, or a reader's error.
     """
-    from .readers.dispatch import read_spots_of_kind, spots_kind
+    from napari_roiscore.readers.dispatch import read_spots_of_kind, spots_kind
 
     p = Path(path)
     if not p.exists():
@@ -186,8 +186,8 @@ def marker_restriction(image: Any, spots: Any, channel: int | str, threshold: fl
         ``channel`` (name), ``threshold`` (resolved number), ``threshold_method``,
         ``level``, ``min_fraction`` and ``label`` (as the widget writes it).
     """
-    from .image import read_multiplex_tiff
-    from .marker import footprint_fractions, marker_mask, restrict_spots
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
+    from napari_roiscore.images.markers import footprint_fractions, marker_mask, restrict_spots
 
     img = read_multiplex_tiff(image) if isinstance(image, (str, Path)) else image
     mask = marker_mask(img, channel, threshold=threshold, level=level, spot_diameter_px=spots.diameter_px)
@@ -613,7 +613,7 @@ def session_scorer(session: Session):
     spot_mask : ndarray of bool or None
         The marker restriction, when the session has one.
     """
-    from .scorer import RoiScorer
+    from napari_roiscore.scoring.scorer import RoiScorer
 
     scorer = RoiScorer(read_session_spots(session))
     scores = scorer.spot_scores(session.signature, session.method, **session.params)
@@ -633,7 +633,7 @@ def score_session(session: Session) -> pd.DataFrame:
     Returns
     -------
     DataFrame
-        Columns of :data:`napari_roiscore.scorer.TABLE_COLUMNS`.
+        Columns of :data:`napari_roiscore.scoring.scorer.TABLE_COLUMNS`.
     """
     scorer, scores, spot_mask = session_scorer(session)
     return scorer.table(session.rois, scores, spot_mask=spot_mask)
@@ -641,7 +641,7 @@ def score_session(session: Session) -> pd.DataFrame:
 
 def same_numbers(a: pd.DataFrame, b: pd.DataFrame) -> bool:
     """True when two ROI tables agree exactly (names, classes, spots, scores, status)."""
-    from .scorer import TABLE_COLUMNS
+    from napari_roiscore.scoring.scorer import TABLE_COLUMNS
 
     if len(a) != len(b) or not all(c in a.columns and c in b.columns for c in TABLE_COLUMNS):
         return False

@@ -12,9 +12,9 @@ from qtpy.QtCore import Qt
 from napari_roiscore._layer_data import SPOTS_KEY, image_layers, spots_layer
 from napari_roiscore._qt.channels import ChannelRolesWidget, set_channel_role
 from napari_roiscore._qt.registration import IMAGE_LANDMARKS, SPOT_LANDMARKS, AlignSpotsWidget
-from napari_roiscore.image import MultiplexImage
-from napari_roiscore.registration import Transform, apply_transform
-from napari_roiscore.spot import SpotTable
+from napari_roiscore.images.multiplex import MultiplexImage
+from napari_roiscore.images.registration import Transform, apply_transform
+from napari_roiscore.spots.table import SpotTable
 
 pytestmark = pytest.mark.gui
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from napari_roiscore.autosave import sidecar_path
-from napari_roiscore.roi_io import parse_geojson
-from napari_roiscore.sample import SAMPLE_DIR
+from napari_roiscore.rois.autosave import sidecar_path
+from napari_roiscore.rois.geojson import parse_geojson
+from napari_roiscore.spots.sample import SAMPLE_DIR
 
 pytestmark = [pytest.mark.gui, pytest.mark.slow]
 
@@ -28,9 +28,9 @@ EDITING_SESSION = textwrap.dedent("""
     import napari
     from qtpy.QtWidgets import QApplication
     from shapely.geometry import Polygon
-    from napari_roiscore.autosave import sidecar_path
-    from napari_roiscore.roi import Roi
-    from napari_roiscore.roi_io import rois_to_geojson
+    from napari_roiscore.rois.autosave import sidecar_path
+    from napari_roiscore.rois.roi import Roi
+    from napari_roiscore.rois.geojson import rois_to_geojson
 
     spots = sys.argv[1]
     viewer = napari.Viewer(show=False)
@@ -121,7 +121,7 @@ def test_sigkill_mid_editing_then_restore(make_napari_viewer, qtbot, tmp_path):
 
 def test_full_session_leaves_inputs_byte_identical(make_napari_viewer, qtbot, tmp_path):
     from napari_roiscore._layer_data import image_layers
-    from napari_roiscore.image import read_multiplex_tiff
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
 
     inputs = tmp_path / "inputs"
     inputs.mkdir()

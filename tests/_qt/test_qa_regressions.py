@@ -183,9 +183,9 @@ def _visium_rois(path, spots_xy):
 def test_geojson_rois_overlay_visium_spots_and_score_as_the_cli(make_napari_viewer, qtbot, shared_data, tmp_path):
     """GeoJSON ROIs (full-res pixels) opened next to a Space Ranger folder held no spots in the widget."""
     from napari_roiscore.readers import read_spaceranger
-    from napari_roiscore.roi_io import read_geojson
-    from napari_roiscore.scorer import RoiScorer
-    from napari_roiscore.signature import EXAMPLE_PANEL
+    from napari_roiscore.rois.geojson import read_geojson
+    from napari_roiscore.scoring.scorer import RoiScorer
+    from napari_roiscore.scoring.signature import EXAMPLE_PANEL
 
     visium = shared_data / "visium_cytassist_mouse"
     spots = read_spaceranger(visium)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from independent import inside, mean_z_scores, spots_xy
-from napari_roiscore.roi import CLASS_COLOURS
-from napari_roiscore.signature import EXAMPLE_PANEL
+from napari_roiscore.rois.roi import CLASS_COLOURS
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL
 
 from gui_helpers import scores_ready
 
@@ -130,7 +130,7 @@ def test_save_csv_has_same_scores(sample_viewer, tmp_path):
 
 def test_scores_follow_spots_moved_by_alignment(sample_viewer, sample_paths, qtbot):
     from napari_roiscore._qt.registration import AlignSpotsWidget
-    from napari_roiscore.spot import SpotTable
+    from napari_roiscore.spots.table import SpotTable
 
     viewer, w = sample_viewer
     layer = viewer.layers["spots"]

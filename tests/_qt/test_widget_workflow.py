@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from shapely.geometry import shape
 
-from napari_roiscore.roi_class import class_colour
+from napari_roiscore.rois.classes import class_colour
 
 from gui_helpers import scores_ready
 
@@ -194,8 +194,8 @@ def test_exports_csv_h5ad_and_report(sample_viewer, qtbot, tmp_path):
 
 def test_every_method_is_offered_and_matches_the_core(sample_viewer, qtbot):
     from napari_roiscore._qt.roi_scores import METHOD_CHOICES, parse_method
-    from napari_roiscore.scorer import RoiScorer
-    from napari_roiscore.signature import EXAMPLE_PANEL
+    from napari_roiscore.scoring.scorer import RoiScorer
+    from napari_roiscore.scoring.signature import EXAMPLE_PANEL
 
     viewer, w = sample_viewer
     spots = viewer.layers["spots"].metadata["roiscore_spots"]
@@ -226,8 +226,8 @@ def test_every_method_is_offered_and_matches_the_core(sample_viewer, qtbot):
 
 
 def test_load_signature_file_with_down_set_and_weights(sample_viewer, qtbot, tmp_path):
-    from napari_roiscore.scorer import RoiScorer
-    from napari_roiscore.signature import load_signatures
+    from napari_roiscore.scoring.scorer import RoiScorer
+    from napari_roiscore.scoring.signature import load_signatures
 
     viewer, w = sample_viewer
     f = tmp_path / "sig.yaml"

@@ -12,9 +12,9 @@ import re
 from napari.layers import Image
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from .._layer_data import IMAGE_KEY
-from ..channel import ROLE_COLOURMAPS, ROLES, role_for_name
-from ..errors import RoiScoreError
+from napari_roiscore._layer_data import IMAGE_KEY
+from napari_roiscore.images.channels import ROLE_COLOURMAPS, ROLES, role_for_name
+from napari_roiscore.errors import RoiScoreError
 
 __all__ = ["ChannelRolesWidget", "channel_name", "set_channel_role"]
 
@@ -32,7 +32,7 @@ def set_channel_role(layer, role: str) -> None:
 
     Updates ``layer.colormap``, ``layer.metadata["roiscore_role"]``, the
     layer name when it reads ``"<channel> (<old role>)"``, and the role in the
-    :class:`~napari_roiscore.image.MultiplexImage` the layer came from (used
+    :class:`~napari_roiscore.images.multiplex.MultiplexImage` the layer came from (used
     by marker statistics).
 
     Raises

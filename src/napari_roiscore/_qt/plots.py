@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy
 
-from ..report import draw_distributions
+from napari_roiscore.analysis.report import draw_distributions
 
 
 class ScorePlot(FigureCanvasQTAgg):

@@ -15,9 +15,9 @@ from napari.layers import Points
 from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from .._layer_data import SPOTS_KEY
-from ..errors import RoiScoreError
-from ..registration import Alignment, apply_transform, fit_landmarks
+from napari_roiscore._layer_data import SPOTS_KEY
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.images.registration import Alignment, apply_transform, fit_landmarks
 
 __all__ = ["IMAGE_LANDMARKS", "SPOT_LANDMARKS", "AlignSpotsWidget"]
 

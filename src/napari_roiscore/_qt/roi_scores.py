@@ -1,8 +1,8 @@
 """The "ROI scores" dock widget: live signature scores per ROI.
 
 The widget only wires napari layers to the pure core:
-spots layer (with its :class:`~napari_roiscore.spot.SpotTable` in metadata)
--> :class:`~napari_roiscore.scorer.RoiScorer` -> table, plots, comparison.
+spots layer (with its :class:`~napari_roiscore.spots.table.SpotTable` in metadata)
+-> :class:`~napari_roiscore.scoring.scorer.RoiScorer` -> table, plots, comparison.
 Per-spot scores, the spot index, marker masks and compartment proposals are
 computed in napari ``thread_worker``s; each ROI edit costs one index query and
 an aggregate, throttled so the UI stays fluid while a shape is dragged.
@@ -46,18 +46,18 @@ from qtpy.QtWidgets import (
 )
 from superqt.utils import qthrottled
 
-from .._layer_data import IMAGE_KEY, SPOTS_KEY
-from ..autosave import load_autosave, save_autosave, update_bin
-from ..errors import RoiScoreError
-from ..export import annotate_spots, scores_csv, write_annotated_h5ad
-from ..roi import DEFAULT_CLASSES, Roi
-from ..roi_class import class_colour_rgba, normalise_class
-from ..roi_shapes import next_roi_name, rois_from_shapes, shapes_from_rois
-from ..scorer import RoiScorer
-from ..scoring import METHODS, SpotScores
-from ..signature import EXAMPLE_PANEL, Signature, parse_gene_list
-from ..statistics import compare_rois
-from .plots import ScorePlot
+from napari_roiscore._layer_data import IMAGE_KEY, SPOTS_KEY
+from napari_roiscore.rois.autosave import load_autosave, save_autosave, update_bin
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.analysis.export import annotate_spots, scores_csv, write_annotated_h5ad
+from napari_roiscore.rois.roi import DEFAULT_CLASSES, Roi
+from napari_roiscore.rois.classes import class_colour_rgba, normalise_class
+from napari_roiscore.rois.shapes import next_roi_name, rois_from_shapes, shapes_from_rois
+from napari_roiscore.scoring.scorer import RoiScorer
+from napari_roiscore.scoring.methods import METHODS, SpotScores
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, parse_gene_list
+from napari_roiscore.analysis.statistics import compare_rois
+from napari_roiscore._qt.plots import ScorePlot
 
 if TYPE_CHECKING:
     import napari
@@ -368,7 +368,7 @@ class RoiScoresWidget(QWidget):
 
     def load_signature(self, path: str | Path, index: int = 0) -> Signature:
         """Use signature ``index`` of a GMT/YAML/JSON file (up genes shown in the field)."""
-        from ..signature import load_signatures
+        from napari_roiscore.scoring.signature import load_signatures
 
         sigs = load_signatures(path)
         if not 0 <= index < len(sigs):
@@ -909,7 +909,7 @@ class RoiScoresWidget(QWidget):
 
     def compute_otsu(self) -> None:
         """Set the threshold field to Otsu's threshold of the chosen channel."""
-        from ..marker import marker_mask
+        from napari_roiscore.images.markers import marker_mask
 
         image, channel = self._marker_image()
         if image is None or self._scorer is None:
@@ -933,7 +933,7 @@ class RoiScoresWidget(QWidget):
 
     def apply_marker_restriction(self) -> None:
         """Compute footprint fractions (worker) and restrict scoring to positive spots."""
-        from ..marker import footprint_fractions, marker_mask, restrict_spots
+        from napari_roiscore.images.markers import footprint_fractions, marker_mask, restrict_spots
 
         image, channel = self._marker_image()
         if image is None or self._scorer is None:
@@ -986,7 +986,7 @@ class RoiScoresWidget(QWidget):
 
     def show_marker_mask(self) -> None:
         """Add the marker-positive mask as a (lazy) layer over the image."""
-        from ..marker import marker_mask
+        from napari_roiscore.images.markers import marker_mask
 
         image, channel = self._marker_image()
         if image is None:
@@ -1015,7 +1015,7 @@ class RoiScoresWidget(QWidget):
         """Append ROIs to the ROI layer (creating one if needed), keeping names unique."""
         layer = self._roi_layer
         if layer is None:
-            from .._layer_data import roi_layer
+            from napari_roiscore._layer_data import roi_layer
 
             data, kw, _ = roi_layer([], pixel_size_um=None)
             # ROIs are in level-0 pixels: the frame of the spots, else of the images (same pixels)
@@ -1050,20 +1050,20 @@ class RoiScoresWidget(QWidget):
         self.update_table()
 
     def import_geojson(self, path: str | Path) -> int:
-        from ..roi_io import read_geojson
+        from napari_roiscore.rois.geojson import read_geojson
 
         rois = read_geojson(path)
         self.add_rois(rois)
         return len(rois)
 
     def export_geojson(self, path: str | Path) -> Path:
-        from ..roi_io import write_geojson
+        from napari_roiscore.rois.geojson import write_geojson
 
         return write_geojson(self.current_rois(), path)
 
     def propose_compartments(self) -> None:
         """Propose tumour ROIs from the cancer-cell channel and stroma = tissue − tumour (worker)."""
-        from ..compartment import propose_compartments
+        from napari_roiscore.rois.compartments import propose_compartments
 
         layer = self.tumour_channel_combo.value
         if layer is None:
@@ -1254,7 +1254,7 @@ class RoiScoresWidget(QWidget):
         return write_annotated_h5ad(adata, path)
 
     def write_report(self, stem: str | Path) -> tuple[Path, Path]:
-        from ..report import write_report
+        from napari_roiscore.analysis.report import write_report
 
         if self.last_table.empty:
             raise RoiScoreError("There are no ROI scores to report yet.", "Draw an ROI and wait for its score.")
@@ -1267,7 +1267,7 @@ class RoiScoresWidget(QWidget):
     # -- sessions ---------------------------------------------------------
     def save_session(self, path: str | Path) -> Path:
         """Save data paths (with checksums), ROIs, signature, method, marker settings and results."""
-        from ..session import save_session
+        from napari_roiscore.session import save_session
 
         if self._scorer is None or self._scores is None:
             raise RoiScoreError("Nothing to save yet: no spots are scored.", "Open spots and wait for the scores.")
@@ -1292,9 +1292,9 @@ class RoiScoresWidget(QWidget):
         The checksums of the data files are verified first (a changed file is an error that
         names it).  Scores then recompute exactly as when the session was saved.
         """
-        from .._layer_data import image_layers, roi_layer, spots_layer
-        from ..image import read_multiplex_tiff
-        from ..session import load_session, read_session_spots
+        from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
+        from napari_roiscore.images.multiplex import read_multiplex_tiff
+        from napari_roiscore.session import load_session, read_session_spots
 
         session = load_session(path)
         spots = read_session_spots(session)

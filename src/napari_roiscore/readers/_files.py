@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import RoiScoreError
+from napari_roiscore.errors import RoiScoreError
 
 __all__ = ["first_existing", "require_dir", "require_file"]
 

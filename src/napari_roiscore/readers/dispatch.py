@@ -22,8 +22,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import RoiScoreError
-from ..spot import SpotTable
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["FOLDER_KINDS", "SPOTS_KINDS", "enclosing_instrument_folder", "folder_kind", "is_geomx_export_workbook",
            "read_spots_of_kind",
@@ -67,11 +67,11 @@ def folder_kind(path: str | Path) -> str | None:
         return "xenium"
     if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
         return "geomx"
-    from .spatialdata_store import is_spatialdata_store
+    from napari_roiscore.readers.spatialdata_store import is_spatialdata_store
 
     if is_spatialdata_store(p):
         return "spatialdata"
-    from .geomx_export import is_geomx_export
+    from napari_roiscore.readers.geomx_export import is_geomx_export
 
     if is_geomx_export(p):
         return "geomx_export"
@@ -97,7 +97,7 @@ def is_geomx_export_workbook(path: str | Path) -> bool:
     p = Path(path)
     if p.suffix.lower() != ".xlsx" or not p.is_file():
         return False
-    from .geomx_export import is_geomx_export
+    from napari_roiscore.readers.geomx_export import is_geomx_export
 
     return is_geomx_export(p)
 
@@ -142,7 +142,7 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
     RoiScoreError
         Unknown kind, an option the reader does not take, or the reader's own error.
     """
-    from . import (read_geomx_export, read_geomx_ngs, read_spaceranger, read_spatialdata, read_visium_hd,
+    from napari_roiscore.readers import (read_geomx_export, read_geomx_ngs, read_spaceranger, read_spatialdata, read_visium_hd,
                    read_xenium)
 
     p = Path(path)
@@ -168,6 +168,6 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
 
 
 def _read_h5ad(path: Path, **options: Any) -> SpotTable:
-    from ..spot import read_h5ad_spots
+    from napari_roiscore.spots.table import read_h5ad_spots
 
     return read_h5ad_spots(path, **options)

@@ -46,8 +46,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import RoiScoreError
-from ..spot import SpotTable
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["GRID_PITCH_PX", "GRID_SPOT_DIAMETER_PX", "combine_probes", "read_dcc", "read_geomx_ngs",
            "read_pkc"]

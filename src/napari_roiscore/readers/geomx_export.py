@@ -62,9 +62,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import RoiScoreError
-from ..spot import SpotTable
-from .geomx import GRID_PITCH_PX, GRID_SPOT_DIAMETER_PX, combine_probes
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.readers.geomx import GRID_PITCH_PX, GRID_SPOT_DIAMETER_PX, combine_probes
 
 __all__ = [
     "COUNTS_KINDS",

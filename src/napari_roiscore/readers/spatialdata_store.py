@@ -7,7 +7,7 @@ a store with zarr alone (a zarr group holding a ``tables``, ``points``,
 lays them out); :func:`read_spatialdata` imports spatialdata only when called
 and says how to install it when it is missing.
 
-Conversion to a :class:`~napari_roiscore.spot.SpotTable`: the chosen table's
+Conversion to a :class:`~napari_roiscore.spots.table.SpotTable`: the chosen table's
 counts (``layers["counts"]`` if present, else ``X``); spot centres and sizes
 from the shapes element the table annotates (circles: centre and ``radius``;
 polygons: centroid and the diameter of a circle of equal area; an
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import RoiScoreError
-from ..spot import SpotTable, select_raw_counts
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.table import SpotTable, select_raw_counts
 
 __all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spatialdata"]
 
@@ -145,7 +145,7 @@ def read_spatialdata(path: str | Path, table: str | None = None, region: str | N
         xy, diameter, shape = _from_shapes(sdata.shapes[chosen], ids)
         adata.obsm["spatial"] = xy
     elif "spatial" in adata.obsm:
-        from ..spot import _scale_info
+        from napari_roiscore.spots.table import _scale_info
 
         diameter, _ = _scale_info(adata, src)
     if "spatial" not in adata.obsm or diameter is None or not diameter > 0:

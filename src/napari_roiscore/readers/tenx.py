@@ -22,8 +22,8 @@ import pandas as pd
 import scipy.io
 import scipy.sparse as sp
 
-from ..errors import RoiScoreError
-from ._files import first_existing
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.readers._files import first_existing
 
 __all__ = ["CountMatrix", "read_10x_h5", "read_10x_mtx"]
 

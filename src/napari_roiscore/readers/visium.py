@@ -13,7 +13,7 @@ A Space Ranger ``outs/`` folder holds:
   ``microns_per_pixel`` and ``bin_size_um``);
 * ``spatial/tissue_hires_image.png`` / ``tissue_lowres_image.png``.
 
-The result is a :class:`~napari_roiscore.spot.SpotTable` with spot centres in
+The result is a :class:`~napari_roiscore.spots.table.SpotTable` with spot centres in
 full-resolution pixels; the images are kept the scanpy/squidpy way in
 ``adata.uns["spatial"][library_id]`` (see :func:`tissue_images_from_uns`).
 """
@@ -26,11 +26,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import RoiScoreError
-from ..spot import SpotTable
-from ._files import require_dir, require_file
-from .tenx import CountMatrix, read_10x_h5, read_10x_mtx
-from .tissue_image import read_png
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.readers._files import require_dir, require_file
+from napari_roiscore.readers.tenx import CountMatrix, read_10x_h5, read_10x_mtx
+from napari_roiscore.readers.tissue_image import read_png
 
 __all__ = [
     "POSITION_COLUMNS",

@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import RoiScoreError
-from ..spot import SpotTable
-from ._files import first_existing, require_dir
-from .tenx import read_10x_h5, read_10x_mtx
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.readers._files import first_existing, require_dir
+from napari_roiscore.readers.tenx import read_10x_h5, read_10x_mtx
 
 __all__ = ["XENIUM_PIXEL_SIZE_UM", "find_morphology_image", "read_xenium"]
 

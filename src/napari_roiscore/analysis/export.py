@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_write, atomic_write_text
-from .roi import Roi
-from .scoring import SpotScores
-from .spot import SpotTable
+from napari_roiscore._atomic import atomic_write, atomic_write_text
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.scoring.methods import SpotScores
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["annotate_spots", "scores_csv", "write_annotated_h5ad"]
 

@@ -30,7 +30,7 @@ Then ``e_rg = log2(x_rg + 1)`` and the ROI score is either
     with counts; a gene with the same value in every ROI has ``z = 0``.
 ``score="singscore"``
     singscore of the ROI's profile over all genes (see
-    :mod:`napari_roiscore.rank_scores`); depends on that ROI only, and is the
+    :mod:`napari_roiscore.scoring.rank_scores`); depends on that ROI only, and is the
     same for CPM and Q3 (ranks do not change under per-ROI scaling).
 """
 
@@ -42,11 +42,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import RoiScoreError
-from .normalise import as_csr, weighted_mean
-from .rank_scores import singscore_profiles
-from .signature import GeneMatch, Signature, match_genes
-from .spot import SpotTable
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.normalise import as_csr, weighted_mean
+from napari_roiscore.scoring.rank_scores import singscore_profiles
+from napari_roiscore.scoring.signature import GeneMatch, Signature, match_genes
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = [
     "NORMS",

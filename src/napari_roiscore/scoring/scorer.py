@@ -8,7 +8,7 @@ edited ROI is then a membership query plus an aggregate, cached per outline.
 For the ``pseudobulk`` method the ROI score is not an aggregate of spot
 scores: :meth:`RoiScorer.table` sums each ROI's raw counts (cached per
 outline) and scores the ROIs as samples with
-:func:`~napari_roiscore.pseudobulk.score_bulk_profiles`; ``median`` is NaN.
+:func:`~napari_roiscore.scoring.pseudobulk.score_bulk_profiles`; ``median`` is NaN.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
-from .errors import RoiScoreError
-from .pseudobulk import pseudobulk_counts, score_bulk_profiles
-from .roi import Roi
-from .scoring import METHODS, SpotScores, aggregate, score_spots
-from .signature import Signature
-from .spot import SpotTable
-from .spot_index import PrefixSums, RoiSum, SpotIndex
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.pseudobulk import pseudobulk_counts, score_bulk_profiles
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.scoring.methods import METHODS, SpotScores, aggregate, score_spots
+from napari_roiscore.scoring.signature import Signature
+from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.spots.index import PrefixSums, RoiSum, SpotIndex
 
 __all__ = ["TABLE_COLUMNS", "RoiScorer"]
 
@@ -124,7 +124,7 @@ class RoiScorer:
         scores : SpotScores
         spot_mask : bool array of shape (n_spots,), optional
             Count only spots where it is True (e.g. spots whose footprint is
-            marker-positive, see :mod:`napari_roiscore.marker`).  ``None``
+            marker-positive, see :mod:`napari_roiscore.images.markers`).  ``None``
             keeps every spot inside the ROI.
         """
         if spot_mask is not None:

@@ -379,7 +379,7 @@ class SpotIndex:
         Parameters
         ----------
         geometry : shapely Polygon or MultiPolygon
-            A valid polygonal ROI (see :func:`napari_roiscore.roi.polygonal`);
+            A valid polygonal ROI (see :func:`napari_roiscore.rois.roi.polygonal`);
             anything without area gives no spots.
         sort : bool
             Return the indices ascending (default).  Aggregates do not need

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import RoiScoreError
+from napari_roiscore.errors import RoiScoreError
 
 __all__ = [
     "EXAMPLE_PANEL",

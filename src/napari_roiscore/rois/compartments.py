@@ -19,7 +19,7 @@ Stroma
 
 The work is done at one pyramid level (pixel ≈ ``target_pixel_um``, at most
 ``MAX_PIXELS`` pixels) and outlines are returned as :class:`Roi` polygons,
-holes included, in (x, y) level-0 pixels (see :mod:`napari_roiscore.marker`
+holes included, in (x, y) level-0 pixels (see :mod:`napari_roiscore.images.markers`
 for the level ↔ level-0 coordinate rule).  Outlines follow pixel edges and are
 simplified to within ``simplify_um`` (default: one working pixel).
 """
@@ -32,10 +32,10 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from .errors import RoiScoreError
-from .image import MultiplexImage
-from .marker import find_channel, level_downsample, level_to_level0, otsu_threshold
-from .roi import Roi, polygonal
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.images.multiplex import MultiplexImage
+from napari_roiscore.images.markers import find_channel, level_downsample, level_to_level0, otsu_threshold
+from napari_roiscore.rois.roi import Roi, polygonal
 
 __all__ = ["Compartments", "mask_to_polygons", "propose_compartments"]
 

@@ -20,8 +20,8 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
-from .roi import Roi, merge_same_named, roi_from_napari
-from .roi_class import normalise_class
+from napari_roiscore.rois.roi import Roi, merge_same_named, roi_from_napari
+from napari_roiscore.rois.classes import normalise_class
 
 __all__ = ["next_roi_name", "rois_from_shapes", "shapes_from_rois"]
 
@@ -54,7 +54,7 @@ def rois_from_shapes(
     """ROIs from napari Shapes data, in order of first appearance of each name.
 
     Unnamed shapes get their 1-based position as name ("001", ...); shapes
-    sharing a name are merged by :func:`~napari_roiscore.roi.merge_same_named`.
+    sharing a name are merged by :func:`~napari_roiscore.rois.roi.merge_same_named`.
     """
     n = len(data_rc)
     roi_names = []

@@ -287,8 +287,8 @@ def write_slide(slide: SyntheticSlide, folder: str | Path, stem: str = "sample",
     import pandas as pd
     import tifffile
 
-    from .roi import Roi
-    from .roi_io import write_geojson
+    from napari_roiscore.rois.roi import Roi
+    from napari_roiscore.rois.geojson import write_geojson
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -17,14 +17,14 @@ Methods (keys of :data:`METHODS`)
     n_bins=25, random_state=0, gene pool = all genes) applied to
     ``log1p(normalize_total(target_sum=1e4))`` expression in float64.  Control
     genes are drawn once on the whole slide and recorded in ``params``.
-    See :mod:`napari_roiscore.control_genes`.
+    See :mod:`napari_roiscore.scoring.control_genes`.
 ``ucell``
-    UCell (max_rank=1500), per spot.  See :mod:`napari_roiscore.rank_scores`.
+    UCell (max_rank=1500), per spot.  See :mod:`napari_roiscore.scoring.rank_scores`.
 ``singscore``
     singscore (ties "min", centred), per spot.
 ``pseudobulk``
     GeoMx-style: ROI scores come from the summed raw counts of the ROI's
-    spots (:func:`napari_roiscore.pseudobulk.score_pseudobulk`; params
+    spots (:func:`napari_roiscore.scoring.pseudobulk.score_pseudobulk`; params
     ``norm="cpm"|"q3"``, ``score="mean_z"|"singscore"``).  The per-spot values
     stored here (for colouring spots) score each spot as its own pseudobulk
     with CPM (Q3 of one spot is almost always 0).
@@ -43,13 +43,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sp
 
-from .control_genes import control_gene_score
-from .errors import RoiScoreError
-from .normalise import log1p_cp10k_divisor, library_sizes, selected_columns, weighted_mean
-from .pseudobulk import NORMS, PSEUDOBULK_SCORES
-from .rank_scores import singscore_spots, ucell_spots
-from .signature import GeneMatch, Signature, match_genes
-from .spot import SpotTable
+from napari_roiscore.scoring.control_genes import control_gene_score
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.normalise import log1p_cp10k_divisor, library_sizes, selected_columns, weighted_mean
+from napari_roiscore.scoring.pseudobulk import NORMS, PSEUDOBULK_SCORES
+from napari_roiscore.scoring.rank_scores import singscore_spots, ucell_spots
+from napari_roiscore.scoring.signature import GeneMatch, Signature, match_genes
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = [
     "METHODS",

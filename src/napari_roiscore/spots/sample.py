@@ -5,14 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from .image import MultiplexImage, read_multiplex_tiff
-from .roi import Roi
-from .roi_io import read_geojson
-from .spot import SpotTable, read_h5ad_spots
+from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.geojson import read_geojson
+from napari_roiscore.spots.table import SpotTable, read_h5ad_spots
 
 __all__ = ["SAMPLE_DIR", "SpatialSample", "open_sample"]
 
-SAMPLE_DIR = Path(__file__).resolve().parent / "sample_images"
+SAMPLE_DIR = Path(__file__).resolve().parent.parent / "sample_images"
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import zlib
 
-from .roi import CLASS_COLOURS, DEFAULT_CLASSES
+from napari_roiscore.rois.roi import CLASS_COLOURS, DEFAULT_CLASSES
 
 __all__ = ["DEFAULT_CLASSES", "class_colour", "class_colour_rgba", "normalise_class", "qupath_class_name"]
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from shapely.geometry import MultiPolygon, Polygon, mapping, shape
 
-from ._atomic import atomic_write_text
-from .errors import RoiScoreError
-from .roi import Roi
-from .roi_class import class_colour, normalise_class, qupath_class_name
+from napari_roiscore._atomic import atomic_write_text
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.rois.roi import Roi
+from napari_roiscore.rois.classes import class_colour, normalise_class, qupath_class_name
 
 __all__ = ["read_geojson", "rois_to_geojson", "write_geojson"]
 
@@ -53,7 +53,7 @@ def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
     """Read ROIs from a (QuPath) GeoJSON file.
 
     Features that share a name are one ROI (their union, see
-    :func:`~napari_roiscore.roi.merge_same_named`), as in the widget;
+    :func:`~napari_roiscore.rois.roi.merge_same_named`), as in the widget;
     ``merge=False`` gives one ROI per feature.
 
     Raises
@@ -77,7 +77,7 @@ def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
     rois = parse_geojson(data, src)
     if not merge:
         return rois
-    from .roi import merge_same_named
+    from napari_roiscore.rois.roi import merge_same_named
 
     return merge_same_named(rois)
 

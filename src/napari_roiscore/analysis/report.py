@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ._atomic import atomic_write
-from .roi_class import DEFAULT_CLASSES, class_colour
+from napari_roiscore._atomic import atomic_write
+from napari_roiscore.rois.classes import DEFAULT_CLASSES, class_colour
 
 __all__ = ["draw_distributions", "draw_distributions_on", "software_versions", "write_report"]
 

@@ -55,8 +55,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from .errors import RoiScoreError
-from .normalise import _row_chunks, as_csr
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.normalise import _row_chunks, as_csr
 
 __all__ = [
     "gene_tie_counts",

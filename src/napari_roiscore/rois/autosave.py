@@ -2,7 +2,7 @@
 
 Every ROI edit can be written to ``<data>.roiscore-autosave.geojson`` next to
 the data file (or folder, e.g. a Space Ranger ``outs/``).  The sidecar is a
-QuPath-compatible GeoJSON FeatureCollection (see :mod:`napari_roiscore.roi_io`)
+QuPath-compatible GeoJSON FeatureCollection (see :mod:`napari_roiscore.rois.geojson`)
 with one extra top-level member, ``"roiscore_autosave"``, holding when it was
 saved, which data it belongs to, and the user's list of ROI classes (including
 classes no ROI uses yet).
@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._atomic import atomic_write
-from .errors import RoiScoreError
-from .roi import DEFAULT_CLASSES, Roi
-from .roi_io import parse_geojson, rois_to_geojson
+from napari_roiscore._atomic import atomic_write
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.rois.roi import DEFAULT_CLASSES, Roi
+from napari_roiscore.rois.geojson import parse_geojson, rois_to_geojson
 
 __all__ = [
     "SUFFIX",
@@ -77,7 +77,7 @@ def sidecar_path(data_path: str | Path) -> Path:
         raise RoiScoreError(f"{str(data_path)!r} has no file name to put an autosave next to.",
                             "Open a data file or folder first.")
     resolved = p.resolve()
-    shipped = Path(__file__).resolve().parent / "sample_images"
+    shipped = Path(__file__).resolve().parent.parent / "sample_images"
     in_package = shipped.resolve() in resolved.parents
     if os.environ.get(ENV_DIR) or in_package or not os.access(resolved.parent, os.W_OK):
         digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:12]

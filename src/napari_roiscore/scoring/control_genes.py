@@ -37,8 +37,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from .errors import RoiScoreError
-from .normalise import as_csr, gene_means_and_divisor, normalised_weights, weighted_row_sums
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.normalise import as_csr, gene_means_and_divisor, normalised_weights, weighted_row_sums
 
 __all__ = ["ControlGeneScore", "choose_control_genes", "control_gene_score"]
 

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from .errors import RoiScoreError
-from .roi import Roi
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.rois.roi import Roi
 
 if TYPE_CHECKING:
-    from .scorer import RoiScorer
-    from .scoring import SpotScores
+    from napari_roiscore.scoring.scorer import RoiScorer
+    from napari_roiscore.scoring.methods import SpotScores
 
 __all__ = [
     "RESEARCH_ONLY",

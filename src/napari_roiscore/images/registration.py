@@ -13,7 +13,7 @@ not always share one frame.  Three ways to bring them together, all giving a
   spots: :func:`fit_landmarks` (2 pairs → similarity: rotation + uniform
   scale + shift; 3 or more → full affine; least squares, with residuals).
 
-:func:`apply_transform` returns a new :class:`~napari_roiscore.spot.SpotTable`
+:func:`apply_transform` returns a new :class:`~napari_roiscore.spots.table.SpotTable`
 with moved centres (raw counts untouched) and records the transform in
 ``provenance["transform"]`` (the total transform from the reader's
 coordinates) and ``provenance["transform_steps"]`` (each step, in order).
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import RoiScoreError
-from .spot import SpotTable
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["Alignment", "Transform", "apply_transform", "fit_landmarks", "spots_to_image_pixels",
            "transform_of"]

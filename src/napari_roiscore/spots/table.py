@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .errors import RoiScoreError
+from napari_roiscore.errors import RoiScoreError
 
 __all__ = ["SpotTable", "is_whole_numbers", "read_h5ad_spots", "select_raw_counts"]
 

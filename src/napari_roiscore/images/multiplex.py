@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .channel import ROLE_COLOURMAPS, role_for_name
-from .errors import RoiScoreError
+from napari_roiscore.images.channels import ROLE_COLOURMAPS, role_for_name
+from napari_roiscore.errors import RoiScoreError
 
 __all__ = ["MultiplexImage", "read_multiplex_tiff", "spots_on_image", "tiff_flavour"]
 
@@ -48,7 +48,7 @@ class MultiplexImage:
     pixel_size_um : float or None
         Level-0 pixel size in micrometres.
     roles : list of str
-        Role per channel (see :mod:`napari_roiscore.channel`).
+        Role per channel (see :mod:`napari_roiscore.images.channels`).
     provenance : dict
     """
 
@@ -259,7 +259,7 @@ def spots_on_image(image: MultiplexImage, spots) -> np.ndarray:
 
     Spots partly off the image are legitimate (tissue at the edge): they are
     flagged ``False`` here, get no marker fraction (NaN, see
-    :func:`napari_roiscore.marker.footprint_fractions`) and are still scored.
+    :func:`napari_roiscore.images.markers.footprint_fractions`) and are still scored.
 
     Parameters
     ----------

@@ -37,8 +37,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import RoiScoreError
-from .image import MultiplexImage
+from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.images.multiplex import MultiplexImage
 
 __all__ = [
     "MarkerMask",
