@@ -343,7 +343,7 @@ class Session:
         path = Path(path)
         text = json.dumps(self.to_dict(base=path.resolve().parent), indent=1, allow_nan=False)
         try:
-            return atomic_write_text(path, text + "\n")
+            return atomic_write_text(path, text + "\n", [f.path for f in self.data_files])
         except OSError as err:
             raise RoiScoreError(f"Cannot write session {str(path)!r}: {err}.",
                                 "Choose a folder you can write to.") from None

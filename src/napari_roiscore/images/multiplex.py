@@ -309,7 +309,10 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
     RoiScoreError
         Missing/corrupt file, unsupported axes, or absurd declared size.
     """
+    from napari_roiscore.outputs import protect_input
+
     path = Path(path)
+    protect_input(path)
     tif = _open_tiff(path)
     try:
         flavour = tiff_flavour(tif)

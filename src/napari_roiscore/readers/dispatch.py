@@ -158,6 +158,9 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
     if kind not in readers:
         raise RoiScoreError(f"Spots {str(p)!r}: unknown kind {kind!r}.",
                             f"Use one of {', '.join(SPOTS_KINDS)}.")
+    from napari_roiscore.outputs import protect_input
+
+    protect_input(p)
     try:
         return readers[kind]()
     except TypeError as err:  # an option the reader does not take

@@ -10,6 +10,7 @@ Holes (interior rings) are preserved in both directions.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -44,9 +45,9 @@ def rois_to_geojson(rois: list[Roi]) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def write_geojson(rois: list[Roi], path: str | Path) -> Path:
-    """Write ``rois`` as QuPath-compatible GeoJSON (atomically)."""
-    return atomic_write_text(path, json.dumps(rois_to_geojson(rois), indent=1))
+def write_geojson(rois: list[Roi], path: str | Path, inputs: Sequence[str | Path | None] = ()) -> Path:
+    """Write ``rois`` as QuPath-compatible GeoJSON (atomically; never over one of ``inputs``)."""
+    return atomic_write_text(path, json.dumps(rois_to_geojson(rois), indent=1), inputs)
 
 
 def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
@@ -65,10 +66,13 @@ def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
     src = str(path)
     if not path.is_file():
         raise RoiScoreError(f"ROI file {src!r} does not exist.", "Check the path.")
+    from napari_roiscore.outputs import require_regular_file
+
+    require_regular_file(path, "ROI file")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise RoiScoreError(f"ROI file {src!r} is larger than 512 MB.", "Split it.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # QuPath on Windows may write a BOM
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise RoiScoreError(
             f"ROI file {src!r} is not valid GeoJSON ({type(err).__name__}: {err}).",

@@ -338,6 +338,10 @@ def load_signatures(path: str | Path) -> list[Signature]:
         raise RoiScoreError(
             f"Signature file {str(path)!r} does not exist.", "Check the path."
         )
+    from napari_roiscore.outputs import protect_input, require_regular_file
+
+    require_regular_file(path, "Signature file")
+    protect_input(path)
     suffix = path.suffix.lower()
     size = path.stat().st_size
     limit = MAX_YAML_BYTES if suffix in (".yaml", ".yml") else MAX_SIGNATURE_BYTES
@@ -348,7 +352,7 @@ def load_signatures(path: str | Path) -> list[Signature]:
             "Keep only the gene sets you score (a few hundred genes each).",
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel, Notepad) is not part of the first name
     except (OSError, UnicodeDecodeError) as err:
         raise RoiScoreError(
             f"Cannot read signature file {str(path)!r}: {err}.",
