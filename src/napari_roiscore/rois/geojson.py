@@ -27,6 +27,10 @@ MAX_COORD = 1e8  # pixels; anything larger is a broken file
 MAX_FILE_BYTES = 512 * 1024 * 1024
 
 
+#: longest ROI name or class accepted (names are never cut: cut names could collide)
+MAX_NAME = 1000
+
+
 def _colour_int(cls: str) -> list[int]:
     rgb = class_colour(cls)  # the colour the class has in napari (user classes too)
     return [int(round(255 * c)) for c in rgb]
@@ -129,6 +133,10 @@ def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
         cls_name = cls.get("name") if isinstance(cls, dict) else (cls if isinstance(cls, str) else None)
         # names and classes must be text (or a number); anything else falls back to the default
         name = _text(props.get("name")) or _text(feat.get("id")) or ""  # unnamed: numbered below
+        for what, text in (("name", name), ("class", _text(cls_name) or "")):
+            if len(text) > MAX_NAME:
+                raise RoiScoreError(f"{where}: the {what} is {len(text):,} characters long "
+                                    f"({text[:40]!r}…); at most {MAX_NAME:,}.", f"Give the ROI a shorter {what}.")
         roi = Roi(name, normalise_class(_text(cls_name)), g)  # QuPath "Tumor" is our "tumour"
         if isinstance(g, (Polygon, MultiPolygon)):
             rois.append(roi)
@@ -156,7 +164,7 @@ def _text(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
     text = str(value).strip() if not isinstance(value, int) or abs(value) < 10**30 else None
-    return text[:200] if text else None
+    return text or None  # never cut: two long names cut alike would merge two ROIs
 
 
 def _check_coords(coords: object, depth: int, where: str) -> None:

@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.checks import canonical_csr, check_coordinates
 
 __all__ = ["SpotTable", "is_whole_numbers", "read_h5ad_spots", "select_raw_counts"]
 
@@ -29,6 +30,10 @@ __all__ = ["SpotTable", "is_whole_numbers", "read_h5ad_spots", "select_raw_count
 #: ``var`` columns searched for alternative gene identifiers (Ensembl ids or symbols)
 GENE_ID_COLUMNS = ("gene_ids", "gene_id", "ensembl_id", "gene_symbols", "gene_symbol", "gene_name",
                    "gene_names", "symbol", "feature_name")
+
+
+#: spot diameters above this are a broken scale factor (a Visium spot is ~100-200 px)
+MAX_DIAMETER_PX = 100_000
 
 
 @dataclass
@@ -115,22 +120,14 @@ class SpotTable:
                 f"{src}: obsm['spatial'] has shape {xy.shape}; expected ({ad.n_obs}, 2).",
                 "Store one (x, y) pair per spot.",
             )
+        check_coordinates(xy[:, :2], src, "spot centres in obsm['spatial']")  # finite, bounded
         try:
-            xy = xy[:, :2].astype(float)
-        except (TypeError, ValueError) as err:
+            ok = bool(np.isfinite(self.diameter_px) and 0 < self.diameter_px <= MAX_DIAMETER_PX)
+        except TypeError:
+            ok = False
+        if not ok:
             raise RoiScoreError(
-                f"{src}: obsm['spatial'] (spot centres) is not numeric ({err}).",
-                "Store spot centres as numbers: (x, y) in full-resolution pixels.",
-            ) from None
-        if not np.all(np.isfinite(xy)):
-            bad = int((~np.isfinite(xy)).any(axis=1).sum())
-            raise RoiScoreError(
-                f"{src}: {bad} spot(s) have NaN/inf coordinates in obsm['spatial'].",
-                "Remove those spots or fix their coordinates.",
-            )
-        if not (np.isfinite(self.diameter_px) and self.diameter_px > 0):
-            raise RoiScoreError(
-                f"{src}: spot diameter {self.diameter_px!r} px is not a positive number.",
+                f"{src}: spot diameter {self.diameter_px!r} px is not a positive number up to {MAX_DIAMETER_PX:,} px.",
                 "Set the spot diameter (e.g. scalefactors 'spot_diameter_fullres').",
             )
         if self.shape not in ("circle", "square"):
@@ -155,6 +152,10 @@ class SpotTable:
                 "Make them unique (adata.var_names_make_unique(); read_h5ad_spots does this).",
             )
         X = ad.X
+        if sp.issparse(X):  # indices in range (else a compiled scorer reads past an array), canonical
+            X = canonical_csr(X, src)
+            if X is not ad.X:
+                ad.X = X
         data = X.data if sp.issparse(X) else np.asarray(X)
         if data.size:
             if not np.issubdtype(data.dtype, np.number):
@@ -169,6 +170,9 @@ class SpotTable:
                     f"{src}: the count matrix contains negative values — it is not raw counts.",
                     "Provide raw integer counts (e.g. adata.layers['counts']).",
                 )
+        if not data.size or not np.any(data):
+            raise RoiScoreError(f"{src}: every count is zero — there is nothing to score.",
+                                "Open the raw counts (e.g. adata.layers['counts'] holds them?).")
 
     def to_layer_kwargs(self) -> dict:
         """Keyword arguments for a napari Points layer (pure data, no napari import)."""
