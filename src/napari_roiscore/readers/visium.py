@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.outputs import limited_list, require_regular_file
+from napari_roiscore.spots.checks import check_positive
+from napari_roiscore.spots.table import MAX_DIAMETER_PX, SpotTable
 from napari_roiscore.readers._files import require_dir, require_file
 from napari_roiscore.readers.tenx import CountMatrix, read_10x_h5, read_10x_mtx
 from napari_roiscore.readers.tissue_image import read_png
@@ -64,8 +66,9 @@ def find_spaceranger_outs(path: str | Path) -> Path:
 
 def read_scalefactors(path: Path) -> dict:
     """Read ``scalefactors_json.json``; it must hold ``spot_diameter_fullres``."""
+    require_regular_file(path, "Scale factors")
     try:
-        sf = json.loads(path.read_text())
+        sf = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as err:
         raise RoiScoreError(f"{str(path)!r} is not valid JSON ({err}).",
                             "Copy scalefactors_json.json again from the Space Ranger run.") from None
@@ -77,6 +80,10 @@ def read_scalefactors(path: Path) -> dict:
         raise RoiScoreError(f"{str(path)!r}: field 'spot_diameter_fullres' is {str(d)[:40]!r}, "
                             "not a positive number.",
                             "Copy scalefactors_json.json again from the Space Ranger run.")
+    check_positive(d, repr(str(path)), "'spot_diameter_fullres'", upper=MAX_DIAMETER_PX)
+    for key, value in sf.items():  # a scale factor of 0, NaN or 1e300 puts the image anywhere
+        if key.endswith("_scalef") or key == "regist_target_img_scalef":
+            check_positive(value, repr(str(path)), repr(key), upper=1e3)
     return {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in sf.items()}
 
 
@@ -93,12 +100,16 @@ def read_tissue_positions(path: str | Path) -> pd.DataFrame:
             raise RoiScoreError(f"{str(path)!r} is not a readable parquet file ({type(err).__name__}).",
                                 "Copy the tissue positions file again from the Space Ranger run.") from None
     else:
+        require_regular_file(path, "Tissue positions")
         try:
-            with open(path, encoding="utf-8") as fh:
+            with open(path, encoding="utf-8-sig") as fh:
                 first = fh.readline()
-            has_header = first.split(",")[0].strip().lower() == "barcode"
-            df = pd.read_csv(path, header=0 if has_header else None,
+            # a header row names the columns (in any order); the old headerless file has Space Ranger's order
+            has_header = bool({c.strip().strip('"').lower() for c in first.split(",")} & set(POSITION_COLUMNS))
+            df = pd.read_csv(path, header=0 if has_header else None, encoding="utf-8-sig",
                              names=None if has_header else POSITION_COLUMNS)
+            if has_header:
+                df.columns = [str(c).strip().lower() for c in df.columns]
         except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
             raise RoiScoreError(f"{str(path)!r} is not a readable CSV file ({type(err).__name__}: "
                                 f"{str(err)[:80]}).",
@@ -112,6 +123,11 @@ def read_tissue_positions(path: str | Path) -> pd.DataFrame:
             raise RoiScoreError(f"{str(path)!r}: column {col!r} holds text, not pixel numbers.",
                                 "Copy the tissue positions file again from the Space Ranger run.")
     df["barcode"] = df["barcode"].astype(str)
+    dup = df["barcode"][df["barcode"].duplicated()]
+    if len(dup):
+        raise RoiScoreError(f"{str(path)!r}: {len(dup):,} barcode(s) appear twice, e.g. "
+                            f"{limited_list(dict.fromkeys(dup), 3)}.",
+                            "Copy the tissue positions file again from the Space Ranger run.")
     return df.set_index("barcode")
 
 

@@ -200,9 +200,12 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
     """
     import anndata as ad
 
+    from napari_roiscore.outputs import require_regular_file
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path.")
+    require_regular_file(path, "Spots file")
     try:
         with warnings.catch_warnings():  # duplicate names are handled below
             warnings.filterwarnings("ignore", message=".*names are not unique", category=UserWarning)
