@@ -251,6 +251,14 @@ def marker_mask(
     return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr)
 
 
+#: memory per footprint pixel while measuring (offsets, distances, masks), bytes
+FOOTPRINT_BYTES_PER_PIXEL = 64
+#: one spot's footprint may need at most this much; more is a broken diameter, refused with the estimate
+MAX_FOOTPRINT_BYTES = 2 * 1024**3
+#: spots of a tile are measured in batches needing about this much memory
+FOOTPRINT_CHUNK_BYTES = 256 * 1024**2
+
+
 def footprint_fractions(
     mask: MarkerMask,
     spots_xy: np.ndarray,
@@ -295,13 +303,22 @@ def footprint_fractions(
     cx, cy = lvl[:, 0], lvl[:, 1]
     ci, cj = np.round(cy).astype(np.int64), np.round(cx).astype(np.int64)
     hy, hx = int(np.ceil(radius / dsy)) + 1, int(np.ceil(radius / dsx)) + 1
+    per_spot = (2 * hy + 1) * (2 * hx + 1) * FOOTPRINT_BYTES_PER_PIXEL
+    if per_spot > MAX_FOOTPRINT_BYTES:  # estimated before anything is allocated
+        raise RoiScoreError(
+            f"Spot diameter {diameter_px:g} px covers {(2 * hy + 1) * (2 * hx + 1):,} mask pixels per spot; "
+            f"measuring one footprint would need about {per_spot / 1024**3:.1f} GB "
+            f"(limit {MAX_FOOTPRINT_BYTES / 1024**3:.0f} GB).",
+            "Check the spot diameter (scale factors) — a Visium spot is ~100-200 px.")
     oy, ox = np.mgrid[-hy:hy + 1, -hx:hx + 1]
     oy, ox = oy.ravel(), ox.ravel()
     height, width = (int(s) for s in mask.data.shape)
     tile_id = (np.clip(ci, 0, height - 1) // TILE) * (width // TILE + 1) + np.clip(cj, 0, width - 1) // TILE
     order = np.argsort(tile_id, kind="stable")
     bounds = np.flatnonzero(np.diff(tile_id[order])) + 1
-    for group in np.split(order, bounds):
+    chunk = max(1, int(FOOTPRINT_CHUNK_BYTES // per_spot))  # spots measured at once: bounded memory
+    groups = [g[i:i + chunk] for g in np.split(order, bounds) for i in range(0, len(g), chunk)]
+    for group in groups:
         r0 = max(int(ci[group].min()) - hy, 0)
         r1 = min(int(ci[group].max()) + hy + 1, height)
         c0 = max(int(cj[group].min()) - hx, 0)
