@@ -77,6 +77,18 @@ class Signature:
                     f"Signature {self.name!r}: weight of {gene!r} is {w!r}.",
                     "Use finite numbers as weights.",
                 )
+        if self.weights:
+            genes = {g.upper() for g in self.up + self.down}
+            stray = [g for g in self.weights if str(g).upper() not in genes]
+            if stray:  # a typo would silently weight nothing
+                from napari_roiscore.outputs import limited_list
+
+                raise RoiScoreError(f"Signature {self.name!r}: weights given for {len(stray)} gene(s) not in the "
+                                    f"signature: {limited_list(stray)}.",
+                                    "Weight only the signature's genes (check the spelling).")
+            if all(float(self.weight(g)) == 0 for g in self.up + self.down):
+                raise RoiScoreError(f"Signature {self.name!r}: every gene has weight 0, so every score would be 0.",
+                                    "Give the genes non-zero weights (or leave weights out: each gets 1).")
 
     @property
     def genes(self) -> tuple[str, ...]:
