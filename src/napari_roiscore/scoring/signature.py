@@ -427,7 +427,7 @@ def _numbered_duplicates(sigs: list[Signature], source: str) -> list[Signature]:
         out.append(sig)
     if renamed:
         warnings.warn(f"{source}: several signatures share a name; later ones are numbered: "
-                      f"{', '.join(repr(r) for r in renamed)} (choose them by these names)", stacklevel=3)
+                      f"{limited_list(renamed, 10)} (choose them by these names)", stacklevel=3)
     return out
 
 
