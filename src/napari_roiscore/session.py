@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore._atomic import atomic_write_text
+from napari_roiscore.outputs import require_regular_file
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi, merge_same_named
 from napari_roiscore.rois.classes import normalise_class
@@ -529,10 +530,11 @@ def load_session(path: str | Path, verify: bool = True) -> Session:
     """
     path = Path(path)
     src = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(f"Session file {src!r} does not exist.", "Check the path.")
+    require_regular_file(path, "Session file")  # a FIFO or device would block forever
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise RoiScoreError(
             f"Session file {src!r} is not valid JSON ({type(err).__name__}: {err}).",

@@ -96,7 +96,7 @@ def read_10x_h5(path: str | Path) -> CountMatrix:
         The file is missing, not HDF5, not in a 10x layout, or damaged.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path to the .h5 matrix.")
     require_regular_file(path, "Count matrix")
     with reader_errors(repr(str(path)), "Re-download the 10x .h5 matrix or use the Matrix Market folder instead."):

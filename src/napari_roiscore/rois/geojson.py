@@ -68,7 +68,7 @@ def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
     """
     path = Path(path)
     src = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(f"ROI file {src!r} does not exist.", "Check the path.")
     from napari_roiscore.outputs import require_regular_file
 

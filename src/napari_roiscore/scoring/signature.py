@@ -346,7 +346,7 @@ def load_signatures(path: str | Path) -> list[Signature]:
         Unreadable file, unknown extension or malformed content.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(
             f"Signature file {str(path)!r} does not exist.", "Check the path."
         )
