@@ -48,7 +48,7 @@ import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import require_regular_file
-from napari_roiscore.spots.checks import reader_errors
+from napari_roiscore.spots.checks import check_counts, reader_errors
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["GRID_PITCH_PX", "GRID_SPOT_DIAMETER_PX", "combine_probes", "read_dcc", "read_geomx_ngs",
@@ -82,6 +82,7 @@ def _code_summary(block: str, path: Path) -> pd.Series:
         bad = next(r for r in rows if not _is_number(r[2]))
         raise RoiScoreError(f"{str(path)!r}: <Code_Summary> line {''.join(bad)[:60]!r} has no numeric count.",
                             "Each line must read 'RTS_ID,count'; re-export the DCC file.") from None
+    check_counts(values, f"{str(path)!r} <Code_Summary>")  # finite, non-negative, whole
     series = pd.Series(values, index=pd.Index(ids, dtype=object), dtype=float)
     return series.groupby(level=0).sum() if series.index.has_duplicates else series.sort_index()
 

@@ -219,9 +219,7 @@ def _read_mtx_files(found: dict[str, Path]) -> CountMatrix:
                 meta = json.loads(line.split(":", 1)[1])
             except ValueError:
                 meta = {}
-    with (gzip.open(found["matrix"], "rb") if found["matrix"].suffix == ".gz"
-          else open(found["matrix"], "rb")) as fh:
-        m = scipy.io.mmread(fh)
+    m = _mmread(found["matrix"])
     if not sp.issparse(m):
         m = sp.coo_matrix(np.asarray(m))
     counts = sp.csr_matrix(m.T)
@@ -257,3 +255,22 @@ def _read_tsv(path: Path) -> pd.DataFrame:
     if df.empty:
         raise RoiScoreError(f"{str(path)!r} is empty.", "Copy it again from the Space Ranger output.")
     return df.fillna("")
+
+
+def _mmread(path: Path):
+    """``scipy.io.mmread`` of a plain or gzipped Matrix Market file.
+
+    A ``.gz`` file is first unpacked to a temporary file: scipy's reader runs
+    in a compiled thread, and a decompression error raised inside it (a
+    truncated or damaged ``.gz``) aborts the whole process instead of raising.
+    """
+    if path.suffix != ".gz":
+        return scipy.io.mmread(str(path))
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="roiscore-mtx-") as tmp:
+        plain = Path(tmp) / "matrix.mtx"
+        with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)  # gzip errors raise here, in Python
+        return scipy.io.mmread(str(plain))
