@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore._atomic import atomic_write_text
+from napari_roiscore.outputs import check_outputs, limited_list, write_all
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi, merge_same_named
 from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
@@ -133,12 +134,12 @@ def resolve_signature(signature_file: str | Path | None = None, genes: str | Non
                 return s
         raise RoiScoreError(
             f"Signature file {str(signature_file)!r} has no signature named {name!r}.",
-            f"Use one of: {', '.join(s.name for s in sigs)}.",
+            f"Use one of: {limited_list([s.name for s in sigs], 10, quote=False)}.",
         )
     if len(sigs) > 1:
         raise RoiScoreError(
             f"Signature file {str(signature_file)!r} holds {len(sigs)} signatures.",
-            f"Choose one with --signature-name: {', '.join(repr(s.name) for s in sigs)} (sets sharing a "
+            f"Choose one with --signature-name: {limited_list([s.name for s in sigs], 10)} (sets sharing a "
             "name are numbered 'NAME (2)', ... in file order).",
         )
     return sigs[0]
@@ -335,7 +336,9 @@ def table_text(df: pd.DataFrame, fmt: str) -> str:
     """CSV (floats written to round-trip exactly) or JSON records (NaN -> null)."""
     if fmt == "json":
         return json.dumps(_records(df), indent=1, allow_nan=False) + "\n"
-    return df.to_csv(index=False)
+    from napari_roiscore.analysis.export import escape_formulas
+
+    return escape_formulas(df).to_csv(index=False)  # an ROI named "=..." is text in a spreadsheet
 
 
 def _format_for(path: Path | None) -> str:
@@ -350,15 +353,15 @@ def _format_for(path: Path | None) -> str:
                         "Name the output *.csv or *.json.")
 
 
-def write_table(df: pd.DataFrame, path: Path | None) -> None:
-    """Write ``df`` to ``path`` (format from the extension) or to stdout."""
+def write_table(df: pd.DataFrame, path: Path | None, inputs: Sequence[Path | None] = ()) -> None:
+    """Write ``df`` to ``path`` (format from the extension; never over one of ``inputs``) or to stdout."""
     text = table_text(df, _format_for(path))
     if path is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     try:
-        atomic_write_text(path, text)
+        atomic_write_text(path, text, inputs)
     except OSError as err:
         raise RoiScoreError(f"Cannot write {str(path)!r}: {err}.", "Choose a folder you can write to.") from None
 
@@ -374,6 +377,11 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]) -> None:
+    """Write :func:`report_text` to ``path`` (never over one of ``inputs``)."""
+    atomic_write_text(path, report_text(result, inputs), list(inputs.values()))
+
+
+def report_text(result: SlideResult, inputs: dict[str, Path | None]) -> str:
     """A short Markdown report: inputs with checksums, signature, genes, table."""
     from napari_roiscore import __version__
     from napari_roiscore.session import sha256_path
@@ -399,7 +407,7 @@ def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]
     if result.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in result.warnings]
     lines += ["", "## ROI table", "", _md_table(result.table[TABLE_COLUMNS]), ""]
-    atomic_write_text(path, "\n".join(lines))
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------
@@ -536,15 +544,16 @@ class BatchResult:
 
 def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method: str = "mean_z",
               params: dict | None = None, progress: Callable[[str], None] | None = None,
-              marker: dict | None = None) -> BatchResult:
+              marker: dict | None = None, slide_timeout: float | None = None) -> BatchResult:
     """Score every slide on a Dask ``client``: one task per slide.
 
-    Failed slides (bad files, crashed workers) are collected in
+    Failed slides (bad files, crashed workers, and slides still running
+    ``slide_timeout`` seconds after a worker started them) are collected in
     ``failures`` while the other slides complete.  Rows come out in manifest
     order, whatever order the tasks finish in.  ``marker`` (see
     :func:`score_slide`) applies to every slide, each with its own image.
     """
-    from distributed import as_completed
+    from distributed import wait
 
     _check_method(method)
     params = dict(params or {})
@@ -558,14 +567,10 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
     }
     results: dict[str, dict] = {}
     n = len(slides)
-    for k, fut in enumerate(as_completed(futures), start=1):
-        slide = futures[fut]
-        try:
-            res = fut.result()
-        except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the slide fails, the cohort goes on
-            res = {"slide_id": slide.slide_id, "ok": False, "error": f"{type(err).__name__}: {err}",
-                   "seconds": float("nan"), "cpu_seconds": float("nan"), "worker": None}
+
+    def record(slide: Slide, res: dict) -> None:
         results[slide.slide_id] = res
+        k = len(results)
         if res["ok"]:
             progress(f"[{k}/{n}] {slide.slide_id}: {len(res['table'])} ROI(s) scored "
                      f"in {res['seconds']:.1f} s")
@@ -573,6 +578,35 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
                 progress(f"    {slide.slide_id}: warning: {w}")
         else:
             progress(f"[{k}/{n}] {slide.slide_id}: FAILED: {res['error']}")
+
+    def failed(slide: Slide, error: str) -> dict:
+        return {"slide_id": slide.slide_id, "ok": False, "error": error, "seconds": float("nan"),
+                "cpu_seconds": float("nan"), "worker": None}
+
+    pending, started = set(futures), {}
+    while pending:
+        try:
+            done = wait(pending, timeout=0.5 if slide_timeout else None, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            done = set()
+        for fut in done:
+            pending.discard(fut)
+            try:
+                res = fut.result()
+            except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the slide fails, the cohort goes on
+                res = failed(futures[fut], f"{type(err).__name__}: {err}")
+            record(futures[fut], res)
+        if slide_timeout and pending:  # a slide's clock starts when a worker starts it
+            now = time.monotonic()
+            running = {str(key) for keys in client.processing().values() for key in keys}
+            for fut in list(pending):
+                if str(fut.key) in running:
+                    started.setdefault(fut.key, now)
+                if fut.key in started and now - started[fut.key] > slide_timeout:
+                    fut.cancel()
+                    pending.discard(fut)
+                    record(futures[fut], failed(futures[fut], f"timed out: still running after {slide_timeout:g} s "
+                                                              "(--slide-timeout)"))
     tables = [results[s.slide_id]["table"] for s in slides if results[s.slide_id]["ok"]]
     table = (pd.concat(tables, ignore_index=True) if tables
              else pd.DataFrame(columns=["slide_id", *TABLE_COLUMNS, *EXTRA_COLUMNS]))
@@ -895,6 +929,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="no progress messages on stderr")
     bt.add_argument("manifest", type=Path, help="cohort manifest (CSV)")
     bt.add_argument("--out", type=Path, metavar="FILE", required=True, help="cohort table, .csv or .json")
+    bt.add_argument("--slide-timeout", type=float, metavar="SECONDS", default=None,
+                    help="a slide still running after this long fails (the others are written)")
     bt.add_argument("--failures", type=Path, metavar="FILE",
                     help="failures table (default: OUT with suffix .failures.csv, written when a slide fails)")
     dk = bt.add_argument_group("Dask")
@@ -950,6 +986,8 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
     if args.spots is None or args.rois is None:
         ap.error("score needs --spots and --rois (or --session)")
     _format_for(args.out)  # fail before the work
+    inputs = [args.spots, args.rois, args.image, args.signature]
+    check_outputs([args.out, args.report, args.save_session], inputs)  # never over an input, pipe or folder
     signature = _signature_from_args(args)
     params = _usage_checked_params(ap, args.param, args.method)
     marker = _marker_from_args(args)
@@ -960,28 +998,46 @@ def _cmd_score(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
         say(f"marker restriction: {res.n_marker_positive} of {res.n_spots} spots pass: {res.marker['label']}")
     for w in res.warnings:
         say(f"warning: {w}")
-    write_table(res.table, args.out)
+    outputs = []  # table, report and session: written all or nothing
+    if args.report:
+        outputs.append((args.report, report_text(res, {"spots": args.spots, "rois": args.rois, "image": args.image})))
+    if args.save_session:
+        from napari_roiscore.session import make_session
+
+        session = make_session(spots=args.spots, rois=args.rois, signature=signature, method=args.method,
+                               params=params, image=args.image, marker=res.marker, results=res.table[TABLE_COLUMNS])
+        outputs.append((args.save_session, session.to_text(args.save_session)))
+    _write_outputs(res.table, args.out, outputs, inputs)
     ok = int((res.table["status"] == "ok").sum())
     say(f"{len(res.table)} ROI(s), {ok} scored, {res.n_spots} spots, {time.perf_counter() - t0:.1f} s"
         + (f" -> {args.out}" if args.out else ""))
-    if args.report:
-        write_report(args.report, res, {"spots": args.spots, "rois": args.rois, "image": args.image})
-        say(f"report -> {args.report}")
-    if args.save_session:
-        from napari_roiscore.session import save_session
-
-        save_session(args.save_session, spots=args.spots, rois=args.rois, signature=signature,
-                     method=args.method, params=params, image=args.image, marker=res.marker,
-                     results=res.table[TABLE_COLUMNS])
-        say(f"session -> {args.save_session}")
+    for path, what in ((args.report, "report"), (args.save_session, "session")):
+        if path:
+            say(f"{what} -> {path}")
     return EXIT_OK
+
+
+def _write_outputs(table: pd.DataFrame, out: Path | None, others: list[tuple[Path, str]],
+                   inputs: Sequence[Path | None]) -> None:
+    """The table (to ``out`` or stdout) and further text outputs, all or nothing, none over an input."""
+    texts = ([(out, table_text(table, _format_for(out)))] if out is not None else []) + list(others)
+    try:
+        write_all([(p, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8")) for p, text in texts], inputs)
+    except OSError as err:
+        raise RoiScoreError(f"Cannot write the outputs ({err}); none was written.",
+                            "Choose a folder you can write to.") from None
+    if out is None:
+        write_table(table, None)
 
 
 def _score_from_session(args: argparse.Namespace, say: _Progress) -> int:
     from napari_roiscore.session import load_session, same_numbers, session_scorer
 
     _format_for(args.out)
+    check_outputs([args.out, args.report], [args.session])
     s = load_session(args.session)
+    inputs = [args.session, *(f.path for f in s.data_files)]
+    check_outputs([args.out, args.report], inputs)
     say(f"session {args.session.name}: checksums verified ({len(s.data_files)} file(s))")
     for d in s.version_differences():
         say(f"warning: software differs from the session's: {d}")
@@ -1000,12 +1056,15 @@ def _score_from_session(args: argparse.Namespace, say: _Progress) -> int:
     if s.results is not None:
         say("scores identical to those stored in the session" if same_numbers(table, s.results)
             else "warning: scores differ from those stored in the session")
-    write_table(table, args.out)
-    say(f"{len(table)} ROI(s), {time.perf_counter() - t0:.1f} s" + (f" -> {args.out}" if args.out else ""))
+    outputs = []
     if args.report:
         res = SlideResult(table=table, scores=scores, n_spots=scorer.spots.n_spots, marker=s.marker,
                           n_marker_positive=None if spot_mask is None else int(spot_mask.sum()))
-        write_report(args.report, res, {"spots": s.spots.path, "image": s.image.path if s.image else None})
+        outputs.append((args.report, report_text(res, {"spots": s.spots.path,
+                                                       "image": s.image.path if s.image else None})))
+    _write_outputs(table, args.out, outputs, inputs)
+    say(f"{len(table)} ROI(s), {time.perf_counter() - t0:.1f} s" + (f" -> {args.out}" if args.out else ""))
+    if args.report:
         say(f"report -> {args.report}")
     return EXIT_OK
 
@@ -1013,10 +1072,15 @@ def _score_from_session(args: argparse.Namespace, say: _Progress) -> int:
 def _cmd_batch(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentParser) -> int:
     if args.workers is not None and args.workers < 1:
         ap.error("--workers must be at least 1")
+    if args.slide_timeout is not None and not args.slide_timeout > 0:
+        ap.error("--slide-timeout must be a positive number of seconds")
     if args.scheduler and args.workers is not None:
         ap.error("--workers sets up a local cluster; it cannot be combined with --scheduler")
     _format_for(args.out)
     slides = read_manifest(args.manifest)
+    fpath = args.failures or args.out.with_name(args.out.stem + ".failures.csv")
+    inputs = [args.manifest, args.signature, *(p for s in slides for p in (s.spots, s.rois, s.image))]
+    check_outputs([args.out, fpath], inputs)  # before any slide is scored
     signature = _signature_from_args(args)
     params = _usage_checked_params(ap, args.param, args.method)
     marker = _marker_from_args(args)
@@ -1024,16 +1088,16 @@ def _cmd_batch(args: argparse.Namespace, say: _Progress, ap: argparse.ArgumentPa
     where = args.scheduler or f"a local cluster of {workers} worker process(es)"
     say(f"{len(slides)} slide(s), {signature.label} ({args.method}), on {where}")
     with DaskClient(args.scheduler, workers) as client:
-        result = run_batch(slides, signature, client, args.method, params, progress=say, marker=marker)
-    write_table(result.table, args.out)
+        result = run_batch(slides, signature, client, args.method, params, progress=say, marker=marker,
+                           slide_timeout=args.slide_timeout)
+    write_table(result.table, args.out, inputs)
     n_fail = len(result.failures)
     say(f"{len(slides) - n_fail}/{len(slides)} slide(s) scored in {result.seconds:.1f} s -> {args.out}")
-    fpath = args.failures or args.out.with_name(args.out.stem + ".failures.csv")
     if not n_fail and args.failures is None and fpath.is_file():
         fpath.unlink()  # a failures table left by an earlier run would mislead
         say(f"removed the failures table of an earlier run ({fpath})")
     if n_fail:
-        write_table(result.failures, fpath)
+        write_table(result.failures, fpath, inputs)
         say(f"{n_fail} slide(s) failed (listed in {fpath}):")
         for r in result.failures.itertuples(index=False):
             say(f"  {r.slide_id}: {r.error}")
