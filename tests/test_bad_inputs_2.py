@@ -475,8 +475,30 @@ def resource_cases() -> Iterator[tuple[str, Case]]:
         ("tissue_lowres_image.png", "GB"))
     yield "spot footprint would need terabytes", lambda t: Bad(lambda: footprint_fractions(
         _mask(), np.array([[5.0, 5.0]]), diameter_px=5e6), ("GB",))
+    yield "a single-strip mask is decoded once, not once per group of spots", _strip_decoded_once
     yield "spot diameter implausible in a spot table", lambda t: Bad(
         lambda: SpotTable(_adata(), diameter_px=1e9), ("spot diameter",))
+
+
+def _strip_decoded_once(t: Path) -> None:
+    import dask.array as da
+
+    from napari_roiscore.images.markers import MarkerMask
+
+    decoded = []
+
+    def decode(block: np.ndarray) -> np.ndarray:
+        decoded.append(block.shape)
+        return block > 0
+
+    size = 3000  # one chunk, as tifffile gives a single-strip TIFF; spots spread over 9 tiles
+    data = da.map_blocks(decode, da.ones((size, size), dtype=np.uint8, chunks=(size, size)), dtype=bool)
+    mask = MarkerMask(data=data, level=0, downsample=(1.0, 1.0), threshold=0.5, method="user",
+                      channel=0, channel_name="CD68")
+    xy = np.array([[x, y] for x in range(100, size, 500) for y in range(100, size, 500)], dtype=float)
+    fractions = footprint_fractions(mask, xy, diameter_px=20.0)
+    assert np.allclose(fractions, 1.0)
+    assert len([s for s in decoded if s == (size, size)]) == 1, decoded
 
 
 def _fifo_positions(t: Path) -> Path:

@@ -259,6 +259,25 @@ MAX_FOOTPRINT_BYTES = 2 * 1024**3
 FOOTPRINT_CHUNK_BYTES = 256 * 1024**2
 
 
+#: a mask whose file chunks (strips) are larger than this many pixels is decoded once, not per tile
+_BIG_CHUNK_PIXELS = 2 * TILE * TILE
+#: ... when the whole mask fits in this many bytes
+_MAX_DECODED_MASK_BYTES = 1024**3
+
+
+def _decoded_once(data):
+    """``data`` itself, or — for a lazy mask read in few big chunks (a single-strip TIFF) —
+    the mask computed once: slicing such a mask per tile of spots decodes the whole strip again
+    each time (minutes for a 16k² image)."""
+    chunks = getattr(data, "chunks", None)
+    if not chunks or len(chunks) != 2:
+        return data
+    biggest = max(chunks[0]) * max(chunks[1])
+    if biggest > _BIG_CHUNK_PIXELS and data.size <= _MAX_DECODED_MASK_BYTES:
+        return np.asarray(data)
+    return data
+
+
 def footprint_fractions(
     mask: MarkerMask,
     spots_xy: np.ndarray,
@@ -316,6 +335,7 @@ def footprint_fractions(
     tile_id = (np.clip(ci, 0, height - 1) // TILE) * (width // TILE + 1) + np.clip(cj, 0, width - 1) // TILE
     order = np.argsort(tile_id, kind="stable")
     bounds = np.flatnonzero(np.diff(tile_id[order])) + 1
+    data = _decoded_once(mask.data)
     chunk = max(1, int(FOOTPRINT_CHUNK_BYTES // per_spot))  # spots measured at once: bounded memory
     groups = [g[i:i + chunk] for g in np.split(order, bounds) for i in range(0, len(g), chunk)]
     for group in groups:
@@ -325,7 +345,7 @@ def footprint_fractions(
         c1 = min(int(cj[group].max()) + hx + 1, width)
         if r0 >= r1 or c0 >= c1:
             continue
-        window = np.asarray(mask.data[r0:r1, c0:c1])
+        window = np.asarray(data[r0:r1, c0:c1])
         rr = ci[group, None] + oy[None, :]
         cc = cj[group, None] + ox[None, :]
         dy0 = (rr - cy[group, None]) * dsy
