@@ -77,6 +77,42 @@ def test_moving_tumour_roi_onto_stroma_updates_score(sample_viewer, sample_paths
     assert expected > before + 0.3  # stroma holds more macrophages than tumour nests
 
 
+def test_dragging_in_steps_shows_each_new_position_at_once(sample_viewer, sample_paths, qtbot):
+    """Every table shown after a drag step holds the shape where it is now, not where it was.
+
+    napari announces an edit (``action="changing"``, ``set_data``) before it moves
+    the shape; the throttled update used to fire on that first event and show
+    the previous position until the throttle's next call.
+    """
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    tumour, stroma = (np.array(d, copy=True) for d in layer.data)
+    shift = stroma.mean(axis=0) - tumour.mean(axis=0)
+    shown = []  # (spots, score) of ROI 004 in each table the widget showed
+
+    def record():
+        t = w.last_table
+        shown.append((int(t["spots"][0]), float(t["score"][0])) if not t.empty else (None, None))
+
+    w.state.table_changed.connect(record)
+    counts = []
+    for k in range(1, 5):
+        w.live.flush()
+        w.live.on_roi_edit.flush(restart_timer=False)  # the step starts a new throttle window
+        shown.clear()
+        moved = tumour + shift * k / 4
+        layer.data = [moved, stroma]  # one drag step
+        n, expected = _expected(sample_paths, moved)
+        qtbot.waitUntil(lambda: len(shown) > 0, timeout=5000)
+        qtbot.wait(100)  # and the throttle's trailing call, if any
+        assert [s for s, _ in shown] == [n] * len(shown)
+        assert [v for _, v in shown] == pytest.approx([expected] * len(shown), abs=1e-9)
+        assert w.scores_tab.table.item(0, 2).text() == str(n)
+        counts.append(n)
+    assert len(set(counts)) > 1  # the steps did change what the ROI holds
+    assert w.last_table["roi"][0] == "004" and w.last_table["class"][0] == "tumour"
+
+
 def test_missing_genes_are_reported_and_present_ones_scored(sample_viewer, sample_paths, qtbot):
     viewer, w = sample_viewer
     w.form.signature_edit.value = "CD68, NOT_A_GENE, cd163"

@@ -16,7 +16,7 @@ import pandas as pd
 from napari.layers import Shapes
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_warning
-from qtpy.QtCore import QObject
+from qtpy.QtCore import QObject, QTimer
 from superqt.utils import qthrottled
 
 from napari_roiscore._qt import roi_layer
@@ -49,6 +49,11 @@ class LiveUpdate(QObject):
         self._worker = None
         self._layer: Shapes | None = None
         self._known_shapes = 0  # shapes in the ROI layer at the last table update
+        # one edit is a burst of napari events, some before the shapes change: update after the burst
+        self._after_edit = QTimer(self)
+        self._after_edit.setSingleShot(True)
+        self._after_edit.setInterval(0)
+        self._after_edit.timeout.connect(self.on_roi_edit)
         state.refresh_requested.connect(self.update_table)
 
     # -- the ROI layer ----------------------------------------------------
@@ -57,12 +62,28 @@ class LiveUpdate(QObject):
         old = self._layer
         if old is not None:
             for ev in (old.events.data, old.events.set_data, old.events.features):
-                ev.disconnect(self.on_roi_edit)
+                ev.disconnect(self._on_layer_event)
         self._layer = layer
         self._known_shapes = len(layer.data) if layer is not None else 0
         if layer is not None:
             for ev in (layer.events.data, layer.events.set_data, layer.events.features):
-                ev.connect(self.on_roi_edit)
+                ev.connect(self._on_layer_event)
+
+    def _on_layer_event(self, event=None) -> None:
+        """Update once napari has finished the edit (the last event of the burst wins).
+
+        napari announces an edit (``action="changing"``, ``set_data``) before the
+        shapes move; updating on the first event (the throttle's leading call)
+        showed the previous position until the next call.
+        """
+        self._after_edit.start()
+
+    def flush(self) -> None:
+        """Run an update still waiting (after an edit or in the throttle) now."""
+        if self._after_edit.isActive():
+            self._after_edit.stop()
+            self.on_roi_edit()
+        self.on_roi_edit.flush()
 
     @qthrottled(timeout=40, leading=True)
     def on_roi_edit(self, event=None) -> None:
