@@ -18,6 +18,7 @@ from collections import OrderedDict
 import numpy as np
 import pandas as pd
 
+from napari_roiscore.analysis.roi_measurements import measure_rois
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.pseudobulk import pseudobulk_counts, score_bulk_profiles
 from napari_roiscore.rois.roi import Roi
@@ -46,6 +47,7 @@ class RoiScorer:
         self._members: OrderedDict[tuple[bytes, bool], np.ndarray] = OrderedDict()
         self._prefix: OrderedDict[int, tuple[SpotScores, PrefixSums]] = OrderedDict()
         self._bulk: OrderedDict[tuple[bytes, bytes | None], np.ndarray] = OrderedDict()
+        self._library_sizes: np.ndarray | None = None
 
     @property
     def index(self) -> SpotIndex:
@@ -158,6 +160,19 @@ class RoiScorer:
                 status,
             ])
         return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+    def measurements(self, rois: list[Roi], spot_mask: np.ndarray | None = None) -> pd.DataFrame:
+        """Per-ROI area, total UMIs, mean UMIs per spot and genes detected.
+
+        Rows follow ``rois``; the spots counted are those :meth:`table` counts
+        (inside the ROI, passing ``spot_mask``).  See
+        :func:`napari_roiscore.analysis.roi_measurements.measure_rois`.
+        """
+        if self._library_sizes is None:
+            self._library_sizes = np.asarray(self.spots.counts.sum(axis=1), dtype=np.float64).ravel()
+        members = [np.empty(0, np.int64) if roi.problem else self._masked_members(roi, spot_mask)
+                   for roi in rois]
+        return measure_rois(self.spots, rois, members, self._library_sizes)
 
     def _masked_members(self, roi: Roi, spot_mask: np.ndarray | None) -> np.ndarray:
         m = self.members(roi, sort=False)
