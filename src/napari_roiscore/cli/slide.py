@@ -114,7 +114,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     Parameters
     ----------
     spots : path
-        ``.h5ad`` spot file or instrument folder (see :func:`~napari_roiscore.session.read_spots`).
+        ``.h5ad`` spot file or instrument folder (see :func:`~napari_roiscore.spots.reading.read_spots`).
     rois : path or list of Roi
         GeoJSON (QuPath) file, or ROIs already read.
     signature : Signature
@@ -126,7 +126,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     marker : dict, optional
         Restrict scoring to marker-positive spots: ``channel`` (name or index),
         ``threshold`` (None: Otsu), ``min_fraction`` (0.1 = 10 % of the spot
-        area); needs ``image``.  See :func:`~napari_roiscore.session.marker_restriction`.
+        area); needs ``image``.  See :func:`~napari_roiscore.images.markers.marker_restriction`.
 
     Raises
     ------
@@ -134,7 +134,8 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
         Any unreadable or invalid input.
     """
     from napari_roiscore.rois.geojson import read_geojson
-    from napari_roiscore.session import marker_restriction, read_spots
+    from napari_roiscore.images.markers import marker_restriction
+    from napari_roiscore.spots.reading import read_spots
 
     check_method(method)
     if marker and image is None:

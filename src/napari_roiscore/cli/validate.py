@@ -86,7 +86,7 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
     """
     from napari_roiscore.images.multiplex import read_multiplex_tiff
     from napari_roiscore.images.markers import find_channel
-    from napari_roiscore.session import read_spots
+    from napari_roiscore.spots.reading import read_spots
     from napari_roiscore.scoring.signature import match_genes
 
     f = Findings()
