@@ -19,7 +19,8 @@ import pandas as pd
 from napari_roiscore._atomic import atomic_write_text
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.methods import METHODS, check_params
-from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, load_signatures, parse_gene_list
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, parse_gene_list
+from napari_roiscore.scoring.signature_files import load_signatures
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -68,7 +69,7 @@ def resolve_signature(signature_file: str | Path | None = None, genes: str | Non
     Parameters
     ----------
     signature_file : path, optional
-        GMT, YAML or JSON file (see :func:`~napari_roiscore.scoring.signature.load_signatures`).
+        GMT, YAML or JSON file (see :func:`~napari_roiscore.scoring.signature_files.load_signatures`).
     genes : str, optional
         Gene list as typed, e.g. ``"CD68,CD163,STAB1"``.
     name : str, optional
