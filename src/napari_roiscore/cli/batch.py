@@ -34,9 +34,9 @@ from napari_roiscore.cli.common import (
     usage_checked_params,
     write_table,
 )
-from napari_roiscore.cli.slide import EXTRA_COLUMNS, score_slide
+from napari_roiscore.cli.slide import score_slide
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.scoring.scorer import TABLE_COLUMNS
+from napari_roiscore.scoring.scorer import ANNOTATION_COLUMNS, TABLE_COLUMNS
 from napari_roiscore.scoring.signature import Signature
 
 
@@ -210,7 +210,7 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
             progress(f"[{k}/{n}] {slide.slide_id}: FAILED: {res['error']}")
     tables = [results[s.slide_id]["table"] for s in slides if results[s.slide_id]["ok"]]
     table = (pd.concat(tables, ignore_index=True) if tables
-             else pd.DataFrame(columns=["slide_id", *TABLE_COLUMNS, *EXTRA_COLUMNS]))
+             else pd.DataFrame(columns=["slide_id", *TABLE_COLUMNS, *ANNOTATION_COLUMNS]))
     failures = pd.DataFrame(
         [{"slide_id": s.slide_id, "spots": str(s.spots), "rois": str(s.rois),
           "error": results[s.slide_id]["error"]} for s in slides if not results[s.slide_id]["ok"]],

@@ -28,8 +28,8 @@ from napari_roiscore.cli.common import (
     usage_checked_params,
     write_table,
 )
-from napari_roiscore.cli.slide import SlideResult, annotate, image_warnings, placement_warnings, score_slide
-from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
+from napari_roiscore.cli.slide import SlideResult, image_warnings, placement_warnings, score_slide
+from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer, annotated_table
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -151,7 +151,7 @@ def _score_from_session(args: argparse.Namespace, say: Progress) -> int:
     if s.marker:
         label = str(s.marker.get("label") or f"{s.marker['channel']}+ (> {s.marker.get('threshold')})")
         say(f"marker restriction: {int(spot_mask.sum())} of {len(spot_mask)} spots pass: {label}")
-    table = annotate(scorer.table(s.rois, scores, spot_mask=spot_mask), scores, label)
+    table = annotated_table(scorer.table(s.rois, scores, spot_mask=spot_mask), scores, label)
     for w in placement_warnings(scorer, s.rois):
         say(f"warning: {w}")
     if s.image is not None:

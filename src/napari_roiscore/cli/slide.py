@@ -17,11 +17,8 @@ from napari_roiscore.cli.common import Findings, check_method
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi, merge_same_named
 from napari_roiscore.scoring.methods import SpotScores
-from napari_roiscore.scoring.scorer import RoiScorer
+from napari_roiscore.scoring.scorer import RoiScorer, annotated_table
 from napari_roiscore.scoring.signature import Signature
-
-#: Columns the CLI adds to the scorer's table (the same as the widget's CSV export).
-EXTRA_COLUMNS = ["method", "signature", "genes_used", "genes_missing", "marker_restriction"]
 
 
 @dataclass
@@ -34,17 +31,6 @@ class SlideResult:
     warnings: list[str] = field(default_factory=list)
     marker: dict | None = None
     n_marker_positive: int | None = None
-
-
-def annotate(table: pd.DataFrame, scores: SpotScores, marker_label: str = "") -> pd.DataFrame:
-    """Add method, signature, gene and marker columns (as the widget's CSV export does)."""
-    out = table.copy()
-    out["method"] = scores.method
-    out["signature"] = scores.signature.label
-    out["genes_used"] = ";".join(scores.match.used)
-    out["genes_missing"] = ";".join(scores.match.missing)
-    out["marker_restriction"] = marker_label
-    return out
 
 
 def image_checks(img: Any, image_path: str | Path | None, spots_xy: np.ndarray | None,
@@ -149,8 +135,8 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     if marker:
         spot_mask, settings = marker_restriction(image, table_spots, marker["channel"], marker.get("threshold"),
                                                  marker.get("min_fraction", 0.1), marker.get("level"))
-    table = annotate(scorer.table(roi_list, scores, spot_mask=spot_mask), scores,
-                     settings["label"] if settings else "")
+    table = annotated_table(scorer.table(roi_list, scores, spot_mask=spot_mask), scores,
+                            settings["label"] if settings else "")
     warnings = placement_warnings(scorer, roi_list)
     if scores.match.missing:
         warnings.append(f"genes not in the data: {', '.join(scores.match.missing)} "
