@@ -18,22 +18,9 @@ from typing import Any
 
 import pandas as pd
 
-from napari_roiscore.cli.common import (
-    EXIT_CODES_HELP,
-    EXIT_OK,
-    EXIT_PARTIAL,
-    HelpFormatter,
-    Progress,
-    add_marker_options,
-    add_quiet_option,
-    add_signature_options,
-    check_method,
-    marker_from_args,
-    output_format,
-    signature_from_args,
-    usage_checked_params,
-    write_table,
-)
+from napari_roiscore.cli.common import EXIT_OK, EXIT_PARTIAL, Progress, add_marker_options, add_quiet_option
+from napari_roiscore.cli.common import add_signature_options, check_method, marker_from_args, new_command
+from napari_roiscore.cli.common import output_format, signature_from_args, usage_checked_params, write_table
 from napari_roiscore.cli.slide import score_slide
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.scorer import ANNOTATION_COLUMNS, TABLE_COLUMNS
@@ -280,9 +267,8 @@ class DaskClient:
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``batch`` sub-parser to ``sub``."""
-    bt = sub.add_parser(
-        "batch", help="score a cohort (manifest CSV) on Dask distributed", formatter_class=HelpFormatter,
-        epilog=EXIT_CODES_HELP,
+    bt = new_command(
+        sub, "batch", help="score a cohort (manifest CSV) on Dask distributed",
         description="Score every slide of a cohort manifest, one Dask task per slide.\n\n"
                     "The manifest is a CSV with columns slide_id, spots, rois and optionally image;\n"
                     "relative paths are relative to the manifest. A slide that fails is reported\n"

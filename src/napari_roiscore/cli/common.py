@@ -152,6 +152,12 @@ def signature_from_args(args: argparse.Namespace) -> Signature:
     return resolve_signature(args.signature, args.genes, args.signature_name)
 
 
+def new_command(sub: argparse._SubParsersAction, name: str, help: str, description: str) -> argparse.ArgumentParser:
+    """A sub-command's parser: its description laid out as written, the exit codes below."""
+    return sub.add_parser(name, help=help, description=description, formatter_class=HelpFormatter,
+                          epilog=EXIT_CODES_HELP)
+
+
 def add_quiet_option(p: argparse.ArgumentParser, help: str = "no progress messages on stderr") -> None:
     """``-q/--quiet`` after the sub-command too (``roiscore score -q ...``)."""
     p.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=help)

@@ -8,16 +8,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from napari_roiscore.cli.common import EXIT_CODES_HELP, HelpFormatter, Progress
+from napari_roiscore.cli.common import Progress, new_command
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``demo`` sub-parser to ``sub``."""
-    de = sub.add_parser("demo", help="the README demo: napari with the synthetic sample and ROI scores",
-                        formatter_class=HelpFormatter, epilog=EXIT_CODES_HELP,
-                        description="Open napari with the synthetic sample, its ROIs and the ROI scores widget.\n"
-                                    "Without a display (or with --no-window) it writes roi_scores.csv and\n"
-                                    "screenshot.png into --out and exits.")
+    de = new_command(sub, "demo", help="the README demo: napari with the synthetic sample and ROI scores",
+                     description="Open napari with the synthetic sample, its ROIs and the ROI scores widget.\n"
+                                 "Without a display (or with --no-window) it writes roi_scores.csv and\n"
+                                 "screenshot.png into --out and exits.")
     de.add_argument("--out", type=Path, default=Path("demo_output"), help="output folder (default: demo_output)")
     de.add_argument("--no-window", action="store_true", help="write screenshot and CSV, then exit")
     return de

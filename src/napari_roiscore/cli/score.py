@@ -14,20 +14,9 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore._atomic import atomic_write_text
-from napari_roiscore.cli.common import (
-    EXIT_CODES_HELP,
-    EXIT_OK,
-    HelpFormatter,
-    Progress,
-    add_marker_options,
-    add_quiet_option,
-    add_signature_options,
-    marker_from_args,
-    output_format,
-    signature_from_args,
-    usage_checked_params,
-    write_table,
-)
+from napari_roiscore.cli.common import EXIT_OK, Progress, add_marker_options, add_quiet_option
+from napari_roiscore.cli.common import add_signature_options, marker_from_args, new_command, output_format
+from napari_roiscore.cli.common import signature_from_args, usage_checked_params, write_table
 from napari_roiscore.cli.slide import SlideResult, image_warnings, placement_warnings, score_slide
 from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer, annotated_table
 
@@ -73,8 +62,8 @@ def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``score`` sub-parser to ``sub``."""
-    sc = sub.add_parser(
-        "score", help="score the ROIs of one slide", formatter_class=HelpFormatter, epilog=EXIT_CODES_HELP,
+    sc = new_command(
+        sub, "score", help="score the ROIs of one slide",
         description="Score the ROIs of one slide and write the ROI table.\n\n"
                     "  roiscore score --spots S.h5ad --rois R.geojson --genes CD68,CD163 --out table.csv\n"
                     "  roiscore score --session study.roiscore.json --out table.csv",

@@ -10,20 +10,9 @@ import json
 from pathlib import Path
 
 from napari_roiscore.cli.batch import read_manifest
-from napari_roiscore.cli.common import (
-    EXIT_CODES_HELP,
-    EXIT_INVALID,
-    EXIT_OK,
-    Findings,
-    HelpFormatter,
-    Progress,
-    add_marker_options,
-    add_quiet_option,
-    add_signature_options,
-    marker_from_args,
-    parse_params,
-    signature_from_args,
-)
+from napari_roiscore.cli.common import EXIT_INVALID, EXIT_OK, Findings, Progress, add_marker_options
+from napari_roiscore.cli.common import add_quiet_option, add_signature_options, marker_from_args, new_command
+from napari_roiscore.cli.common import parse_params, signature_from_args
 from napari_roiscore.cli.slide import image_checks, placement_warnings
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi, merge_same_named
@@ -176,9 +165,8 @@ def _validate_session(path: Path) -> Findings:
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the ``validate`` sub-parser to ``sub``."""
-    va = sub.add_parser(
-        "validate", help="check inputs and list every problem", formatter_class=HelpFormatter,
-        epilog=EXIT_CODES_HELP,
+    va = new_command(
+        sub, "validate", help="check inputs and list every problem",
         description="Check inputs without scoring and list every problem found (exit 1 if any).\n\n"
                     "  roiscore validate --spots S.h5ad --rois R.geojson --image I.ome.tif\n"
                     "  roiscore validate --manifest cohort.csv\n"
