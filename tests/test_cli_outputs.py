@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-import napari_roiscore.cli as cli
+import napari_roiscore.cli.batch as cli
 from napari_roiscore.cli import EXIT_INVALID, EXIT_OK, Slide, main, run_batch
 from napari_roiscore.outputs import clear_protected
 from napari_roiscore.scoring.signature import Signature

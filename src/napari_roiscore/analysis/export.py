@@ -11,6 +11,7 @@ import pandas as pd
 from napari_roiscore._atomic import atomic_write, atomic_write_text
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.scoring.methods import SpotScores
+from napari_roiscore.scoring.scorer import score_columns
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["annotate_spots", "escape_cell", "escape_formulas", "scores_csv", "write_annotated_h5ad"]
@@ -26,12 +27,7 @@ def scores_csv(table: pd.DataFrame, scores: SpotScores | None, path: str | Path,
     The output may not replace one of ``inputs``.
     """
     df = table.copy()
-    if scores is not None:
-        df["method"] = scores.method
-        df["signature"] = scores.signature.label
-        df["genes_used"] = ";".join(scores.match.used)
-        df["genes_missing"] = ";".join(scores.match.missing)
-    for k, v in (extra or {}).items():
+    for k, v in {**(score_columns(scores) if scores is not None else {}), **(extra or {})}.items():
         df[k] = v
     return atomic_write_text(path, escape_formulas(df).to_csv(index=False), inputs)
 
