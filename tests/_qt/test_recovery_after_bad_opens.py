@@ -51,3 +51,32 @@ def test_failed_opens_leave_the_viewer_able_to_open_and_score(make_napari_viewer
     _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
     qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
     assert widget.last_table["status"].eq("ok").any()
+
+
+def test_an_ill_typed_autosave_is_kept_aside_and_autosave_goes_on(make_napari_viewer, sample_viewer, qtbot):
+    """The issue's lost annotations: a sidecar whose 'classes' is a number was overwritten by the next edit."""
+    import json
+
+    from napari_roiscore.rois.autosave import sidecar_path
+
+    viewer, w = sample_viewer
+    data = w.autosave.path
+    assert data is not None
+    side = sidecar_path(data)
+    doc = {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"name": "precious"},
+           "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [90, 0], [90, 90], [0, 0]]]}}],
+           "roiscore_autosave": {"version": 1, "classes": 3}}
+    content = json.dumps(doc).encode()
+    viewer.close()
+    side.parent.mkdir(parents=True, exist_ok=True)
+    side.write_bytes(content)
+
+    v2 = make_napari_viewer()
+    v2.open_sample("napari-roiscore", "multiplex_visium")
+    _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(w2), timeout=60_000)
+    aside = [p for p in side.parent.iterdir() if p.name.startswith(side.name + ".unreadable-")]
+    assert len(aside) == 1 and aside[0].read_bytes() == content  # kept, byte for byte
+    assert w2.autosave.path is not None and "kept aside" in w2.autosave.autosave_label.value
+    assert w2.autosave.save_now() == side  # autosave goes on beside the kept file
+    assert aside[0].read_bytes() == content
