@@ -268,22 +268,48 @@ ABC = ["A", "B", "C", "D", "E", "F"]
 def test_ucell_by_hand():
     spots = make_spots(HAND, ABC)
     sig = Signature("s", up=("A", "C", "D"))
-    # maxRank = 3.  Descending ranks, ties averaged:
+    # UCell >= 2.8: ranks > maxRank count as maxRank; score = 1 - U / (n*maxRank - n(n+1)/2).
+    # maxRank = 3, n = 3: denominator 9 - 6 = 3.  Descending ranks, ties averaged:
     # spot 1: A=5 ->1; B,C=3 -> (2+3)/2=2.5; F=1 -> 4; D,E=0 -> (5+6)/2=5.5
-    #   A 1, C 2.5, D 5.5>3 -> 4;  U = 7.5 - 3*4/2 = 1.5;  1 - 1.5/(3*3) = 5/6
-    # spot 2: E=2 -> 1; five zeros -> (2+...+6)/5 = 4 > 3: all insignificant -> 0
+    #   A 1, C 2.5, D 5.5 -> 3;  U = 6.5 - 6 = 0.5;  1 - 0.5/3 = 5/6
+    # spot 2: E=2 -> 1; five zeros -> (2+...+6)/5 = 4 -> 3:  U = 9 - 6 = 3 -> 0
     # spot 3: A,C,E,F=1 -> (1+2+3+4)/4 = 2.5; B,D=0 -> 5.5
-    #   A 2.5, C 2.5, D 4;  U = 9 - 6 = 3;  1 - 3/9 = 2/3
-    # spot 4: six zeros -> 3.5 > 3 -> 0
+    #   A 2.5, C 2.5, D 3;  U = 8 - 6 = 2;  1 - 2/3 = 1/3
+    # spot 4: six zeros -> 3.5 -> 3 -> 0
     got = score_spots(spots, sig, "ucell", max_rank=3).values
-    assert np.allclose(got, [5 / 6, 0.0, 2 / 3, 0.0])
-    # maxRank 1500 -> min(1500, 6) = 6: nothing is capped.
-    # spot 1: 1 + 2.5 + 5.5 = 9, U = 3, 1 - 3/18 = 5/6
-    # spot 2: zeros rank 4 (<= 6): 4+4+4 = 12, U = 6, 1 - 6/18 = 2/3
-    # spot 3: 2.5 + 2.5 + 5.5 = 10.5, U = 4.5, 1 - 4.5/18 = 3/4
-    # spot 4: 3.5 * 3 = 10.5 -> 3/4
+    assert np.allclose(got, [5 / 6, 0.0, 1 / 3, 0.0])
+    # maxRank 1500 -> min(1500, 6) = 6: nothing is capped; denominator 18 - 6 = 12.
+    # spot 1: 1 + 2.5 + 5.5 = 9, U = 3, 1 - 3/12 = 3/4
+    # spot 2: zeros rank 4 (<= 6): 4+4+4 = 12, U = 6, 1 - 6/12 = 1/2
+    # spot 3: 2.5 + 2.5 + 5.5 = 10.5, U = 4.5, 1 - 4.5/12 = 5/8
+    # spot 4: 3.5 * 3 = 10.5 -> 5/8
     got = score_spots(spots, sig, "ucell").values
-    assert np.allclose(got, [5 / 6, 2 / 3, 3 / 4, 3 / 4])
+    assert np.allclose(got, [3 / 4, 1 / 2, 5 / 8, 5 / 8])
+
+
+def test_ucell_2021_variant_by_hand():
+    spots = make_spots(HAND, ABC)
+    sig = Signature("s", up=("A", "C", "D"))
+    # UCell < 2.8: ranks > maxRank become maxRank + 1; score = 1 - U / (n*maxRank); all beyond -> 0.
+    # spot 1: A 1, C 2.5, D -> 4;  U = 7.5 - 6 = 1.5;  1 - 1.5/9 = 5/6
+    # spot 3: A 2.5, C 2.5, D 4;  U = 9 - 6 = 3;  1 - 3/9 = 2/3
+    got = score_spots(spots, sig, "ucell", max_rank=3, variant="2021").values
+    assert np.allclose(got, [5 / 6, 0.0, 2 / 3, 0.0])
+    with pytest.raises(RoiScoreError, match="variant"):
+        score_spots(spots, sig, "ucell", variant="2019")
+
+
+def test_ucell_missing_gene_counts_as_unexpressed_by_hand():
+    spots = make_spots(HAND, ABC)
+    # up = A, C and a gene not in the data ("ZZZ"): n = 3, ZZZ has rank maxRank = 3 (UCell's impute)
+    # spot 1: A 1, C 2.5, ZZZ 3: U = 6.5 - 6 = 0.5 -> 5/6 (as with D above, which is unexpressed)
+    got = score_spots(spots, Signature("s", up=("A", "C", "ZZZ")), "ucell", max_rank=3)
+    assert np.allclose(got.values, score_spots(spots, Signature("s", up=("A", "C", "D")), "ucell",
+                                               max_rank=3).values)
+    assert got.params["missing_genes"].startswith("imputed")
+    # the 2021 variant leaves ZZZ out: n = 2, spot 1: A 1, C 2.5: U = 3.5 - 3 = 0.5 -> 1 - 0.5/6
+    old = score_spots(spots, Signature("s", up=("A", "C", "ZZZ")), "ucell", max_rank=3, variant="2021")
+    assert old.values[0] == pytest.approx(1 - 0.5 / 6)
 
 
 def test_ucell_down_set_by_hand():
@@ -297,7 +323,18 @@ def test_ucell_down_set_by_hand():
 
 
 def ucell_dense(D: np.ndarray, up, max_rank: int) -> np.ndarray:
-    """Brute force from the definition: rank every gene of every spot."""
+    """Brute force from the definition (UCell >= 2.8): rank every gene of every spot."""
+    m = min(max_rank, D.shape[1])
+    n = len(up)
+    out = []
+    for row in D:
+        r = np.minimum(rankdata(-row, method="average")[up], m)
+        out.append(1 - (r.sum() - n * (n + 1) / 2) / (n * m - n * (n + 1) / 2))
+    return np.array(out)
+
+
+def ucell_dense_2021(D: np.ndarray, up, max_rank: int) -> np.ndarray:
+    """Brute force of UCell before 2.8."""
     m = min(max_rank, D.shape[1])
     n = len(up)
     out = []
@@ -321,6 +358,8 @@ def test_ucell_sparse_equals_dense_bruteforce(max_rank):
     up = [0, 1, 2, 50, 120, 299]
     got = ucell_spots(X, np.array(up), max_rank=max_rank)
     assert np.allclose(got, ucell_dense(D, up, max_rank))
+    old = ucell_spots(X, np.array(up), max_rank=max_rank, variant="2021")
+    assert np.allclose(old, ucell_dense_2021(D, up, max_rank))
 
 
 def test_rank_methods_with_large_counts_explicit_zeros_and_floats():
