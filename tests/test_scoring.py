@@ -629,3 +629,33 @@ def test_q3_zero_status_says_why_and_what_to_do():
     res = score_bulk_profiles(bulk, match, norm="q3", score="mean_z", n_spots=[326, 411])
     assert res.status[0].startswith("Q3 of counts is 0: 88% of genes have no counts") and "use CPM" in res.status[0]
     assert res.status[1] == "mean z-score needs at least 2 ROIs with a Q3 above 0; use CPM"
+
+
+def test_log1p_cp10k_equals_scanpy_normalize_total_and_log1p():
+    """normalise.py says 'exactly as scanpy.pp.normalize_total(target_sum=1e4) + log1p': compare."""
+    sc = pytest.importorskip("scanpy")
+    from napari_roiscore.scoring.normalise import log1p_cp10k_divisor, selected_columns
+
+    X = random_counts(60, 150, 0.3, seed=21).astype(np.float64)
+    X = sp.vstack([X, sp.csr_matrix((1, 150))]).tocsr()  # an empty spot stays 0
+    a = ad.AnnData(X=X.copy())
+    sc.pp.normalize_total(a, target_sum=1e4)
+    sc.pp.log1p(a)
+    cols = np.arange(150)
+    ours = selected_columns(X, cols, log1p_cp10k_divisor(library_sizes(X))).toarray()
+    np.testing.assert_allclose(ours, a.X.toarray(), rtol=1e-15, atol=0)
+
+
+def test_two_roi_pseudobulk_gene_z_is_0707_but_the_score_is_their_mean():
+    """With two ROIs each gene's z is ±1/√2 (SD with n - 1); the ROI score, their mean,
+    is 0.707 × (genes higher in this ROI − genes lower) / genes — not ±0.707."""
+    genes = [f"g{i}" for i in range(6)]
+    bulk = np.array([[10, 20, 30, 5, 50, 100], [20, 10, 60, 1, 80, 100]], dtype=float)
+    match = match_genes(Signature("s", up=tuple(genes[:5])), genes)
+    res = score_bulk_profiles(bulk, match, norm="cpm", score="mean_z", n_spots=[4, 4])
+    e = np.log2(bulk / (bulk.sum(axis=1, keepdims=True) / 1e6) + 1)[:, :5]
+    z = (e - e.mean(axis=0)) / e.std(axis=0, ddof=1)
+    assert np.allclose(np.abs(z), 1 / np.sqrt(2))
+    higher = (z[0] > 0).sum()  # genes higher in ROI 1 (after CPM)
+    assert np.allclose(res.values, [(2 * higher - 5) / 5 / np.sqrt(2), -(2 * higher - 5) / 5 / np.sqrt(2)])
+    assert abs(res.values[0]) < 0.5  # not ±0.707

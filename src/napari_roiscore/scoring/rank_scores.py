@@ -42,7 +42,8 @@ UCell (Andreatta & Carmona 2021), as UCell computes it since version 2.8 (R/Bioc
     ``score = 1 - U / (n * maxRank)``, 0 when every gene is beyond ``maxRank``,
     and missing genes are left out of ``n``.
 
-singscore (Foroutan et al. 2018; R package singscore, ``simpleScore``)
+singscore (the definition of Foroutan et al. 2018, R package singscore's ``simpleScore``;
+tested by hand and against a dense brute force, not against the R package)
     Genes ranked by increasing expression, ties "min"::
 
         rank = G - n_greater - n_equal + 1        (zeros: rank 1)
