@@ -10,8 +10,9 @@ One observation per AOI (area of illumination = one sequenced library).
 * **Annotation sheet** (``.xlsx`` or ``.csv``): one row per DCC, keyed by
   ``Sample_ID``; ``slide name`` == "No Template Control" marks the NTC well.
 
-Probes are combined per target gene as GeomxTools ``aggregateCounts`` does
-(default ``ngeoMean``): within one AOI, if any probe count of the gene is
+Probes are combined per target gene by the rule GeomxTools documents for
+``aggregateCounts`` (default ``ngeoMean``; tested by hand against that rule,
+not against the R package itself): within one AOI, if any probe count of the gene is
 below 0.5, 0.5 is added to all of that gene's probe counts, then the
 geometric mean is taken.  The result is therefore a non-negative real count
 (0 probes counted → 0.5), not an integer.  Probes missing from a DCC count 0;
@@ -27,11 +28,11 @@ along the row in sheet order; spots are ``GRID_SPOT_DIAMETER_PX`` wide on a
 nobody mistakes the grid for tissue positions.
 
 No template control: the NTC well(s) are a sequencing control, not a
-sample, so — as in GeomxTools — they are **left out** of the observations
+sample, so they are **left out** of the observations
 (and so of every normalisation, z-score and ROI statistic).  Their ids and
 number are kept in ``provenance["ntc_wells_left_out"]`` and
 ``provenance["n_ntc_wells_left_out"]``; every AOI keeps ``obs["ntc_count"]``
-(total counts of its NTC well, as GeomxTools reports it).
+(total counts of its NTC well).
 """
 
 from __future__ import annotations
@@ -203,7 +204,8 @@ def read_pkc(paths: str | Path | list) -> pd.DataFrame:
 
 def combine_probes(probe_counts: np.ndarray, targets: np.ndarray, thresh: float = 0.5
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Combine probe counts per target by GeomxTools' thresholded geometric mean.
+    """Combine probe counts per target by a thresholded geometric mean
+    (the rule GeomxTools documents as ``ngeoMean``).
 
     Parameters
     ----------

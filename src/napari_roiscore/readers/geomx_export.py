@@ -21,7 +21,7 @@ are recognised by their header (``SegmentDisplayName``; ``TargetName`` plus
 columns named like the AOIs), not by their name.
 
 Probe rows of one target are combined by the thresholded geometric mean
-GeomxTools and the DSP use (see :func:`~napari_roiscore.readers.geomx.combine_probes`).
+of :func:`~napari_roiscore.readers.geomx.combine_probes` (GeomxTools' documented rule).
 
 **Raw or normalised?**  ``counts_kind="auto"`` decides, in this order: a
 ``Q3`` in the sheet/file name → ``"q3"``; ``raw`` in the name, or whole

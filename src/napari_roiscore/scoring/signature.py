@@ -236,6 +236,8 @@ class GeneMatch:
         Signature genes not found in the data.
     weights_up, weights_down : ndarray of float
         Weights of the matched genes.
+    missing_up, missing_down : tuple of str
+        ``missing`` split by set (UCell counts them as unexpressed genes).
     """
 
     up_index: np.ndarray
@@ -245,6 +247,8 @@ class GeneMatch:
     missing: tuple[str, ...]
     weights_up: np.ndarray
     weights_down: np.ndarray
+    missing_up: tuple[str, ...] = ()
+    missing_down: tuple[str, ...] = ()
 
     @property
     def n_used(self) -> int:
@@ -315,6 +319,8 @@ def match_genes(
         missing=tuple(um + dm),
         weights_up=np.asarray(uw, dtype=float),
         weights_down=np.asarray(dw, dtype=float),
+        missing_up=tuple(um),
+        missing_down=tuple(dm),
     )
 
 

@@ -187,7 +187,11 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
 
     Spot diameter comes from ``uns["spatial"][library]["scalefactors"]
     ["spot_diameter_fullres"]``; the pixel size from ``uns["roiscore"]
-    ["pixel_size_um"]`` when present.  If ``X`` is not raw counts but
+    ["pixel_size_um"]`` when present.  Without it, spots that keep Space Ranger's
+    array grid (``obs`` columns ``array_row``/``array_col``, as
+    ``scanpy.read_visium`` writes) are scaled as the Space Ranger reader does
+    (:func:`napari_roiscore.spots.lattice.space_ranger_scale`: 100 µm pitch, 55 µm
+    spots), since their ``spot_diameter_fullres`` spans a theoretical 65 µm spot.  If ``X`` is not raw counts but
     ``layers["counts"]`` exists, the latter is used.  Duplicate gene names
     are made unique the anndata way (``CD68``, ``CD68-1``...; as
     ``adata.var_names_make_unique()``): a signature gene then matches the
@@ -225,13 +229,28 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
             "['spot_diameter_fullres'].",
             "Add the scalefactors (as Space Ranger writes them) to uns['spatial'].",
         )
+    provenance = {"reader": "h5ad", "path": str(path), "counts": counts_from}
+    shape = "circle"
+    if isinstance(meta := adata.uns.get("roiscore"), dict):
+        shape = str(meta.get("spot_shape", "circle"))
+    elif pixel_size is None and {"array_row", "array_col"} <= set(adata.obs.columns) \
+            and "spatial" in adata.obsm:
+        from napari_roiscore.spots.lattice import space_ranger_scale
+
+        sf = next(lib["scalefactors"] for lib in adata.uns["spatial"].values()
+                  if isinstance(lib, dict) and "spot_diameter_fullres" in lib.get("scalefactors", {}))
+        scale = space_ranger_scale(np.asarray(adata.obsm["spatial"], dtype=float)[:, :2],
+                                   dict(sf), source=repr(str(path)))
+        if scale is not None:
+            diameter, pixel_size, provenance["pixel_size_source"] = scale
+            if "bin_size_um" in sf:
+                shape = "square"
     return SpotTable(
         adata=adata,
         diameter_px=float(diameter),
-        shape=str(meta.get("spot_shape", "circle")) if isinstance(meta := adata.uns.get("roiscore"), dict)
-        else "circle",
+        shape=shape,
         pixel_size_um=pixel_size,
-        provenance={"reader": "h5ad", "path": str(path), "counts": counts_from},
+        provenance=provenance,
     )
 
 
