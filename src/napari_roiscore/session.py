@@ -186,10 +186,10 @@ def marker_restriction(image: Any, spots: Any, channel: int | str, threshold: fl
         ``channel`` (name), ``threshold`` (resolved number), ``threshold_method``,
         ``level``, ``min_fraction`` and ``label`` (as the widget writes it).
     """
-    from napari_roiscore.images.multiplex import read_multiplex_tiff
     from napari_roiscore.images.markers import footprint_fractions, marker_mask, restrict_spots
+    from napari_roiscore.readers.dispatch import read_image
 
-    img = read_multiplex_tiff(image) if isinstance(image, (str, Path)) else image
+    img = read_image(image) if isinstance(image, (str, Path)) else image
     mask = marker_mask(img, channel, threshold=threshold, level=level, spot_diameter_px=spots.diameter_px)
     frac = footprint_fractions(mask, spots.xy, spots.diameter_px, shape=spots.shape)
     keep = restrict_spots(frac, min_fraction)
@@ -465,7 +465,8 @@ def make_session(
         params=_jsonable(dict(params or {}), "params"),
         thresholds=_jsonable(dict(thresholds or {}), "thresholds"),
         marker=_jsonable(dict(marker), "marker") if marker else None,
-        image=DataFile.from_path("image", _path_of(image, "image")) if image is not None else None,
+        image=DataFile.from_path("image", _path_of(image, "image"),
+                                 getattr(image, "provenance", {}).get("reader_options")) if image is not None else None,
         rois_file=roi_ref,
         results=None if results is None else results.copy(),
         extra=_jsonable(dict(extra or {}), "extra"),

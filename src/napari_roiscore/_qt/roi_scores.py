@@ -1293,7 +1293,7 @@ class RoiScoresWidget(QWidget):
         names it).  Scores then recompute exactly as when the session was saved.
         """
         from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
-        from napari_roiscore.images.multiplex import read_multiplex_tiff
+        from napari_roiscore.readers.dispatch import read_image
         from napari_roiscore.session import load_session, read_session_spots
 
         session = load_session(path)
@@ -1301,7 +1301,7 @@ class RoiScoresWidget(QWidget):
         layers = []
         image = None
         if session.image is not None:
-            image = read_multiplex_tiff(session.image.path)
+            image = read_image(session.image.path, **session.image.options)
             layers += image_layers(image)
         px = image.pixel_size_um if image is not None else spots.pixel_size_um
         layers.append(spots_layer(spots, pixel_size_um=px))
