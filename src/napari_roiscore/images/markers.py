@@ -10,6 +10,10 @@ mostly marker-positive:
 2. :func:`footprint_fractions` gives, per spot, the fraction of its footprint
    (a disc of the spot diameter, or a square of that side for Visium HD bins)
    that is marker-positive.
+   Sparse ion counts (MIBI-TOF, IMC: integer pixels, most of them zero) are
+   smoothed first (Gaussian, :data:`COUNT_SMOOTH_UM`): a cell is a cloud of
+   isolated counts, and Otsu on raw counts would call every pixel with one
+   ion positive and the pixels between them negative.
 3. :func:`restrict_spots` turns "at least X % positive" into a True/False
    mask per spot, to pass as ``spot_mask`` to :meth:`RoiScorer.table`.
 
@@ -41,10 +45,12 @@ from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.images.multiplex import MultiplexImage
 
 __all__ = [
+    "COUNT_SMOOTH_UM",
     "MarkerMask",
     "choose_level",
     "find_channel",
     "footprint_fractions",
+    "is_sparse_counts",
     "level0_to_level",
     "level_downsample",
     "level_to_level0",
@@ -58,6 +64,35 @@ PIXELS_PER_RADIUS = 4.0
 
 #: Spots are processed in square tiles of this many mask pixels (bounded memory).
 TILE = 1024
+
+#: Gaussian σ (µm) applied to sparse-count channels before thresholding (about a cell radius / 3)
+COUNT_SMOOTH_UM = 1.5
+#: ... and in level-0 pixels when the image has no pixel size
+COUNT_SMOOTH_PX = 3.0
+#: A channel whose coarsest level holds more pixels than this is not checked for sparse counts
+_SPARSE_CHECK_PIXELS = 4_000_000
+
+
+def is_sparse_counts(image: MultiplexImage, channel: int | str) -> bool:
+    """True when a channel holds integer pixels that are mostly zero (ion counts).
+
+    Checked on the coarsest pyramid level (read when it is small enough).
+    """
+    c = find_channel(image, channel)
+    arr = image.levels[-1][c]
+    if not np.issubdtype(np.dtype(arr.dtype), np.integer) or int(np.prod(arr.shape)) > _SPARSE_CHECK_PIXELS:
+        return False
+    values = np.asarray(arr)
+    return values.size > 0 and np.count_nonzero(values == 0) >= 0.5 * values.size
+
+
+def _smoothed(arr, sigma_px: float):
+    """Gaussian-smoothed float32 copy of a lazy 2-D array (tile by tile, with overlap)."""
+    from scipy import ndimage as ndi
+
+    depth = int(np.ceil(4 * sigma_px)) + 1
+    return _lazy(arr).astype(np.float32).map_overlap(
+        ndi.gaussian_filter, depth=depth, boundary="nearest", sigma=sigma_px, dtype=np.float32)
 
 
 def level_downsample(image: MultiplexImage, level: int) -> tuple[float, float]:
@@ -174,10 +209,13 @@ class MarkerMask:
     downsample : (float, float)
         Level-0 pixels per mask pixel (rows, columns).
     threshold : float
-        A pixel is positive when its intensity is ``> threshold``.
+        A pixel is positive when its intensity (smoothed, when ``smooth_px``
+        > 0) is ``> threshold``.
     method : {"otsu", "user"}
     data : dask array of bool, shape (rows, columns) of the level
         Lazy: computed tile by tile when shown or used.
+    smooth_px : float
+        Gaussian σ (pixels of the mask's level) applied before thresholding.
     """
 
     channel: int
@@ -187,6 +225,7 @@ class MarkerMask:
     threshold: float
     method: str
     data: object
+    smooth_px: float = 0.0
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -201,7 +240,8 @@ class MarkerMask:
     @property
     def label(self) -> str:
         how = "Otsu" if self.method == "otsu" else "user"
-        return f"{self.channel_name}+ (> {self.threshold:g}, {how}, level {self.level})"
+        smooth = f", smoothed σ {self.smooth_px:.2g} px" if self.smooth_px > 0 else ""
+        return f"{self.channel_name}+ (> {self.threshold:g}, {how}, level {self.level}{smooth})"
 
     def layer_kwargs(self) -> dict:
         """Keyword arguments for a napari Labels/Image layer (pure data)."""
@@ -215,6 +255,7 @@ def marker_mask(
     threshold: float | None = None,
     level: int | None = None,
     spot_diameter_px: float | None = None,
+    smooth_um: float | None = None,
 ) -> MarkerMask:
     """Threshold ``channel`` at a pyramid level (lazily).
 
@@ -230,12 +271,30 @@ def marker_mask(
         (level 0 if neither is given).
     spot_diameter_px : float, optional
         Level-0 spot diameter, used to pick the level.
+    smooth_um : float, optional
+        Gaussian σ (µm) applied before thresholding (0: none).  Default:
+        :data:`COUNT_SMOOTH_UM` for sparse ion counts (:func:`is_sparse_counts`;
+        :data:`COUNT_SMOOTH_PX` level-0 pixels when the pixel size is unknown),
+        none otherwise.  ``threshold`` then applies to the smoothed values.
     """
     c = find_channel(image, channel)
     if level is None:
         level = choose_level(image, spot_diameter_px) if spot_diameter_px is not None else 0
     ds = level_downsample(image, level)
     arr = _lazy(image.levels[level][c])
+    if smooth_um is None:
+        sigma0 = 0.0
+        if is_sparse_counts(image, c):
+            sigma0 = COUNT_SMOOTH_UM / image.pixel_size_um if image.pixel_size_um else COUNT_SMOOTH_PX
+    else:
+        if not (np.isfinite(smooth_um) and smooth_um >= 0):
+            raise RoiScoreError(f"Smoothing {smooth_um!r} µm is not a number ≥ 0.", "Give σ in µm, or 0 for none.")
+        sigma0 = smooth_um / image.pixel_size_um if image.pixel_size_um else smooth_um
+    sigma = sigma0 / max(ds)
+    if sigma >= 0.3:  # below a third of a pixel a Gaussian changes nothing
+        arr = _smoothed(arr, sigma)
+    else:
+        sigma = 0.0
     if threshold is None:
         thr, method = otsu_threshold(arr), "otsu"
     else:
@@ -248,7 +307,7 @@ def marker_mask(
                 f"Threshold {thr:g} is at or above the largest value a {dtype.name} pixel of channel "
                 f"{image.channel_names[c]!r} can hold ({np.iinfo(dtype).max}): no pixel would be positive.",
                 f"Give a threshold below {np.iinfo(dtype).max}, or leave it empty for Otsu.")
-    return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr)
+    return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr, float(sigma))
 
 
 def footprint_fractions(

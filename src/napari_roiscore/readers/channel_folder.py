@@ -99,6 +99,28 @@ def _check_pixel_size(pixel_size_um: float | None) -> float | None:
     return px
 
 
+def _read_plane(path: str, series: int, page: int | None):
+    import tifffile
+
+    if page is None:
+        return tifffile.imread(path, series=series)
+    with tifffile.TiffFile(path) as tif:
+        return tif.series[series].pages[page].asarray()
+
+
+def _whole_planes(path: Path, shape: tuple[int, int], dtype, which: list[tuple[int, int | None]]):
+    """(C, Y, X) dask array with one task per plane: a small graph for small planes.
+
+    (Tifffile's zarr store makes one chunk per strip: thousands of tasks for a
+    40-marker panel, which costs more to schedule than to read.)
+    """
+    import dask
+    import dask.array as da
+
+    read = dask.delayed(_read_plane, pure=True)
+    return da.stack([da.from_delayed(read(str(path), s, k), shape=shape, dtype=dtype) for s, k in which])
+
+
 def _planes(tif, path: Path) -> tuple[list, list[str], int]:
     """Lazy pyramid levels (C, Y, X) of one file, its channel names and its level count."""
     flat = [s for s in tif.series if s.ndim >= 2]
@@ -108,9 +130,15 @@ def _planes(tif, path: Path) -> tuple[list, list[str], int]:
     axes = series.axes
     extra = [a for a in axes if a not in "YX"]
     sizes = dict(zip(axes, series.shape))
+    yx = (int(sizes["Y"]), int(sizes["X"]))
+    small = float(yx[0]) * float(yx[1]) <= SMALL_PLANE
     if len(flat) > 1 and all(s.ndim == 2 and s.shape == series.shape for s in flat):
         # several 2-D series (pages written one by one): one channel each
-        levels = [_concat([_lazy_level(s, 0, None) for s in flat])]
+        if small:
+            index = [tif.series.index(s) for s in flat]
+            levels = [_whole_planes(path, yx, series.dtype, [(i, None) for i in index])]
+        else:
+            levels = [_concat([_lazy_level(s, 0, None) for s in flat])]
         names = page_channel_names([s.pages[0] for s in flat]) or [f"{_stem(path)} {i}" for i in range(len(flat))]
         return levels, names, 1
     if any(sizes[a] > 1 for a in extra if a not in "CIQS") or sum(sizes[a] > 1 for a in extra) > 1:
@@ -120,7 +148,13 @@ def _planes(tif, path: Path) -> tuple[list, list[str], int]:
             "Export one 2-D image per marker (or one page per marker).",
         )
     ch_axis = next((a for a in extra if sizes[a] > 1), None)
-    levels = [_lazy_level(series, k, ch_axis) for k in range(len(series.levels))]
+    page_per_plane = ch_axis is None or (ch_axis in "CIQ" and len(series.pages) == int(sizes[ch_axis]))
+    if small and len(series.levels) == 1 and page_per_plane:
+        index = tif.series.index(series)
+        pages = [None] if ch_axis is None else list(range(int(sizes[ch_axis])))
+        levels = [_whole_planes(path, yx, series.dtype, [(index, k) for k in pages])]
+    else:
+        levels = [_lazy_level(series, k, ch_axis) for k in range(len(series.levels))]
     n_c = int(levels[0].shape[0])
     if n_c == 1:
         names = [_stem(path)]
@@ -155,8 +189,6 @@ def _assemble(parts: list[tuple[Path, list, list[str]]], pixel_size_um: float | 
                for _, lv, _ in parts for k in range(n_levels))
     n_levels = n_levels if same else 1
     levels = [_concat([lv[k] for _, lv, _ in parts]) for k in range(n_levels)]
-    if float(shape0[0]) * float(shape0[1]) <= SMALL_PLANE:  # strips -> one chunk per channel
-        levels = [lv.rechunk((1, -1, -1)) for lv in levels]
     names = [n for _, _, ns in parts for n in ns]
     if len(set(names)) != len(names):  # e.g. "CD3.tif" and "CD3.tiff": keep both, visibly
         seen: dict[str, int] = {}

@@ -12,6 +12,15 @@ Tissue
     summed (or only the ``tissue_channels`` given, e.g. DAPI), smoothed with
     ``tissue_sigma_um`` and thresholded (Otsu by default); small objects and
     small holes are removed as for the tumour.
+Sparse ion counts (MIBI-TOF, IMC)
+    Detected automatically (integer pixels, most of them zero; or
+    ``counts=True``).  Most of such a field is tissue, so Otsu on the summed
+    channels would split cell-dense from cell-poor tissue rather than tissue
+    from background.  Instead, tissue is where the smoothed total ion count
+    (all channels, or ``tissue_channels``) reaches ``tissue_fraction`` of its
+    90th percentile: background (glass, lumens) holds almost no ions.  The
+    tumour channel is smoothed, then square-root transformed (variance-stabilising
+    for counts) before Otsu.
 Stroma
     Tissue polygons minus tumour polygons (exact polygon difference, so the
     two classes never overlap); parts smaller than ``min_area_um2`` are
@@ -37,7 +46,7 @@ from napari_roiscore.images.multiplex import MultiplexImage
 from napari_roiscore.images.markers import find_channel, level_downsample, level_to_level0, otsu_threshold
 from napari_roiscore.rois.roi import Roi, polygonal
 
-__all__ = ["Compartments", "mask_to_polygons", "propose_compartments"]
+__all__ = ["Compartments", "looks_like_counts", "mask_to_polygons", "propose_compartments"]
 
 #: Largest working image (pixels per channel) for compartment proposals.
 MAX_PIXELS = 16_000_000
@@ -56,7 +65,8 @@ class Compartments:
     downsample : (float, float)
         Level-0 pixels per working pixel.
     tumour_threshold, tissue_threshold : float
-        On the smoothed (tumour) and smoothed, scaled sum (tissue) images.
+        On the smoothed (tumour; square-rooted for counts) and smoothed, scaled
+        sum (tissue; total counts for counts) images.
     tumour_mask, tissue_mask : ndarray of bool
         Working-level masks after size filtering and hole filling.
     settings : dict
@@ -177,6 +187,18 @@ def _scaled(arr: np.ndarray) -> np.ndarray:
     return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
 
 
+#: an integer image with at least this fraction of zero pixels is treated as sparse ion counts
+SPARSE_ZERO_FRACTION = 0.5
+
+
+def looks_like_counts(arrays: list[np.ndarray]) -> bool:
+    """True for integer channels whose pixels are mostly zero (sparse ion counts)."""
+    if not arrays or not all(np.issubdtype(a.dtype, np.integer) for a in arrays):
+        return False
+    zeros = sum(int(np.count_nonzero(a == 0)) for a in arrays)
+    return zeros >= SPARSE_ZERO_FRACTION * sum(a.size for a in arrays)
+
+
 def propose_compartments(
     image: MultiplexImage,
     tumour_channel: int | str = "cancer cells",
@@ -191,6 +213,8 @@ def propose_compartments(
     simplify_um: float | None = None,
     level: int | None = None,
     pixel_size_um: float | None = None,
+    counts: bool | None = None,
+    tissue_fraction: float = 0.05,
 ) -> Compartments:
     """Propose tumour ROIs and stroma ROIs (see the module docstring).
 
@@ -219,6 +243,12 @@ def propose_compartments(
         Force a pyramid level.
     pixel_size_um : float, optional
         Level-0 pixel size if the image does not declare one.
+    counts : bool, optional
+        Treat the channels as sparse ion counts (see the module docstring);
+        default: detected from the pixels.
+    tissue_fraction : float
+        Counts only: tissue is where the smoothed total count reaches this
+        fraction of its 90th percentile (ignored when ``tissue_threshold`` is given).
     """
     from scipy import ndimage as ndi
 
@@ -248,13 +278,24 @@ def propose_compartments(
     lvl = image.levels[level]
 
     # tissue
-    total = sum(_scaled(np.asarray(lvl[c])) for c in tissue_idx)
-    total = ndi.gaussian_filter(total, tissue_sigma_um / work_um)
-    t_thr = otsu_threshold(total) if tissue_threshold is None else float(tissue_threshold)
+    channels = [np.asarray(lvl[c]) for c in tissue_idx]
+    tumour_raw = np.asarray(lvl[t_c])
+    if counts is None:
+        counts = looks_like_counts(channels + [tumour_raw])
+    if counts:
+        total = ndi.gaussian_filter(sum(a.astype(np.float32) for a in channels), tissue_sigma_um / work_um)
+        t_thr = tissue_fraction * float(np.percentile(total, 90)) if tissue_threshold is None \
+            else float(tissue_threshold)
+    else:
+        total = ndi.gaussian_filter(sum(_scaled(a) for a in channels), tissue_sigma_um / work_um)
+        t_thr = otsu_threshold(total) if tissue_threshold is None else float(tissue_threshold)
+    del channels
     tissue = _clean(total > t_thr, min_px, hole_px)
 
     # tumour
-    tum = ndi.gaussian_filter(np.asarray(lvl[t_c]).astype(np.float32), sigma_um / work_um)
+    tum = ndi.gaussian_filter(tumour_raw.astype(np.float32), sigma_um / work_um)
+    if counts:
+        tum = np.sqrt(np.clip(tum, 0, None))
     if tumour_threshold is None:
         u_thr = otsu_threshold(tum[tissue]) if tissue.any() else otsu_threshold(tum)
     else:
@@ -285,6 +326,8 @@ def propose_compartments(
         "max_hole_um2": min_area_um2 if max_hole_um2 is None else max_hole_um2,
         "working_pixel_um": work_um, "simplify_um": tol * px,
         "tumour_threshold": "Otsu" if tumour_threshold is None else "user",
-        "tissue_threshold": "Otsu" if tissue_threshold is None else "user",
+        "tissue_threshold": ("user" if tissue_threshold is not None
+                             else f"{tissue_fraction:g} x 90th percentile" if counts else "Otsu"),
+        "counts": bool(counts),
     }
     return Compartments(rois, int(level), ds, float(u_thr), float(t_thr), tumour, tissue, settings)
