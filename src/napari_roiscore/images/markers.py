@@ -54,6 +54,7 @@ __all__ = [
     "level0_to_level",
     "level_downsample",
     "level_to_level0",
+    "looks_like_counts",
     "marker_mask",
     "otsu_threshold",
     "restrict_spots",
@@ -73,8 +74,28 @@ COUNT_SMOOTH_PX = 3.0
 _SPARSE_CHECK_PIXELS = 4_000_000
 
 
+#: sparse counts: at least this fraction of pixels is zero ...
+SPARSE_ZERO_FRACTION = 0.5
+#: ... and the non-zero pixels hold a handful of ions (median at most this)
+SPARSE_MEDIAN_COUNT = 10
+
+
+def looks_like_counts(arrays: list[np.ndarray]) -> bool:
+    """True for integer pixels that are mostly zero, the others small counts (MIBI, IMC).
+
+    A fluorescence image that is black on half its area (e.g. outside the
+    tissue) is not counts: its non-zero pixels are bright.
+    """
+    if not arrays or not all(np.issubdtype(np.asarray(a).dtype, np.integer) for a in arrays):
+        return False
+    values = np.concatenate([np.asarray(a).ravel() for a in arrays])
+    nonzero = values[values != 0]
+    return (values.size > 0 and values.size - nonzero.size >= SPARSE_ZERO_FRACTION * values.size
+            and (nonzero.size == 0 or float(np.median(nonzero)) <= SPARSE_MEDIAN_COUNT))
+
+
 def is_sparse_counts(image: MultiplexImage, channel: int | str) -> bool:
-    """True when a channel holds integer pixels that are mostly zero (ion counts).
+    """True when a channel holds sparse ion counts (:func:`looks_like_counts`).
 
     Checked on the coarsest pyramid level (read when it is small enough).
     """
@@ -82,8 +103,7 @@ def is_sparse_counts(image: MultiplexImage, channel: int | str) -> bool:
     arr = image.levels[-1][c]
     if not np.issubdtype(np.dtype(arr.dtype), np.integer) or int(np.prod(arr.shape)) > _SPARSE_CHECK_PIXELS:
         return False
-    values = np.asarray(arr)
-    return values.size > 0 and np.count_nonzero(values == 0) >= 0.5 * values.size
+    return looks_like_counts([np.asarray(arr)])
 
 
 def _smoothed(arr, sigma_px: float):

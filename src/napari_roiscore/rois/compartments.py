@@ -43,10 +43,11 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.images.multiplex import MultiplexImage
-from napari_roiscore.images.markers import find_channel, level_downsample, level_to_level0, otsu_threshold
+from napari_roiscore.images.markers import (find_channel, level_downsample, level_to_level0, looks_like_counts,
+                                             otsu_threshold)
 from napari_roiscore.rois.roi import Roi, polygonal
 
-__all__ = ["Compartments", "looks_like_counts", "mask_to_polygons", "propose_compartments"]
+__all__ = ["Compartments", "mask_to_polygons", "propose_compartments"]
 
 #: Largest working image (pixels per channel) for compartment proposals.
 MAX_PIXELS = 16_000_000
@@ -185,18 +186,6 @@ def _scaled(arr: np.ndarray) -> np.ndarray:
     lo = float(np.percentile(arr, 0.5))
     hi = float(np.percentile(arr, 99.5))
     return (arr - lo) / (hi - lo) if hi > lo else np.zeros_like(arr)
-
-
-#: an integer image with at least this fraction of zero pixels is treated as sparse ion counts
-SPARSE_ZERO_FRACTION = 0.5
-
-
-def looks_like_counts(arrays: list[np.ndarray]) -> bool:
-    """True for integer channels whose pixels are mostly zero (sparse ion counts)."""
-    if not arrays or not all(np.issubdtype(a.dtype, np.integer) for a in arrays):
-        return False
-    zeros = sum(int(np.count_nonzero(a == 0)) for a in arrays)
-    return zeros >= SPARSE_ZERO_FRACTION * sum(a.size for a in arrays)
 
 
 def propose_compartments(
