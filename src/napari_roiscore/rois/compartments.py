@@ -51,6 +51,9 @@ __all__ = ["Compartments", "mask_to_polygons", "propose_compartments"]
 
 #: Largest working image (pixels per channel) for compartment proposals.
 MAX_PIXELS = 16_000_000
+#: Default tissue smoothing (µm), and for sparse ion counts
+TISSUE_SIGMA_UM = 20.0
+COUNT_TISSUE_SIGMA_UM = 8.0
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ def propose_compartments(
     tumour_threshold: float | None = None,
     tissue_threshold: float | None = None,
     sigma_um: float = 6.0,
-    tissue_sigma_um: float = 20.0,
+    tissue_sigma_um: float | None = None,
     min_area_um2: float = 2000.0,
     max_hole_um2: float | None = None,
     target_pixel_um: float = 4.0,
@@ -219,7 +222,9 @@ def propose_compartments(
         in channel intensity units; the tissue image is a sum of channels each
         scaled to 0..1 by its 0.5th..99.5th percentiles.
     sigma_um, tissue_sigma_um : float
-        Gaussian smoothing (standard deviation, µm).
+        Gaussian smoothing (standard deviation, µm).  ``tissue_sigma_um``
+        defaults to 20 µm, or :data:`COUNT_TISSUE_SIGMA_UM` for sparse counts
+        (enough to bridge the gaps between ions, small enough to keep lumens out).
     min_area_um2 : float
         Smallest tumour region, tissue piece or stroma part kept.
     max_hole_um2 : float, optional
@@ -245,9 +250,10 @@ def propose_compartments(
     if not px or not np.isfinite(px) or px <= 0:
         raise RoiScoreError(
             "The image does not say how large its pixels are (PhysicalSizeX missing).",
-            "Enter the pixel size in µm (e.g. 0.5) so areas and smoothing can be set in µm.",
+            "Give the pixel size in µm (e.g. 0.5) so areas and smoothing can be set in µm: open the "
+            "image again and enter it when asked, or pass pixel_size_um.",
         )
-    for name, v in (("sigma_um", sigma_um), ("tissue_sigma_um", tissue_sigma_um),
+    for name, v in (("sigma_um", sigma_um), ("tissue_sigma_um", 0.0 if tissue_sigma_um is None else tissue_sigma_um),
                     ("min_area_um2", min_area_um2), ("target_pixel_um", target_pixel_um)):
         if not (np.isfinite(v) and v >= 0):
             raise RoiScoreError(f"Compartment setting {name} = {v!r} is not a number ≥ 0.",
@@ -271,6 +277,8 @@ def propose_compartments(
     tumour_raw = np.asarray(lvl[t_c])
     if counts is None:
         counts = looks_like_counts(channels + [tumour_raw])
+    if tissue_sigma_um is None:
+        tissue_sigma_um = COUNT_TISSUE_SIGMA_UM if counts else TISSUE_SIGMA_UM
     if counts:
         total = ndi.gaussian_filter(sum(a.astype(np.float32) for a in channels), tissue_sigma_um / work_um)
         t_thr = tissue_fraction * float(np.percentile(total, 90)) if tissue_threshold is None \
