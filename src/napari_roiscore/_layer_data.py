@@ -79,6 +79,7 @@ def image_layers(image: MultiplexImage) -> list[tuple]:
                 "visible": image.roles[c] != "other" or not any_role,
                 "multiscale": len(levels) > 1,
                 **_frame(image.pixel_size_um),
+                **({"affine": np.asarray(image.provenance["affine"])} if "affine" in image.provenance else {}),
                 "metadata": {"roiscore_channel": name, "roiscore_role": image.roles[c], IMAGE_KEY: image},
             },
             "image",

@@ -109,8 +109,27 @@ def _read_spots(p: Path, kind: str) -> list[tuple]:
     if kind == "geomx_export":
         return [_aoi_layer(spots, name=f"{p.stem} AOIs")]
     if kind == "spatialdata":
-        return _spots_with_images(spots, name=f"{p.stem} spots")
+        return _spatialdata_layers(p, spots)
     return _spots_with_images(spots, name=p.stem)  # h5ad
+
+
+def _spatialdata_layers(p: Path, spots: SpotTable) -> list[tuple]:
+    """A SpatialData store: its images (placed by their transformations), spots, and ROIs written here."""
+    from napari_roiscore.readers.spatialdata_rois import ROI_ELEMENT, read_rois_from_spatialdata
+    from napari_roiscore.readers.spatialdata_store import read_spatialdata_image, store_elements
+
+    elements = store_elements(p)
+    layers: list[tuple] = []
+    for name in elements.get("images", []):
+        try:
+            layers.extend(image_layers(read_spatialdata_image(p, name)))
+        except RoiScoreError as err:
+            warnings.warn(f"SpatialData image {name!r} not opened: {err}", stacklevel=2)
+    layers.append(spots_layer(spots, name=f"{p.stem} spots"))
+    if ROI_ELEMENT in elements.get("shapes", []):
+        rois, _ = read_rois_from_spatialdata(p, ROI_ELEMENT)
+        layers.append(roi_layer(rois, name=f"{p.stem} ROIs"))
+    return layers
 
 
 def _aoi_layer(spots: SpotTable, name: str) -> tuple:
