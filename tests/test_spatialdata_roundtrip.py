@@ -94,6 +94,40 @@ def test_roundtrip_with_a_store_written_by_spatialdata_io(shared_data, tmp_path)
     assert affine[0, 0] > 1 and np.isclose(affine[0, 0], affine[1, 1])
     assert lowres[0] * affine[0, 0] > spots.xy[:, 1].max()
 
+    # the napari reader shows image (placed by its affine), spots and the ROIs written here
+    from napari_roiscore._reader import read_paths
+
+    layers = {kw["name"]: (kind, kw) for _, kw, kind in read_paths(str(store))}
+    assert layers["placenta ROIs"][0] == "shapes" and layers["placenta spots"][0] == "points"
+    img_layers = [kw for kind, kw in layers.values() if kind == "image"]
+    assert img_layers and np.allclose(img_layers[0]["affine"], affine)
+
+
+def test_multiscale_image_and_points_with_transformations(tmp_path):
+    sd = pytest.importorskip("spatialdata")
+    import pandas as pd
+    from spatialdata.models import Image2DModel, PointsModel
+    from spatialdata.transformations import Scale
+
+    from napari_roiscore.readers.spatialdata_store import read_spatialdata_image, read_spatialdata_points
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 50, (2, 64, 64), dtype=np.uint16)
+    image = Image2DModel.parse(pixels, dims=("c", "y", "x"), c_coords=["DAPI", "CD68"], scale_factors=[2],
+                               transformations={"global": Scale([2.0, 2.0], axes=("y", "x"))})
+    points = PointsModel.parse(pd.DataFrame({"x": [1.0, 5.0], "y": [2.0, 7.0], "gene": ["Cd68", "Stab1"]}),
+                               transformations={"global": Scale([0.5, 0.5], axes=("y", "x"))})
+    store = tmp_path / "small.zarr"
+    sd.SpatialData(images={"slide": image}, points={"transcripts": points}).write(store)
+    img = read_spatialdata_image(store)
+    assert img.channel_names == ["DAPI", "CD68"] and img.roles == ["nuclei", "macrophages"]
+    assert [lv.shape for lv in img.levels] == [(2, 64, 64), (2, 32, 32)]
+    np.testing.assert_array_equal(np.asarray(img.levels[0]), pixels)
+    np.testing.assert_allclose(np.diag(img.provenance["affine"]), [2.0, 2.0, 1.0])
+    df, affine = read_spatialdata_points(store)
+    assert list(df["gene"]) == ["Cd68", "Stab1"] and list(df["x"]) == [1.0, 5.0]
+    np.testing.assert_allclose(np.diag(affine), [0.5, 0.5, 1.0])
+
 
 def test_bad_rois_are_refused(tmp_path):
     pytest.importorskip("spatialdata")

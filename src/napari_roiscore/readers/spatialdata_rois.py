@@ -29,13 +29,12 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.readers.spatialdata_store import _import_spatialdata, is_spatialdata_store
+from napari_roiscore.readers.spatialdata_store import ROI_ELEMENT, _import_spatialdata, is_spatialdata_store
 from napari_roiscore.rois.roi import Roi
 
 __all__ = ["ROI_ELEMENT", "ROI_TABLE", "read_rois_from_spatialdata", "write_rois_to_spatialdata"]
 
-#: default names of the shapes element and its table
-ROI_ELEMENT = "roiscore_rois"
+#: default name of the ROI table (the shapes element is ``ROI_ELEMENT``)
 ROI_TABLE = "roiscore_rois_table"
 
 
@@ -97,7 +96,7 @@ def write_rois_to_spatialdata(path: str | Path, rois: list[Roi], scores: pd.Data
     sd = _import_spatialdata()
     import geopandas as gpd
     from spatialdata.models import ShapesModel, TableModel
-    from spatialdata.transformations import Identity, get_transformation, set_transformation
+    from spatialdata.transformations import Identity, get_transformation
 
     p = Path(path)
     if not rois:
@@ -120,9 +119,7 @@ def write_rois_to_spatialdata(path: str | Path, rois: list[Roi], scores: pd.Data
                            geometry=[r.geometry for r in rois], index=np.arange(len(rois)))
     transforms = get_transformation(sdata.shapes[like], get_all=True) if like in sdata.shapes else \
         {"global": Identity()}
-    shapes = ShapesModel.parse(gdf)
-    for cs, tr in transforms.items():
-        set_transformation(shapes, tr, to_coordinate_system=cs)
+    shapes = ShapesModel.parse(gdf, transformations=dict(transforms))
     adata = TableModel.parse(_roi_table(rois, scores, element), region=element, region_key="region",
                              instance_key="instance_id")
     try:

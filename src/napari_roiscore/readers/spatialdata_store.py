@@ -39,6 +39,8 @@ __all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spati
 
 #: top-level groups of a SpatialData zarr store
 ELEMENT_GROUPS = ("tables", "points", "shapes", "images", "labels")
+#: the shapes element ROIs are written to (see :mod:`napari_roiscore.readers.spatialdata_rois`)
+ROI_ELEMENT = "roiscore_rois"
 INSTALL_HINT = 'pip install "napari-roiscore[spatialdata]"  (or: pip install "spatialdata>=0.2")'
 
 
@@ -134,7 +136,12 @@ def read_spatialdata(path: str | Path, table: str | None = None, region: str | N
     except Exception as err:  # spatialdata raises many kinds for bad stores
         raise RoiScoreError(f"SpatialData store {src!r} cannot be read ({type(err).__name__}: {str(err)[:120]}).",
                             "Check that it was written by a compatible spatialdata version.") from None
-    name = _pick(list(sdata.tables.keys()), table, "table", src)
+    names = list(sdata.tables.keys())
+    if table is None:  # the ROI table this plugin writes into a store is not a table of spots
+        spot_tables = [n for n in names if (sdata.tables[n].uns.get("spatialdata_attrs") or {}).get("region")
+                       != ROI_ELEMENT]
+        names = spot_tables or names
+    name = _pick(names, table, "table", src)
     adata = sdata.tables[name].copy()
     adata, _ = select_raw_counts(adata, f"SpatialData store {src!r}, table {name!r}")
     attrs = adata.uns.get("spatialdata_attrs", {}) or {}
@@ -204,19 +211,36 @@ def _affine(element, coordinate_system: str) -> np.ndarray:
                       dtype=np.float64)
 
 
-def read_spatialdata_image(path: str | Path, element: str | None = None, coordinate_system: str = "global"):
+def _spot_frame(sdata, element) -> str:
+    """The coordinate system the spots are drawn in: one where a shapes element has an
+    identity transformation (its intrinsic pixels) and ``element`` has one too; else
+    ``"global"`` when the element has it; else the element's first."""
+    from spatialdata.transformations import Identity, get_transformation
+
+    own = get_transformation(element, get_all=True) or {}
+    for shapes in sdata.shapes.values():
+        for cs, tr in (get_transformation(shapes, get_all=True) or {}).items():
+            if isinstance(tr, Identity) and cs in own:
+                return cs
+    return "global" if "global" in own or not own else next(iter(own))
+
+
+def read_spatialdata_image(path: str | Path, element: str | None = None, coordinate_system: str | None = None):
     """One image element as a lazy :class:`MultiplexImage` with its transformation.
 
     Multiscale images keep their levels; channel names come from the ``c``
     coordinate.  ``provenance["affine"]`` maps level-0 (y, x) pixels into
-    ``coordinate_system`` (for stores written by spatialdata-io from Space
-    Ranger, the hires/lowres scale factor back to full-resolution pixels).
+    ``coordinate_system`` — by default the frame of the spots (see
+    :func:`read_spatialdata`), e.g. for stores written by spatialdata-io from
+    Space Ranger the low-res image scaled back onto full-resolution pixels.
     """
     from napari_roiscore.images.multiplex import MultiplexImage
 
     sdata = _read_store(path)
     name = _pick(list(sdata.images.keys()), element, "image", str(path))
     el = sdata.images[name]
+    if coordinate_system is None:
+        coordinate_system = _spot_frame(sdata, el)
     if hasattr(el, "children") and len(el.children):  # multiscale: a DataTree of scale0, scale1, ...
         arrays = [next(iter(el[k].ds.data_vars.values())) for k in sorted(el.children, key=lambda k: int(k[5:]))]
     else:
@@ -230,9 +254,11 @@ def read_spatialdata_image(path: str | Path, element: str | None = None, coordin
                                       "affine": _affine(el, coordinate_system).tolist()})
 
 
-def read_spatialdata_points(path: str | Path, element: str | None = None, coordinate_system: str = "global"):
-    """A points element as a pandas DataFrame (``x``, ``y`` and its other columns) and its 3 x 3 (y, x) affine."""
+def read_spatialdata_points(path: str | Path, element: str | None = None, coordinate_system: str | None = None):
+    """A points element as a pandas DataFrame (``x``, ``y`` and its other columns) and its
+    3 x 3 (y, x) affine into ``coordinate_system`` (default: the spots' frame)."""
     sdata = _read_store(path)
     name = _pick(list(sdata.points.keys()), element, "points element", str(path))
     points = sdata.points[name]
-    return points.compute(), _affine(points, coordinate_system)
+    cs = coordinate_system if coordinate_system is not None else _spot_frame(sdata, points)
+    return points.compute(), _affine(points, cs)
