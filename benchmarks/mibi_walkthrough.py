@@ -110,13 +110,12 @@ def screenshot(result: dict, path: Path, field: str) -> Path:
     data, kw, _ = spots_layer(spots, name="simulated spots")
     viewer.add_points(data, **kw)
     # stroma first, so that tumour outlines are drawn on top where the two meet
-    data, kw, _ = roi_layer(comp.of_class("stroma") + comp.of_class("tumour"), name="proposed compartments", pixel_size_um=image.pixel_size_um,
-                            edge_width=4.0)
+    data, kw, _ = roi_layer(comp.of_class("stroma") + comp.of_class("tumour"), name="proposed compartments",
+                            pixel_size_um=image.pixel_size_um, edge_width=4.0)
     kw["face_color"] = [[*c[:3], 0.08] for c in kw["edge_color"]]  # a light fill tells the classes apart
-    kw.pop("scale", None), kw.pop("units", None)  # ROIs are in pixels, like the image's level 0
-    viewer.add_shapes(data, scale=(image.pixel_size_um,) * 2, units=("um", "um"), **kw)
+    viewer.add_shapes(data, **kw)
     viewer.text_overlay.visible = True
-    viewer.text_overlay.text = (f"{field}: real MIBI-TOF ion counts (pixel size 0.5 µm assumed); spots and their "
+    viewer.text_overlay.text = (f"{field}: real MIBI-TOF ion counts (pixel size {image.pixel_size_um:g} µm assumed); spots and their "
                                 "expression simulated\n" + ATTRIBUTION.replace(" (Mendeley", "\n(Mendeley"))
     viewer.text_overlay.font_size = 9
     viewer.text_overlay.position = "bottom_left"
@@ -162,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     base = secs["read all TIFFs eagerly (baseline)"]
     for what, s in secs.items():
         print(f"  {what:36s} {s * 1000:8.0f} ms   ({s / base:5.2f} x baseline)")
-    print(f"  open + propose                       {(secs['open field (lazy)'] + secs['propose compartments']) * 1000:8.0f} ms")
+    both = secs["open field (lazy)"] + secs["propose compartments"]
+    print(f"  {'open + propose':36s} {both * 1000:8.0f} ms")
     print(result["table"].to_string(index=False))
     args.out.mkdir(parents=True, exist_ok=True)
     csv = args.out / (Path(args.png).stem + "_scores.csv")

@@ -88,7 +88,9 @@ def looks_like_counts(arrays: list[np.ndarray]) -> bool:
     """
     if not arrays or not all(np.issubdtype(np.asarray(a).dtype, np.integer) for a in arrays):
         return False
-    values = np.concatenate([np.asarray(a).ravel() for a in arrays])
+    # every 4th row and column is plenty for two summary numbers (and 16 x faster on 40 channels)
+    values = np.concatenate([np.asarray(a)[..., ::4, ::4].ravel() if np.ndim(a) >= 2 else np.ravel(a)
+                             for a in arrays])
     nonzero = values[values != 0]
     return (values.size > 0 and values.size - nonzero.size >= SPARSE_ZERO_FRACTION * values.size
             and (nonzero.size == 0 or float(np.median(nonzero)) <= SPARSE_MEDIAN_COUNT))

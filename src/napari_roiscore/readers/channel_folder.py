@@ -42,8 +42,6 @@ from napari_roiscore.images.tiff_pages import page_channel_names
 
 __all__ = ["channel_files", "is_channel_folder", "read_channel_folder", "read_tiff_planes"]
 
-_SUFFIXES = (".tif", ".tiff")
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 #: more files than this in one folder is not a marker panel
 MAX_CHANNELS = 512
 #: planes up to this many pixels are read whole (one dask chunk per channel)
@@ -51,13 +49,9 @@ SMALL_PLANE = 4096 * 4096
 
 
 def _is_tiff_file(p: Path) -> bool:
-    if not p.is_file() or p.name.startswith(".") or not p.name.lower().endswith(_SUFFIXES):
-        return False
-    try:
-        with open(p, "rb") as fh:
-            return fh.read(4) in _TIFF_MAGIC
-    except OSError:
-        return False
+    from napari_roiscore.readers.dispatch import is_tiff
+
+    return not p.name.startswith(".") and is_tiff(p)
 
 
 def channel_files(folder: str | Path) -> list[Path]:
@@ -121,8 +115,8 @@ def _whole_planes(path: Path, shape: tuple[int, int], dtype, which: list[tuple[i
     return da.stack([da.from_delayed(read(str(path), s, k), shape=shape, dtype=dtype) for s, k in which])
 
 
-def _planes(tif, path: Path) -> tuple[list, list[str], int]:
-    """Lazy pyramid levels (C, Y, X) of one file, its channel names and its level count."""
+def _planes(tif, path: Path) -> tuple[list, list[str]]:
+    """Lazy pyramid levels (C, Y, X) of one file and its channel names."""
     flat = [s for s in tif.series if s.ndim >= 2]
     if not flat:
         raise RoiScoreError(f"Image {str(path)!r} holds no image.", "Check that the file is complete.")
@@ -140,7 +134,7 @@ def _planes(tif, path: Path) -> tuple[list, list[str], int]:
         else:
             levels = [_concat([_lazy_level(s, 0, None) for s in flat])]
         names = page_channel_names([s.pages[0] for s in flat]) or [f"{_stem(path)} {i}" for i in range(len(flat))]
-        return levels, names, 1
+        return levels, names
     if any(sizes[a] > 1 for a in extra if a not in "CIQS") or sum(sizes[a] > 1 for a in extra) > 1:
         raise RoiScoreError(
             f"Image {str(path)!r} has axes {axes!r} (shape {series.shape}); a channel file holds one plane "
@@ -160,7 +154,7 @@ def _planes(tif, path: Path) -> tuple[list, list[str], int]:
         names = [_stem(path)]
     else:
         names = page_channel_names(list(series.pages)) or [f"{_stem(path)} {i}" for i in range(n_c)]
-    return levels, names, len(levels)
+    return levels, names
 
 
 def _concat(arrays: list):
@@ -243,7 +237,7 @@ def read_channel_folder(path: str | Path, pixel_size_um: float | None = None) ->
     for f in files:
         tif = _open_tiff(f)
         try:
-            levels, names, _ = _planes(tif, f)
+            levels, names = _planes(tif, f)
             if px_files is None:
                 px_files = _resolution_pixel_size(tif.pages[0], (tif.imagej_metadata or {}).get("unit")
                                                   if tif.is_imagej else None)
@@ -269,7 +263,7 @@ def read_tiff_planes(tif, path: str | Path, pixel_size_um: float | None = None) 
     if len(flat) < 2 or not all(s.ndim == 2 and s.shape == flat[0].shape for s in flat):
         return None
     path = Path(path)
-    levels, names, _ = _planes(tif, path)
+    levels, names = _planes(tif, path)
     px = _resolution_pixel_size(tif.pages[0])
     return _assemble([(path, levels, names)], _check_pixel_size(pixel_size_um), px,
                      {"reader": "tifffile", "path": str(path), "format": "tiff", "axes": "IYX"})
