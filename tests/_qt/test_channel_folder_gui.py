@@ -58,3 +58,23 @@ def test_cancelled_dialog_opens_in_pixels(make_napari_viewer, qtbot, tmp_path):
     layers = viewer.open(str(_folder(tmp_path)), plugin="napari-roiscore")
     assert all(tuple(ly.scale) == (1.0, 1.0) for ly in layers)
     assert layers[0].metadata["roiscore_image"].pixel_size_um is None
+
+
+def test_real_mibi_field_in_one_step(make_napari_viewer, qtbot, shared_data):
+    """The real 41-marker field opens as the four-colour overlay, visibly (not black)."""
+    from napari_roiscore._qt.channels import ChannelRolesWidget
+
+    viewer = make_napari_viewer(show=True)
+    _answer_dialog(qtbot, 0.5)
+    layers = viewer.open(str(shared_data / "mibi_breast_risom2022" / "Point2206_pt1116_31620"),
+                         plugin="napari-roiscore")
+    assert len(layers) == 41
+    assert {ly.name for ly in layers if ly.visible} == {
+        "Nuc (nuclei)", "PanKRT (cancer cells)", "CD31 (vessels)", "CD68 (macrophages)"}
+    shot = viewer.screenshot(canvas_only=True, flash=False)[..., :3]
+    assert (shot.max(axis=-1) > 60).mean() > 0.05  # sparse counts are displayed, not black
+    roles = ChannelRolesWidget(viewer)
+    roles.set_role("HH3", "nuclei")
+    roles.guess_all()  # back to one channel per role
+    assert roles.combos["HH3"].currentText() == "other" and roles.combos["Nuc"].currentText() == "nuclei"
+    assert roles.combos["PanKRT"].currentText() == "cancer cells"
