@@ -276,15 +276,19 @@ def detect_square_grid(xy: np.ndarray, array_rows: np.ndarray | None = None,
             return None
         rows = (rows - rows.min()).astype(np.int64)
         cols = (cols - cols.min()).astype(np.int64)
-        rc1 = np.column_stack([rows, cols, np.ones(n)]).astype(float)
-        coef, *_ = np.linalg.lstsq(rc1, yx, rcond=None)  # (3, 2): [r, c, 1] -> [y, x]
+        # least squares [r, c, 1] -> [y, x] via centred normal equations (fast at 10M bins)
+        rm, cm = rows.mean(), cols.mean()
+        ym = yx.mean(axis=0)
+        rc = np.column_stack([rows - rm, cols - cm])
+        lin = np.linalg.solve(rc.T @ rc, rc.T @ (yx - ym))  # (2, 2): rows r, c -> y, x
+        coef = np.vstack([lin, ym - np.array([rm, cm]) @ lin])
         a = coef[:2].T  # columns: image step per row, per col
         ur, uc = a[:, 0], a[:, 1]
         pitch = float(np.sqrt(abs(np.linalg.det(a))))
         if pitch <= 0 or abs(np.linalg.norm(ur) - np.linalg.norm(uc)) > 0.02 * pitch \
                 or abs(ur @ uc) > 0.02 * pitch ** 2:
             return None  # not square (e.g. Visium's hexagonal array)
-        resid = np.abs(rc1 @ coef - yx).max()
+        resid = max(np.abs(coef[0, k] * rows + coef[1, k] * cols + coef[2, k] - yx[:, k]).max() for k in (0, 1))
         if resid > tolerance * pitch:
             return None
         matrix = np.eye(3)
@@ -308,13 +312,13 @@ def detect_square_grid(xy: np.ndarray, array_rows: np.ndarray | None = None,
             pitch = float((((rows - rm) * (dy - dy.mean())).sum() + ((cols - cm) * (dx - dx.mean())).sum()) / var)
         oy, ox = origin[0] + dy.mean() - pitch * rm, origin[1] + dx.mean() - pitch * cm
         matrix = np.array([[pitch, 0, oy], [0, pitch, ox], [0, 0, 1.0]])
-        if np.abs(np.column_stack([rows * pitch + oy, cols * pitch + ox]) - yx).max() > tolerance * pitch:
+        if max(np.abs(rows * pitch + oy - yx[:, 0]).max(), np.abs(cols * pitch + ox - yx[:, 1]).max()) \
+                > tolerance * pitch:
             return None
     shape = (int(rows.max()) + 1, int(cols.max()) + 1)
     if shape[0] * shape[1] > MAX_RASTER_PIXELS or n < MIN_GRID_OCCUPANCY * shape[0] * shape[1]:
         return None
-    flat = rows * shape[1] + cols
-    if np.unique(flat).size != n:
+    if np.bincount(rows * shape[1] + cols, minlength=shape[0] * shape[1]).max() > 1:
         return None  # two spots in one cell: not one-spot-per-bin
     return SpotBinning(rows.astype(np.int32), cols.astype(np.int32), shape, Placement(matrix),
                        exact=True, side=float(pitch))

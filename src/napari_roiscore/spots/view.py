@@ -1,0 +1,147 @@
+"""What the viewer draws for a large spot table: a raster, or markers of the spots in view.
+
+:class:`SpotView` is pure data (no napari): the napari side
+(``napari_roiscore._qt.spot_view``) asks it, for the current view, whether to
+draw every spot in view as a marker (:meth:`SpotView.markers_in_view`) and
+what to tell the user (:meth:`SpotView.mode_text`).
+
+Rules (never a random subset):
+
+* square grids (Visium HD): the raster *is* the bins (one pixel per bin), at
+  every zoom; coarser pyramid levels show the mean of the bins they cover;
+* irregular spots/cells: a raster of the mean value per tile while more than
+  ``marker_limit`` spots are in view; every spot in view as a marker below it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from napari_roiscore.spots.raster import SpotBinning, detect_square_grid, tile_binning
+from napari_roiscore.spots.table import SpotTable
+
+__all__ = ["MARKER_LIMIT", "SpotView", "spot_binning", "total_counts"]
+
+#: most markers drawn at once; above it a raster is drawn instead. Measured with
+#: benchmarks/viewer_scale.py (software OpenGL): a Points redraw costs ~3 µs per
+#: marker, so 30,000 markers keep a redraw near 100 ms.
+MARKER_LIMIT = 30_000
+
+
+def total_counts(spots: SpotTable) -> np.ndarray:
+    """Total counts (UMIs or transcripts) per spot, the default value drawn."""
+    X = spots.adata.X
+    s = X.sum(axis=1) if sp.issparse(X) else np.asarray(X).sum(axis=1)
+    return np.asarray(s, dtype=np.float64).ravel()
+
+
+def spot_binning(spots: SpotTable) -> SpotBinning:
+    """The square grid of the spots (one pixel per bin), else tiles of one spot diameter."""
+    obs = spots.adata.obs
+    grid = None
+    if spots.shape == "square":
+        rows = obs["array_row"].to_numpy() if "array_row" in obs else None
+        cols = obs["array_col"].to_numpy() if "array_col" in obs else None
+        grid = detect_square_grid(spots.xy, rows, cols)
+        if grid is None:
+            grid = detect_square_grid(spots.xy, side=spots.diameter_px)
+    if grid is None:
+        grid = detect_square_grid(spots.xy)
+    return grid if grid is not None else tile_binning(spots.xy, side=spots.diameter_px)
+
+
+@dataclass
+class SpotView:
+    """A large spot table drawn as a raster pyramid plus markers of the spots in view.
+
+    Parameters
+    ----------
+    spots : SpotTable
+    binning : SpotBinning
+    values : numpy.ndarray
+        Value per spot drawn (colour); NaN = not drawn in the raster.
+    label : str
+        What the value is ("total counts", a signature name...).
+    marker_limit : int
+        Most spots in view drawn as markers.
+    pixel_size_um : float or None
+        Micrometres per spot pixel (for the mode text).
+    """
+
+    spots: SpotTable
+    binning: SpotBinning
+    values: np.ndarray
+    label: str = "total counts"
+    marker_limit: int = MARKER_LIMIT
+    pixel_size_um: float | None = None
+    _listeners: list = field(default_factory=list, repr=False)
+
+    @classmethod
+    def of(cls, spots: SpotTable, marker_limit: int = MARKER_LIMIT,
+           pixel_size_um: float | None = None) -> SpotView:
+        """The view of ``spots`` coloured by total counts."""
+        return cls(spots, spot_binning(spots), total_counts(spots), "total counts", marker_limit,
+                   pixel_size_um or spots.pixel_size_um)
+
+    @property
+    def is_grid(self) -> bool:
+        return self.binning.exact
+
+    def pyramid(self) -> list:
+        """Multiscale raster of :attr:`values` (level 0 numpy, coarser levels lazy)."""
+        return self.binning.pyramid(self.values)
+
+    def contrast_limits(self) -> tuple[float, float]:
+        """2nd and 98th percentiles of the finite values (a flat range widened)."""
+        v = self.values[np.isfinite(self.values)]
+        if not v.size:
+            return 0.0, 1.0
+        lo, hi = np.percentile(v, [2, 98]) if v.size > 50 else (v.min(), v.max())
+        return (float(lo), float(hi)) if hi > lo else (float(lo) - 0.5, float(lo) + 0.5)
+
+    def set_values(self, values: np.ndarray, label: str) -> None:
+        """Colour by new values (e.g. a signature score): listeners rebuild only the raster."""
+        values = np.asarray(values, dtype=np.float64)
+        if values.shape != (self.spots.n_spots,):
+            raise ValueError(f"{values.size} values for {self.spots.n_spots} spots")
+        self.values, self.label = values, label
+        for fn in list(self._listeners):
+            fn(self)
+
+    def on_values(self, fn: Callable[[SpotView], None]) -> None:
+        """Call ``fn(view)`` after :meth:`set_values`."""
+        self._listeners.append(fn)
+
+    def markers_in_view(self, yx_min, yx_max) -> np.ndarray | None:
+        """Indices of every spot in the box when at most ``marker_limit``, else ``None``."""
+        if self.binning.count_in_view(yx_min, yx_max) > self.marker_limit:
+            return None
+        return self.binning.spots_in_view(yx_min, yx_max)
+
+    def _um(self, px: float) -> str:
+        if self.pixel_size_um:
+            v = px * self.pixel_size_um
+            return f"{v:.3g} µm"
+        return f"{px:.3g} px"
+
+    def mode_text(self, level: int, n_markers: int | None) -> str:
+        """What is on screen, for a text overlay."""
+        what = "bins" if self.is_grid else "spots"
+        if n_markers is not None and not self.is_grid:
+            return f"{what}: every spot ({n_markers:,} in view), {self.label}"
+        f = 2 ** level
+        side = self._um(self.binning.side * f)
+        if self.is_grid:
+            if level == 0:
+                body = f"one pixel per {side} bin"
+            else:
+                body = f"mean of {f}×{f} bins per {side} pixel"
+            if n_markers is not None:
+                body += f", outlines of all {n_markers:,} in view"
+        else:
+            body = f"mean per {side} tile"
+        return f"{what}: {body}, {self.label} ({self.spots.n_spots:,} in all)"
