@@ -117,8 +117,13 @@ class SpotView:
         self._listeners.append(fn)
 
     def markers_in_view(self, yx_min, yx_max) -> np.ndarray | None:
-        """Indices of every spot in the box when at most ``marker_limit``, else ``None``."""
-        if self.binning.count_in_view(yx_min, yx_max) > self.marker_limit:
+        """Indices of every spot in the box when at most ``marker_limit``, else ``None``.
+
+        A grid's raster already shows every bin, so its bin outlines are only
+        added when a tenth of that many are in view (bins large on screen).
+        """
+        limit = self.marker_limit // 10 if self.is_grid else self.marker_limit  # bin outlines: only when large
+        if self.binning.count_in_view(yx_min, yx_max) > limit:
             return None
         return self.binning.spots_in_view(yx_min, yx_max)
 
