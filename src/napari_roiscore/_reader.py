@@ -6,6 +6,7 @@ Folders recognised (dropped on napari or opened with File ▸ Open Folder):
 * a Space Ranger ``outs`` folder (or its run folder) → slide image + spots;
 * a Visium HD ``outs``/``binned_outputs``/``square_XXXum`` folder → image + square bins;
 * a Xenium output folder → morphology image (if present) + cells;
+* a CosMx flat-file export (``*_exprMat_file.csv``, ``*_metadata_file.csv``) → cells;
 * a GeoMx NGS folder (DCC files, PKC, annotation sheet) → one spot per AOI
   (progress shown per DCC file);
 * a GeoMx DSP export (``.xlsx`` with SegmentProperties + a count matrix, or a
@@ -117,6 +118,8 @@ def _read_spots(p: Path, kind: str) -> list[tuple]:
                 warnings.warn(f"Xenium morphology image not opened: {err}", stacklevel=2)
         layers.extend(spots_layers(spots, name=f"{p.name} cells"))
         return layers
+    if kind == "cosmx":
+        return spots_layers(spots, name=f"{p.name} cells")
     if kind == "geomx_export":
         return [_aoi_layer(spots, name=f"{p.stem} AOIs")]
     if kind == "spatialdata":
