@@ -81,6 +81,17 @@ def _attr(value):
     return value
 
 
+def _read_as(dataset, dtype, chunk: int = 1 << 24) -> np.ndarray:
+    """A 1-D HDF5 dataset read in chunks into an array of ``dtype`` (no full-size temporary)."""
+    out = np.empty(dataset.shape[0], dtype=dtype)
+    for start in range(0, dataset.shape[0], chunk):
+        block = dataset[start:start + chunk]
+        if np.dtype(dtype).kind in "iu" and block.size and block.max() > np.iinfo(dtype).max:
+            return dataset[:]  # values too large for int32: keep the stored type
+        out[start:start + chunk] = block
+    return out
+
+
 def read_10x_h5(path: str | Path) -> CountMatrix:
     """Read a 10x HDF5 feature-barcode matrix with h5py.
 
@@ -142,8 +153,11 @@ def read_10x_h5(path: str | Path) -> CountMatrix:
             )
         n_feat, n_bc = (int(v) for v in g["shape"][:])
         # stored as CSC features x barcodes == CSR barcodes x features
+        # gene indices fit in int32: read them chunk-wise as int32 (half the memory of the
+        # stored int64 at Visium HD 2 µm sizes, ~10^8 non-zeros)
         counts = sp.csr_matrix(
-            (g["data"][:], g["indices"][:], g["indptr"][:]), shape=(n_bc, n_feat)
+            (_read_as(g["data"], np.int32 if g["data"].dtype.kind in "iu" else g["data"].dtype),
+             _read_as(g["indices"], np.int32), g["indptr"][:]), shape=(n_bc, n_feat)
         )
         barcodes = _decode(g["barcodes"][:])
     if len(features) != n_feat or len(barcodes) != n_bc:

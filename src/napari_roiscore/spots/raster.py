@@ -137,7 +137,7 @@ class SpotBinning:
         return sums, counts
 
     def pyramid(self, values: np.ndarray, coarsest_side: int = COARSEST_SIDE) -> list:
-        """Multiscale list of mean rasters (level 0 first; coarser levels lazy dask arrays)."""
+        """Multiscale list of mean rasters (float32, level 0 first, NaN where no spot)."""
         sums, counts = self._sums_counts(values)
         return mean_pyramid(sums, counts, coarsest_side)
 
@@ -145,9 +145,22 @@ class SpotBinning:
     def _index(self) -> tuple[np.ndarray, np.ndarray]:
         if self._order is None:
             flat = self._flat()
-            self._order = np.argsort(flat, kind="stable")
-            self._starts = np.searchsorted(flat[self._order], np.arange(self.shape[0] * self.shape[1] + 1))
+            n_pix = self.shape[0] * self.shape[1]
+            starts = np.zeros(n_pix + 1, dtype=np.int64)
+            np.cumsum(np.bincount(flat, minlength=n_pix), out=starts[1:])
+            if self.exact:  # one spot per pixel: a counting sort, no comparison sort
+                at = np.full(n_pix, -1, dtype=np.int64)
+                at[flat] = np.arange(flat.size)
+                self._order = at[at >= 0]
+            else:
+                self._order = np.argsort(flat, kind="stable")
+            self._starts = starts
         return self._order, self._starts
+
+    def build_index(self) -> SpotBinning:
+        """Prepare :meth:`spots_in_view` (done once, e.g. while the file opens); returns self."""
+        self._index()
+        return self
 
     def _window(self, yx_min, yx_max) -> tuple[int, int, int, int] | None:
         corners = np.array([[yx_min[0], yx_min[1]], [yx_min[0], yx_max[1]],
@@ -200,12 +213,15 @@ def mean_pyramid(sums: np.ndarray, counts: np.ndarray, coarsest_side: int = COAR
 
     Level ``k`` pixel ``(r, c)`` is the mean of every finite value in the
     level-0 block ``[r*2^k:(r+1)*2^k, c*2^k:(c+1)*2^k]`` (sums and counts
-    pooled).  Level 0 is a numpy array; the others are lazy dask arrays.
-    The raster is padded at its far edges (with empty pixels) to a multiple
-    of ``2**(levels-1)``, so every level halves exactly.
-    """
-    import dask.array as da
+    pooled).  The raster is padded at its far edges (with empty pixels) to a
+    multiple of ``2**(levels-1)``, so every level halves exactly.
 
+    All levels are computed at once, in numpy: with one pixel per bin the
+    whole pyramid is 4/3 of one float32 image (~120 MB for 11 million 2 µm
+    bins) and takes a fraction of a second, whereas a lazy dask chain was
+    recomputed from level 0 for every tile napari asked for (measured 1.3 s
+    per request at 1 million bins).
+    """
     h, w = sums.shape
     n_levels = 1
     while max(h, w) / 2 ** (n_levels - 1) > coarsest_side:
@@ -216,15 +232,11 @@ def mean_pyramid(sums: np.ndarray, counts: np.ndarray, coarsest_side: int = COAR
         sums = np.pad(sums, ((0, ph - h), (0, pw - w)))
         counts = np.pad(counts, ((0, ph - h), (0, pw - w)))
     levels = [_mean(sums, counts)]
-    chunk = 1024
-    s = da.from_array(sums, chunks=chunk)
-    c = da.from_array(counts, chunks=chunk)
     for _ in range(1, n_levels):
-        s = da.coarsen(np.sum, s, {0: 2, 1: 2})
-        c = da.coarsen(np.sum, c, {0: 2, 1: 2})
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m = da.where(c > 0, s / da.where(c > 0, c, 1), np.nan).astype(np.float32)
-        levels.append(m)
+        hh, ww = sums.shape
+        sums = sums.reshape(hh // 2, 2, ww // 2, 2).sum(axis=(1, 3))
+        counts = counts.reshape(hh // 2, 2, ww // 2, 2).sum(axis=(1, 3))
+        levels.append(_mean(sums, counts))
     return levels
 
 

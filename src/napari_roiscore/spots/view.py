@@ -84,7 +84,7 @@ class SpotView:
     def of(cls, spots: SpotTable, marker_limit: int = MARKER_LIMIT,
            pixel_size_um: float | None = None) -> SpotView:
         """The view of ``spots`` coloured by total counts."""
-        return cls(spots, spot_binning(spots), total_counts(spots), "total counts", marker_limit,
+        return cls(spots, spot_binning(spots).build_index(), total_counts(spots), "total counts", marker_limit,
                    pixel_size_um or spots.pixel_size_um)
 
     @property
@@ -92,7 +92,7 @@ class SpotView:
         return self.binning.exact
 
     def pyramid(self) -> list:
-        """Multiscale raster of :attr:`values` (level 0 numpy, coarser levels lazy)."""
+        """Multiscale raster of :attr:`values` (float32 levels, finest first)."""
         return self.binning.pyramid(self.values)
 
     def contrast_limits(self) -> tuple[float, float]:
