@@ -155,6 +155,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000])
     ap.add_argument("--kinds", nargs="+", default=["grid", "cells"])
+    ap.add_argument("--no-baseline", action="store_true", help="only our views (e.g. at 11M)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=float, default=1200)
     args = ap.parse_args()
@@ -173,6 +174,8 @@ def main() -> None:
             ours = _child(kind, n, "ours", args.timeout)
             rows.append(ours)
             _print(ours)
+            if args.no_baseline:
+                continue
             est = base_first * n / prev_n if base_first else 0.0
             if base_first is not None and est > BASELINE_LIMIT_S:
                 print(f"{kind:>6} {n:>10,} points  skipped: first frame estimated {est:.0f} s > "
