@@ -68,7 +68,7 @@ def test_irregular_cells_switch_from_tile_means_to_every_marker(make_napari_view
     assert points.metadata[SPOTS_KEY] is spots and points.__class__.__name__ == "Points"
 
 
-def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_viewer):
+def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     r, c = np.divmod(np.arange(150 * 120), 120)
     keep = (r - 75) ** 2 + (c - 60) ** 2 < 55**2
@@ -84,11 +84,14 @@ def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_view
     ctl.refresh()
     assert "bin" in viewer.canvas.overlays.text.text
     new = np.arange(spots.n_spots, dtype=float)
-    spots_view = points.metadata[VIEW_KEY]
-    spots_view.set_values(new, "score")
+    from napari_roiscore._qt.spot_view import colour_spots
+
+    assert colour_spots(points, new, "score")  # what the widget does with new scores
+    qtbot.waitUntil(lambda: ctl.recoloured == 1, timeout=30_000)  # rebuilt in a worker
     level0 = np.asarray(image.data[0])
     np.testing.assert_array_equal(level0[r - r.min(), c - c.min()], new.astype(np.float32))
     assert image.contrast_limits[1] > 1000
+    assert "score" in viewer.canvas.overlays.text.text
 
 
 def test_opening_a_large_h5ad_draws_a_raster_and_follows_the_camera(make_napari_viewer, tmp_path):

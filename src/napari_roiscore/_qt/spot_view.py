@@ -23,7 +23,7 @@ from qtpy.QtCore import QTimer
 from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY
 from napari_roiscore.spots.view import SpotView
 
-__all__ = ["SpotViewController", "install_spot_views"]
+__all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_views"]
 
 #: pause after the last camera move before the markers are updated (ms)
 DEBOUNCE_MS = 80
@@ -53,6 +53,7 @@ class SpotViewController:
         self.image, self.points, self.view = image, points, view
         self.mode = "raster"
         self.n_markers: int | None = None
+        self.recoloured = 0  # rasters rebuilt after "colour by" changed
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -122,10 +123,28 @@ class SpotViewController:
         self.points.refresh()
 
     def _values_changed(self, view: SpotView) -> None:
-        """Colour by changed: rebuild only the raster (and marker colours)."""
-        self.image.data = view.pyramid()
-        self.image.contrast_limits = list(view.contrast_limits())
+        """Colour by changed: rebuild only the raster (in a worker thread), then the marker colours."""
+        from napari.qt.threading import thread_worker
+
+        values = view.values
+
+        @thread_worker
+        def build():
+            return values, view.pyramid_of(values), view.contrast_limits_of(values)
+
+        worker = build()
+        worker.returned.connect(self._show_pyramid)
+        self._worker = worker  # kept alive until it returns
+        worker.start()
+
+    def _show_pyramid(self, result) -> None:
+        values, levels, limits = result
+        if values is not self.view.values:
+            return  # coloured by something else meanwhile: that worker's result follows
+        self.image.data = levels
+        self.image.contrast_limits = list(limits)
         self.refresh()
+        self.recoloured += 1
 
 
 def _pair(viewer, layer) -> None:
@@ -156,6 +175,19 @@ def install_spot_views(viewer) -> None:
     viewer.layers.events.inserted.connect(lambda event: _pair(viewer, event.value))
     for layer in list(viewer.layers):
         _pair(viewer, layer)
+
+
+def colour_spots(layer, values: np.ndarray, label: str) -> bool:
+    """Colour a SpotView's raster and markers by ``values`` (e.g. a signature score).
+
+    Returns False when ``layer`` is a plain Points layer of every spot (the
+    caller colours its features as before).
+    """
+    view = layer.metadata.get(VIEW_KEY)
+    if view is None:
+        return False
+    view.set_values(values, label)
+    return True
 
 
 def controller_of(viewer, layer) -> SpotViewController | None:

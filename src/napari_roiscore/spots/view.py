@@ -95,9 +95,18 @@ class SpotView:
         """Multiscale raster of :attr:`values` (float32 levels, finest first)."""
         return self.binning.pyramid(self.values)
 
+    def pyramid_of(self, values: np.ndarray) -> list:
+        """Multiscale raster of other values for the same spots (e.g. in a worker thread)."""
+        return self.binning.pyramid(values)
+
     def contrast_limits(self) -> tuple[float, float]:
         """2nd and 98th percentiles of the finite values (a flat range widened)."""
-        v = self.values[np.isfinite(self.values)]
+        return self.contrast_limits_of(self.values)
+
+    @staticmethod
+    def contrast_limits_of(values: np.ndarray) -> tuple[float, float]:
+        """2nd and 98th percentiles of the finite ``values`` (a flat range widened)."""
+        v = values[np.isfinite(values)]
         if not v.size:
             return 0.0, 1.0
         lo, hi = np.percentile(v, [2, 98]) if v.size > 50 else (v.min(), v.max())
