@@ -113,7 +113,7 @@ class SpotViewController:
         values = self.view.values[idx]
         features = {"barcode": np.asarray(spots.adata.obs_names[idx], dtype=object), "value": values}
         with self.points.events.data.blocker():
-            self.points.data = spots.yx[idx] if idx.size else np.empty((0, 2))
+            self.points.data = spots.xy[idx][:, ::-1] if idx.size else np.empty((0, 2))  # no full-table copy
         self.points.features = features
         if idx.size and not self.view.is_grid and np.isfinite(values).any():
             lo, hi = self.view.contrast_limits()
