@@ -108,3 +108,33 @@ def test_opening_a_large_h5ad_draws_a_raster_and_follows_the_camera(make_napari_
     assert kinds == ["Image", "Points"]
     points = next(ly for ly in viewer.layers if SPOTS_KEY in ly.metadata)
     assert controller_of(viewer, points) is not None
+
+
+def test_the_dock_colours_the_raster_by_score_and_aligned_spots_move_it(make_napari_viewer, qtbot):
+    from gui_helpers import scores_ready
+
+    from napari_roiscore._qt.registration import AlignSpotsWidget
+    from napari_roiscore.spots.table import SpotTable as Table
+
+    viewer = make_napari_viewer(show=True)
+    xy = np.random.default_rng(3).uniform(0, 4000, (8000, 2))
+    spots = _table(xy)
+    image, points, ctl = _open(viewer, spots, limit=500)
+    viewer.add_shapes([np.array([[1000, 1000], [1000, 2000], [2000, 2000], [2000, 1000]]) * 0.5],
+                      shape_type="polygon", name="ROIs", scale=(1, 1),
+                      features={"name": ["001"], "class": ["tumour"], "holes": [""]})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
+    qtbot.waitUntil(lambda: ctl.recoloured >= 1, timeout=30_000)
+    view = points.metadata[VIEW_KEY]
+    assert view.label != "total counts"  # coloured by the signature score
+    assert np.isfinite(view.values).sum() > 0
+    # Align spots moves the table: the raster follows, the dock sees the new table
+    moved = Table(spots.adata.copy(), spots.diameter_px, spots.shape, spots.pixel_size_um)
+    moved.adata.obsm["spatial"] = spots.xy + 100.0
+    AlignSpotsWidget._show_spots(points, moved)
+    assert points.metadata[SPOTS_KEY] is moved and ctl.view is points.metadata[VIEW_KEY]
+    lo = ctl.view.binning.placement.translate
+    assert lo == pytest.approx((xy[:, 1].min() + 100 + ctl.view.binning.side / 2,
+                                xy[:, 0].min() + 100 + ctl.view.binning.side / 2))
+    np.testing.assert_allclose(image.translate, np.asarray(lo) * 0.5)

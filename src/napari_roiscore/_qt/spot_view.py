@@ -23,7 +23,7 @@ from qtpy.QtCore import QTimer
 from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY
 from napari_roiscore.spots.view import SpotView
 
-__all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_views"]
+__all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_views", "show_table"]
 
 #: pause after the last camera move before the markers are updated (ms)
 DEBOUNCE_MS = 80
@@ -187,6 +187,38 @@ def colour_spots(layer, values: np.ndarray, label: str) -> bool:
     if view is None:
         return False
     view.set_values(values, label)
+    return True
+
+
+def show_table(layer, table) -> bool:
+    """Draw a new SpotTable (e.g. the spots after *Align spots*) in a SpotView's layers.
+
+    The raster is rebuilt for the moved spots (same values, new placement), the
+    Points layer keeps only the markers in view, and its data event fires after
+    ``SPOTS_KEY`` holds the new table (the dock rescores on it).  Returns False
+    when ``layer`` is a plain Points layer of every spot.
+    """
+    old = layer.metadata.get(VIEW_KEY)
+    if old is None:
+        return False
+    from napari_roiscore._layer_data import raster_placement
+
+    view = SpotView.of(table, marker_limit=old.marker_limit, pixel_size_um=old.pixel_size_um)
+    view.values, view.label = old.values, old.label
+    ctl = next((c for cs in list(_CONTROLLERS.values()) for c in cs if c.view is old), None)
+    layer.metadata[SPOTS_KEY] = table
+    layer.metadata[VIEW_KEY] = view
+    if ctl is not None:
+        place = raster_placement(view, old.pixel_size_um)
+        ctl.image.metadata[VIEW_KEY] = view
+        ctl.image.affine = place.get("affine", np.eye(3))
+        ctl.image.scale = place.get("scale", (1.0, 1.0))
+        ctl.image.translate = place.get("translate", (0.0, 0.0))
+        ctl.image.data = view.pyramid()
+        ctl.view = view
+        view.on_values(ctl._values_changed)
+        ctl.refresh()
+    layer.data = layer.data  # the data event, now that the new table is in place
     return True
 
 
