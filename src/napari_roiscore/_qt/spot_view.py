@@ -27,6 +27,8 @@ __all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_
 
 #: pause after the last camera move before the markers are updated (ms)
 DEBOUNCE_MS = 80
+#: widest pyramid level drawn whole (locked) so that no bin is skipped on screen
+MAX_LOCKED_SIDE = 4096
 
 
 def _text_overlay(viewer):
@@ -102,7 +104,31 @@ class SpotViewController:
             want_raster = self.view.is_grid
             if self.image.visible != want_raster:
                 self.image.visible = want_raster
-        self._overlay.text = self.view.mode_text(int(getattr(self.image, "data_level", 0)), self.n_markers)
+        level, sampled = self._lock_honest_level()
+        self._overlay.text = self.view.mode_text(level, self.n_markers, sampled)
+
+    def _lock_honest_level(self) -> tuple[int, bool]:
+        """Show the pyramid level whose pixels are at least one screen pixel wide.
+
+        napari picks a level with 1–2 data pixels per screen pixel and samples
+        it (nearest), so up to 3 of 4 bins would not reach the screen.  One
+        level coarser, every pixel — the mean of all the bins it covers — is
+        drawn.  Levels wider than :data:`MAX_LOCKED_SIDE` are left to napari
+        (returns ``sampled=True`` then, and the overlay says so).
+        """
+        viewer = self._viewer()
+        m = np.asarray(self.image.affine.affine_matrix)[-3:-1, -3:-1] @ np.diag(self.image.scale[-2:])
+        pixel_world = float(np.sqrt(abs(np.linalg.det(m))))
+        on_screen = viewer.camera.zoom * pixel_world  # screen pixels per level-0 pixel
+        want = None
+        if on_screen < 1:
+            want = min(int(np.ceil(np.log2(1.0 / on_screen) - 1e-9)), len(self.image.data) - 1)
+            if max(self.image.data[want].shape) > MAX_LOCKED_SIDE:
+                want = None
+        if self.image.locked_data_level != want:
+            self.image.locked_data_level = want
+        sampled = want is None and on_screen < 1
+        return (want if want is not None else int(self.image.data_level)), sampled
 
     def _layers(self):
         viewer = self._viewer()

@@ -142,20 +142,19 @@ class SpotView:
             return f"{v:.3g} µm"
         return f"{px:.3g} px"
 
-    def mode_text(self, level: int, n_markers: int | None) -> str:
-        """What is on screen, for a text overlay."""
-        what = "bins" if self.is_grid else "spots"
+    def mode_text(self, level: int, n_markers: int | None, sampled: bool = False) -> str:
+        """What is on screen, for a text overlay (short: it sits on the canvas)."""
         if n_markers is not None and not self.is_grid:
-            return f"{what}: every spot ({n_markers:,} in view), {self.label}"
+            return f"spots: every spot ({n_markers:,} in view) · {self.label}"
         f = 2 ** level
         side = self._um(self.binning.side * f)
         if self.is_grid:
-            if level == 0:
-                body = f"one pixel per {side} bin"
-            else:
-                body = f"mean of {f}×{f} bins per {side} pixel"
+            body = f"1 pixel per {side} bin" if level == 0 else f"mean of {f}×{f} bins per {side} pixel"
             if n_markers is not None:
-                body += f", outlines of all {n_markers:,} in view"
+                body += f" + {n_markers:,} outlines"
+            what = "bins"
         else:
             body = f"mean per {side} tile"
-        return f"{what}: {body}, {self.label} ({self.spots.n_spots:,} in all)"
+            what = "spots"
+        text = f"{what}: {body} · {self.label} · {self.spots.n_spots:,} {what}"
+        return text + " (sampled: zoom in)" if sampled else text
