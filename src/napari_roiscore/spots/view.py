@@ -79,6 +79,7 @@ class SpotView:
     marker_limit: int = MARKER_LIMIT
     pixel_size_um: float | None = None
     _listeners: list = field(default_factory=list, repr=False)
+    _limits: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, spots: SpotTable, marker_limit: int = MARKER_LIMIT,
@@ -100,8 +101,10 @@ class SpotView:
         return self.binning.pyramid(values)
 
     def contrast_limits(self) -> tuple[float, float]:
-        """2nd and 98th percentiles of the finite values (a flat range widened)."""
-        return self.contrast_limits_of(self.values)
+        """2nd and 98th percentiles of the finite values (a flat range widened); cached per values."""
+        if self._limits is None or self._limits[0] is not self.values:
+            self._limits = (self.values, self.contrast_limits_of(self.values))
+        return self._limits[1]
 
     @staticmethod
     def contrast_limits_of(values: np.ndarray) -> tuple[float, float]:
