@@ -14,13 +14,16 @@ from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.classes import class_colour_rgba
 from napari_roiscore.rois.shapes import shapes_from_rois
 from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.spots.view import MARKER_LIMIT, SpotView
 
-__all__ = ["IMAGE_KEY", "SPOTS_KEY", "image_layers", "roi_layer", "spots_layer"]
+__all__ = ["IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "image_layers", "roi_layer", "spots_layer", "spots_layers"]
 
 #: key of the SpotTable in the Points layer's metadata
 SPOTS_KEY = "roiscore_spots"
 #: key of the MultiplexImage in each channel layer's metadata
 IMAGE_KEY = "roiscore_image"
+#: key of the SpotView (raster + markers in view) in both layers of a large spot table
+VIEW_KEY = "roiscore_spot_view"
 
 
 def _frame(px: float | None) -> dict:
@@ -87,22 +90,90 @@ def image_layers(image: MultiplexImage) -> list[tuple]:
     return out
 
 
+def _points_style(spots: SpotTable, pixel_size_um: float | None) -> dict:
+    """How spot markers look: outlines at their real diameter."""
+    return {
+        "size": spots.diameter_px,
+        "symbol": "disc" if spots.shape == "circle" else "square",
+        "face_color": [1, 1, 1, 0.0],
+        "border_color": [1, 1, 1, 0.55],
+        "border_width": 0.08,
+        "border_width_is_relative": True,
+        "opacity": 0.9,
+        **_frame(pixel_size_um or spots.pixel_size_um),
+    }
+
+
 def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | None = None) -> tuple:
     """Spots drawn as outlines at their real diameter."""
     return (
         spots.yx,
         {
             "name": name,
-            "size": spots.diameter_px,
-            "symbol": "disc" if spots.shape == "circle" else "square",
-            "face_color": [1, 1, 1, 0.0],
-            "border_color": [1, 1, 1, 0.55],
-            "border_width": 0.08,
-            "border_width_is_relative": True,
-            "opacity": 0.9,
-            **_frame(pixel_size_um or spots.pixel_size_um),
+            **_points_style(spots, pixel_size_um),
             "features": {"barcode": np.asarray(spots.adata.obs_names, dtype=object)},
             "metadata": {SPOTS_KEY: spots},
+        },
+        "points",
+    )
+
+
+def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | None = None,
+                 marker_limit: int = MARKER_LIMIT) -> list[tuple]:
+    """Layers that draw every spot at any size.
+
+    Up to ``marker_limit`` spots: the Points layer of :func:`spots_layer`.
+    More: an Image layer (multiscale raster of the spot values: one pixel per
+    bin for a square grid, the mean per tile otherwise) plus a Points layer
+    that carries the SpotTable (``SPOTS_KEY``) and, once the napari side
+    (``_qt/spot_view.py``) is attached, holds markers of every spot in view
+    when at most ``marker_limit`` are.
+    """
+    if spots.n_spots <= marker_limit:
+        return [spots_layer(spots, name=name, pixel_size_um=pixel_size_um)]
+    px = pixel_size_um or spots.pixel_size_um
+    view = SpotView.of(spots, marker_limit=marker_limit, pixel_size_um=px)
+    return [raster_layer(view, name=name, pixel_size_um=px), view_points_layer(view, name, px)]
+
+
+def raster_placement(view: SpotView, pixel_size_um: float | None) -> dict:
+    """scale/translate (or affine) putting the raster's pixels on the spots, in µm when known."""
+    s = pixel_size_um or 1.0
+    pl = view.binning.placement
+    units = {"units": ("um", "um")} if pixel_size_um else {}
+    if pl.is_axis_aligned:
+        return {"scale": tuple(s * v for v in pl.scale), "translate": tuple(s * v for v in pl.translate), **units}
+    return {"affine": np.diag([s, s, 1.0]) @ pl.matrix, **units}
+
+
+def raster_layer(view: SpotView, name: str, pixel_size_um: float | None = None) -> tuple:
+    """Image layer of the spot values (multiscale, NaN = no spot = transparent)."""
+    levels = view.pyramid()
+    return (
+        levels,
+        {
+            "name": f"{name} ({'bins' if view.is_grid else 'tile means'})",
+            "colormap": "viridis",
+            "contrast_limits": list(view.contrast_limits()),
+            "multiscale": True,
+            "interpolation2d": "nearest",
+            "opacity": 0.9,
+            **raster_placement(view, pixel_size_um),
+            "metadata": {VIEW_KEY: view},
+        },
+        "image",
+    )
+
+
+def view_points_layer(view: SpotView, name: str, pixel_size_um: float | None = None) -> tuple:
+    """The spots' Points layer, empty until markers of the spots in view are shown."""
+    return (
+        np.empty((0, 2)),
+        {
+            "name": name,
+            **_points_style(view.spots, pixel_size_um),
+            "features": {"barcode": np.empty(0, dtype=object)},
+            "metadata": {SPOTS_KEY: view.spots, VIEW_KEY: view},
         },
         "points",
     )

@@ -6,6 +6,7 @@ Folders recognised (dropped on napari or opened with File ▸ Open Folder):
 * a Space Ranger ``outs`` folder (or its run folder) → slide image + spots;
 * a Visium HD ``outs``/``binned_outputs``/``square_XXXum`` folder → image + square bins;
 * a Xenium output folder → morphology image (if present) + cells;
+* a CosMx flat-file export (``*_exprMat_file.csv``, ``*_metadata_file.csv``) → cells;
 * a GeoMx NGS folder (DCC files, PKC, annotation sheet) → one spot per AOI
   (progress shown per DCC file);
 * a GeoMx DSP export (``.xlsx`` with SegmentProperties + a count matrix, or a
@@ -28,7 +29,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
+from napari_roiscore._layer_data import VIEW_KEY, image_layers, roi_layer, spots_layer, spots_layers
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.readers.dispatch import (
     IMAGE_SUFFIXES,
@@ -75,7 +76,7 @@ def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:
     images = tissue_images_from_uns(spots.adata)
     if images:
         layers.append(tissue_image_layer(images[0], spots.pixel_size_um))
-    layers.append(spots_layer(spots, name=name))
+    layers.extend(spots_layers(spots, name=name))
     return layers
 
 
@@ -104,8 +105,10 @@ def _read_spots(p: Path, kind: str) -> list[tuple]:
                 layers.extend(image_layers(read_multiplex_tiff(morph)))
             except RoiScoreError as err:
                 warnings.warn(f"Xenium morphology image not opened: {err}", stacklevel=2)
-        layers.append(spots_layer(spots, name=f"{p.name} cells"))
+        layers.extend(spots_layers(spots, name=f"{p.name} cells"))
         return layers
+    if kind == "cosmx":
+        return spots_layers(spots, name=f"{p.name} cells")
     if kind == "geomx_export":
         return [_aoi_layer(spots, name=f"{p.stem} AOIs")]
     if kind == "spatialdata":
@@ -242,7 +245,25 @@ def read_paths(path: str | list[str]) -> list[tuple]:
             layers.extend(_read_one(Path(p)))
     finally:
         bar.close()
+    if any(VIEW_KEY in kw.get("metadata", {}) for _, kw, _ in layers):
+        _follow_camera()
     return layers
+
+
+def _follow_camera() -> None:
+    """Large spot tables: have the current viewer swap raster and markers as the user zooms."""
+    if "napari" not in sys.modules:
+        return
+    try:
+        import napari
+
+        viewer = napari.current_viewer()
+        if viewer is not None:
+            from napari_roiscore._qt.spot_view import install_spot_views
+
+            install_spot_views(viewer)
+    except ImportError:  # pragma: no cover - napari without Qt: the raster alone is drawn
+        pass
 
 
 def _read_one(p: Path) -> list[tuple]:

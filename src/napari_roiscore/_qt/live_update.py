@@ -19,6 +19,7 @@ from napari.utils.notifications import show_warning
 from qtpy.QtCore import QObject, QTimer
 from superqt.utils import qthrottled
 
+from napari_roiscore._layer_data import VIEW_KEY
 from napari_roiscore._qt import roi_layer
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.errors import RoiScoreError
@@ -178,7 +179,11 @@ class LiveUpdate(QObject):
             show_warning(f"ROI scores: genes not in the data: {', '.join(m.missing)} — "
                          f"scored with the {m.n_used} present.")
         layer = state.spots_layer
-        if layer is not None and len(layer.data) == len(scores.values) and np.all(np.isfinite(scores.values)):
+        if layer is not None and VIEW_KEY in layer.metadata:  # a large table: raster + markers in view
+            from napari_roiscore._qt.spot_view import colour_spots
+
+            colour_spots(layer, scores.values, scores.signature.label)
+        elif layer is not None and len(layer.data) == len(scores.values) and np.all(np.isfinite(scores.values)):
             feats = layer.features.copy()
             feats["score"] = scores.values
             state.set_features(layer, feats)

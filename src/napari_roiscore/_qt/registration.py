@@ -153,6 +153,11 @@ class AlignSpotsWidget(QWidget):
     @staticmethod
     def _show_spots(layer: Points, table) -> None:
         # metadata first: listeners of the data event (the ROI scores widget) see the new table
+        from napari_roiscore._qt.spot_view import show_table
+
+        if show_table(layer, table):  # a large table drawn as raster + markers in view
+            layer.size = table.diameter_px
+            return
         layer.metadata[SPOTS_KEY] = table
         layer.data = table.yx
         layer.size = table.diameter_px

@@ -7,6 +7,7 @@ an in-tissue flag and the provenance of every file read.
 
 from __future__ import annotations
 
+from napari_roiscore.readers.cosmx import is_cosmx_folder, read_cosmx
 from napari_roiscore.readers.dispatch import folder_kind, is_geomx_export_workbook, read_spots_of_kind, spots_kind
 from napari_roiscore.readers.geomx import combine_probes, read_dcc, read_geomx_ngs, read_pkc
 from napari_roiscore.readers.geomx_export import detect_counts_kind, is_geomx_export, read_geomx_export
@@ -23,11 +24,13 @@ __all__ = [
     "detect_counts_kind",
     "find_morphology_image",
     "folder_kind",
+    "is_cosmx_folder",
     "is_geomx_export",
     "is_geomx_export_workbook",
     "is_spatialdata_store",
     "read_10x_h5",
     "read_10x_mtx",
+    "read_cosmx",
     "read_dcc",
     "read_geomx_export",
     "read_geomx_ngs",

@@ -9,6 +9,7 @@ Kinds
 ``"visium"``        Space Ranger ``outs`` (or run) folder;
 ``"visium_hd"``     Visium HD ``outs`` / ``binned_outputs`` / ``square_XXXum`` folder;
 ``"xenium"``        Xenium output folder;
+``"cosmx"``         CosMx flat-file export (``*_exprMat_file.csv``, ``*_metadata_file.csv``);
 ``"geomx"``         GeoMx NGS folder (DCC files, PKC, annotation sheet);
 ``"spatialdata"``   SpatialData ``.zarr`` store;
 ``"geomx_export"``  GeoMx DSP export (``.xlsx`` workbook, or a folder holding
@@ -35,7 +36,7 @@ __all__ = ["FOLDER_KINDS", "IMAGE_SUFFIXES", "SPOTS_KINDS", "enclosing_instrumen
            "image_kind", "is_geomx_export_workbook", "is_tiff", "read_image", "read_spots_of_kind", "spots_kind"]
 
 #: kinds :func:`folder_kind` returns
-FOLDER_KINDS = ("visium", "visium_hd", "xenium", "geomx", "spatialdata", "geomx_export")
+FOLDER_KINDS = ("visium", "visium_hd", "xenium", "cosmx", "geomx", "spatialdata", "geomx_export")
 #: kinds :func:`spots_kind` returns
 SPOTS_KINDS = FOLDER_KINDS + ("h5ad",)
 #: file endings opened as multiplex images
@@ -60,7 +61,7 @@ def _looks_like_spaceranger(outs: Path) -> bool:
 
 def folder_kind(path: str | Path) -> str | None:
     """Which instrument output a folder is: ``"visium"``, ``"visium_hd"``,
-    ``"xenium"``, ``"geomx"``, ``"spatialdata"``, ``"geomx_export"``, or ``None``."""
+    ``"xenium"``, ``"cosmx"``, ``"geomx"``, ``"spatialdata"``, ``"geomx_export"``, or ``None``."""
     p = Path(path)
     if not p.is_dir():
         return None
@@ -73,6 +74,10 @@ def folder_kind(path: str | Path) -> str | None:
     if ((p / "cell_feature_matrix.h5").is_file() or (p / "cell_feature_matrix").is_dir()) and any(
             (p / n).is_file() for n in ("cells.parquet", "cells.csv.gz", "cells.csv")):
         return "xenium"
+    from napari_roiscore.readers.cosmx import is_cosmx_folder
+
+    if is_cosmx_folder(p):
+        return "cosmx"
     if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
         return "geomx"
     from napari_roiscore.readers.spatialdata_store import is_spatialdata_store
@@ -95,7 +100,7 @@ def enclosing_instrument_folder(path: str | Path) -> Path | None:
     """
     p = Path(path)
     for parent in (p.parent, p.parent.parent):
-        if parent != p and folder_kind(parent) in ("visium", "visium_hd", "xenium"):
+        if parent != p and folder_kind(parent) in ("visium", "visium_hd", "xenium", "cosmx"):
             return parent
     return None
 
@@ -150,14 +155,15 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
     RoiScoreError
         Unknown kind, an option the reader does not take, or the reader's own error.
     """
-    from napari_roiscore.readers import (read_geomx_export, read_geomx_ngs, read_spaceranger, read_spatialdata, read_visium_hd,
-                   read_xenium)
+    from napari_roiscore.readers import (read_cosmx, read_geomx_export, read_geomx_ngs, read_spaceranger,
+                                         read_spatialdata, read_visium_hd, read_xenium)
 
     p = Path(path)
     readers: dict[str, Callable[..., SpotTable]] = {
         "visium": lambda: read_spaceranger(p, load_images=load_images, **options),
         "visium_hd": lambda: read_visium_hd(p, load_images=load_images, **options),
         "xenium": lambda: read_xenium(p, **options),
+        "cosmx": lambda: read_cosmx(p, **options),
         "geomx": lambda: read_geomx_ngs(p, progress=progress, **options),
         "spatialdata": lambda: read_spatialdata(p, **options),
         "geomx_export": lambda: read_geomx_export(p, **options),

@@ -1,0 +1,209 @@
+"""Benchmark: millions of spots on screen — raster/markers views against plain napari Points.
+
+Generated slides (benchmarks/_large_slides.py): a Visium HD-like 2 µm bin grid
+and irregular Xenium/CosMx-like cells, at 0.1, 1 and 3 million (and 11 million
+with ``--sizes``).  Each (slide, mode) runs in its own process (so peak RSS is
+that run's), with a shown napari window (Xvfb, software OpenGL):
+
+* ``ours``  - ``spots_layers`` (raster pyramid + markers of the spots in view,
+  ``_qt/spot_view.py``), as File ▸ Open draws a large table;
+* ``points``- one napari Points layer of every spot (the previous behaviour).
+
+Timed: first frame (layers built + added + the first full canvas render),
+redraw while panning/zooming (camera moved, our camera callback run, canvas
+rendered via ``viewer.screenshot``; median and longest of a fixed
+whole-slide → cellular zoom-and-pan path), the ROI drag step to the table
+(``RoiScorer.mean_score`` of a moved 200-vertex ROI, the widget's live path;
+median), peak RSS of the process.  The baseline is skipped where its first
+frame, extrapolated linearly from the previous size, would exceed 60 s.
+
+Run::
+
+    xvfb-run -a -s "-screen 0 1920x1200x24" python benchmarks/viewer_scale.py
+    ... python benchmarks/viewer_scale.py --sizes 100000 1000000 3000000 11000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BASELINE_LIMIT_S = 60.0
+
+
+def _roi_path(spots, n_steps=15):
+    """A 200-vertex star ROI (~3 % of the spots' extent) dragged across the slide centre."""
+    from shapely.geometry import Polygon
+
+    from napari_roiscore.rois.roi import Roi
+
+    xy = spots.xy
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    c = (lo + hi) / 2
+    r = 0.1 * (hi - lo).min()
+    t = np.linspace(0, 2 * np.pi, 200, endpoint=False)
+    ring = np.c_[r * (1 + 0.25 * np.sin(7 * t)) * np.cos(t), r * (1 + 0.25 * np.sin(7 * t)) * np.sin(t)]
+    step = r * 0.02
+    return [Roi(name="001", roi_class="tumour", geometry=Polygon(ring + c + (i - n_steps / 2) * step))
+            for i in range(n_steps)]
+
+
+def _camera_path(viewer):
+    """(centre, zoom) steps: whole slide, pans, zooming in to cells and panning there."""
+    viewer.reset_view()
+    c0 = np.asarray(viewer.camera.center, float)[-2:]
+    z0 = float(viewer.camera.zoom)
+    size = np.asarray(viewer.canvas.size if hasattr(viewer, "canvas") else (1000, 1000), float)[-2:]
+    steps = []
+    for dx in (0.05, 0.1):  # pan at whole-slide zoom
+        steps.append((c0 + dx * size / z0, z0))
+    for f in (2, 4, 8, 16, 32, 64, 128):  # zoom in
+        steps.append((c0, z0 * f))
+    zc = z0 * 128
+    for k in range(1, 4):  # pan at cellular zoom
+        steps.append((c0 + k * 0.3 * size / zc, zc))
+    return steps
+
+
+def run_one(kind: str, n: int, mode: str) -> dict:
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    sys.path.insert(0, HERE)
+    from _large_slides import cell_slide, grid_slide
+
+    from napari_roiscore._layer_data import spots_layer, spots_layers
+    from napari_roiscore._qt.spot_view import controller_of, install_spot_views
+    from napari_roiscore.scoring.scorer import RoiScorer
+    from napari_roiscore.scoring.signature import EXAMPLE_PANEL
+
+    t = time.perf_counter()
+    spots = grid_slide(n) if kind == "grid" else cell_slide(n)
+    gen_s = time.perf_counter() - t
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1400, 1000)
+    app = QApplication.instance()
+    for _ in range(20):
+        app.processEvents()
+    install_spot_views(viewer)
+    t0 = time.perf_counter()
+    layers = spots_layers(spots, name="slide") if mode == "ours" else [spots_layer(spots, name="slide")]
+    for data, kw, typ in layers:
+        getattr(viewer, f"add_{typ}")(data, **kw)
+    viewer.screenshot(canvas_only=True)
+    first = time.perf_counter() - t0
+    ctl = controller_of(viewer, viewer.layers[-1]) if mode == "ours" else None
+    static = []
+    for _ in range(3):  # re-render with the camera still: the drawing cost alone
+        t = time.perf_counter()
+        viewer.screenshot(canvas_only=True)
+        static.append(time.perf_counter() - t)
+    redraws, modes, refresh = [], [], []
+    for centre, zoom in _camera_path(viewer):
+        t = time.perf_counter()
+        viewer.camera.center = tuple(centre)
+        viewer.camera.zoom = zoom
+        if ctl is not None:
+            tr = time.perf_counter()
+            ctl.refresh()  # what the debounced camera callback does
+            refresh.append(time.perf_counter() - tr)
+            modes.append(ctl.mode)
+        viewer.screenshot(canvas_only=True)
+        redraws.append(time.perf_counter() - t)
+        app.processEvents()
+    # the ROI drag step (independent of the drawing mode; measured in both runs)
+    scorer = RoiScorer(spots)
+    t = time.perf_counter()
+    scores = scorer.spot_scores(EXAMPLE_PANEL)
+    scorer.mean_score(_roi_path(spots)[0], scores)
+    score_s = time.perf_counter() - t
+    drags = []
+    for roi in _roi_path(spots):
+        t = time.perf_counter()
+        scorer.mean_score(roi, scores)
+        drags.append(time.perf_counter() - t)
+    viewer.close()
+    return {"kind": kind, "n": spots.n_spots, "mode": mode, "gen_s": gen_s, "first_s": first,
+            "redraw_med_s": float(np.median(redraws)), "redraw_max_s": float(np.max(redraws)),
+            "drag_med_s": float(np.median(drags)), "static_s": float(np.median(static)),
+            "refresh_max_s": float(np.max(refresh)) if refresh else 0.0, "score_s": score_s,
+            "modes": "".join("M" if m == "markers" else "R" for m in modes),
+            "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
+
+
+def _child(kind: str, n: int, mode: str, timeout: float) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", kind, str(n), mode]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"kind": kind, "n": n, "mode": mode, "error": f"over {timeout:.0f} s"}
+    for line in out.stdout.splitlines()[::-1]:
+        if line.startswith("{"):
+            return json.loads(line)
+    return {"kind": kind, "n": n, "mode": mode, "error": (out.stderr.strip().splitlines() or ["?"])[-1][:120]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 3_000_000])
+    ap.add_argument("--kinds", nargs="+", default=["grid", "cells"])
+    ap.add_argument("--no-baseline", action="store_true", help="only our views (e.g. at 11M)")
+    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--timeout", type=float, default=1200)
+    args = ap.parse_args()
+    if args.child:
+        kind, n, mode = args.child
+        print(json.dumps(run_one(kind, int(n), mode)))
+        return
+    print("viewer_scale: generated slides, shown window (Xvfb, software OpenGL); times in s, RSS in GB")
+    print(f"{'slide':>6} {'spots':>10} {'mode':>6} {'first':>7} {'redraw':>7} {'longest':>7} "
+          f"{'still':>6} {'cb max':>6} {'drag ms':>7} {'RSS':>5}  modes along the path (R raster, M markers)")
+    rows = []
+    for kind in args.kinds:
+        base_first = None
+        prev_n = None
+        for n in args.sizes:
+            ours = _child(kind, n, "ours", args.timeout)
+            rows.append(ours)
+            _print(ours)
+            if args.no_baseline:
+                continue
+            est = base_first * n / prev_n if base_first else 0.0
+            if base_first is not None and est > BASELINE_LIMIT_S:
+                print(f"{kind:>6} {n:>10,} points  skipped: first frame estimated {est:.0f} s > "
+                      f"{BASELINE_LIMIT_S:.0f} s")
+                continue
+            base = _child(kind, n, "points", args.timeout)
+            rows.append(base)
+            _print(base)
+            if "error" not in base:
+                base_first, prev_n = base["first_s"], n
+                if "error" not in ours:
+                    print(f"{'':>6} {'':>10} ratio  first {base['first_s'] / ours['first_s']:.1f}x, "
+                          f"redraw {base['redraw_med_s'] / ours['redraw_med_s']:.1f}x, "
+                          f"longest {base['redraw_max_s'] / ours['redraw_max_s']:.1f}x (points / ours)")
+    print("first = layers built + added + first full render; redraw = median over a 12-step "
+          "pan/zoom path (whole slide -> 128x); longest = slowest step; still = re-render with the "
+          "camera still (whole slide); cb max = longest camera callback (markers/raster switch); "
+          "drag = RoiScorer.mean_score of a moved 200-vertex ROI (median)")
+
+
+def _print(r: dict) -> None:
+    if "error" in r:
+        print(f"{r['kind']:>6} {r['n']:>10,} {r['mode']:>6}  failed: {r['error']}")
+        return
+    print(f"{r['kind']:>6} {r['n']:>10,} {r['mode']:>6} {r['first_s']:>7.2f} {r['redraw_med_s']:>7.3f} "
+          f"{r['redraw_max_s']:>7.2f} {r['static_s']:>6.3f} {r['refresh_max_s']:>6.3f} {r['drag_med_s'] * 1e3:>7.1f} {r['rss_gb']:>5.2f}  {r['modes']}",
+          flush=True)
+
+
+if __name__ == "__main__":
+    main()

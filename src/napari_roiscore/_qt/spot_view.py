@@ -1,0 +1,254 @@
+"""napari side of :class:`~napari_roiscore.spots.view.SpotView`: follow the camera.
+
+A large spot table opens as two layers sharing one SpotView (metadata
+``VIEW_KEY``): a multiscale raster Image layer and a Points layer (holding the
+SpotTable under ``SPOTS_KEY``, as the widget expects).  After each pan/zoom
+(debounced) the controller asks the view how many spots are in the canvas:
+
+* at most ``marker_limit``: the Points layer gets every spot in view (the
+  raster of irregular spots is hidden; a grid's raster stays, it is exact);
+* more: the Points layer is emptied and the raster shown.
+
+The canvas text overlay says which mode is on screen.  ``install_spot_views``
+connects a viewer once; the reader calls it, so File ▸ Open is enough.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+from qtpy.QtCore import QTimer
+
+from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY
+from napari_roiscore.spots.view import SpotView
+
+__all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_views", "show_table"]
+
+#: pause after the last camera move before the markers are updated (ms)
+DEBOUNCE_MS = 80
+#: widest pyramid level drawn whole (locked) so that no bin is skipped on screen
+MAX_LOCKED_SIDE = 4096
+
+
+def _text_overlay(viewer):
+    canvas = getattr(viewer, "canvas", None)
+    overlays = getattr(canvas, "overlays", None)
+    if overlays is not None and hasattr(overlays, "text"):
+        return overlays.text
+    return viewer.text_overlay  # napari < 0.9
+
+
+def _canvas_size(viewer) -> np.ndarray:
+    canvas = getattr(viewer, "canvas", None)
+    size = getattr(canvas, "size", None)
+    if size is None:
+        size = getattr(viewer, "_canvas_size", (800, 800))
+    return np.asarray(size, dtype=float)[-2:]
+
+
+class SpotViewController:
+    """Keeps the raster / markers of one SpotView in step with the camera."""
+
+    def __init__(self, viewer, image, points, view: SpotView) -> None:
+        self._viewer = weakref.ref(viewer)
+        self.image, self.points, self.view = image, points, view
+        self.mode = "raster"
+        self.n_markers: int | None = None
+        self.recoloured = 0  # rasters rebuilt after "colour by" changed
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(self.refresh)
+        viewer.camera.events.center.connect(self._schedule)
+        viewer.camera.events.zoom.connect(self._schedule)
+        image.events.visible.connect(self._schedule)
+        view.on_values(self._values_changed)
+        self._overlay = _text_overlay(viewer)
+        self._overlay.visible = True
+        self._overlay.font_size = 12
+        self._schedule()
+
+    def _schedule(self, event=None) -> None:
+        self._timer.start()
+
+    def visible_box(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Canvas extent as (y, x) min and max in the spots layer's data pixels."""
+        viewer = self._viewer()
+        if viewer is None:
+            return None
+        centre = np.asarray(viewer.camera.center, float)[-2:]
+        half = _canvas_size(viewer) / (2.0 * viewer.camera.zoom)
+        corners = np.array([centre - half, centre + half])
+        data = np.array([self.points.world_to_data(np.r_[np.zeros(viewer.dims.ndim - 2), c])[-2:]
+                         for c in corners])
+        return data.min(axis=0), data.max(axis=0)
+
+    def refresh(self) -> None:
+        """Markers of every spot in view, or the raster, after the camera moved."""
+        if self.points not in self._layers() or self.image not in self._layers():
+            return
+        box = self.visible_box()
+        if box is None:
+            return
+        idx = self.view.markers_in_view(*box)
+        if idx is None:
+            if len(self.points.data):
+                self._set_markers(np.empty(0, dtype=np.int64))
+            self.mode, self.n_markers = "raster", None
+            if not self.image.visible:
+                self.image.visible = True
+        else:
+            self._set_markers(idx)
+            self.mode, self.n_markers = "markers", int(idx.size)
+            want_raster = self.view.is_grid
+            if self.image.visible != want_raster:
+                self.image.visible = want_raster
+        level, sampled = self._lock_honest_level()
+        self._overlay.text = self.view.mode_text(level, self.n_markers, sampled)
+
+    def _lock_honest_level(self) -> tuple[int, bool]:
+        """Show the pyramid level whose pixels are at least one screen pixel wide.
+
+        napari picks a level with 1–2 data pixels per screen pixel and samples
+        it (nearest), so up to 3 of 4 bins would not reach the screen.  One
+        level coarser, every pixel — the mean of all the bins it covers — is
+        drawn.  Levels wider than :data:`MAX_LOCKED_SIDE` are left to napari
+        (returns ``sampled=True`` then, and the overlay says so).
+        """
+        viewer = self._viewer()
+        m = np.asarray(self.image.affine.affine_matrix)[-3:-1, -3:-1] @ np.diag(self.image.scale[-2:])
+        pixel_world = float(np.sqrt(abs(np.linalg.det(m))))
+        on_screen = viewer.camera.zoom * pixel_world  # screen pixels per level-0 pixel
+        want = None
+        if on_screen < 1:
+            want = min(int(np.ceil(np.log2(1.0 / on_screen) - 1e-9)), len(self.image.data) - 1)
+            if max(self.image.data[want].shape) > MAX_LOCKED_SIDE:
+                want = None
+        if self.image.locked_data_level != want:
+            self.image.locked_data_level = want
+        sampled = want is None and on_screen < 1
+        return (want if want is not None else int(self.image.data_level)), sampled
+
+    def _layers(self):
+        viewer = self._viewer()
+        return viewer.layers if viewer is not None else []
+
+    def _set_markers(self, idx: np.ndarray) -> None:
+        spots = self.view.spots
+        values = self.view.values[idx]
+        features = {"barcode": np.asarray(spots.adata.obs_names[idx], dtype=object), "value": values}
+        with self.points.events.data.blocker():
+            self.points.data = spots.xy[idx][:, ::-1] if idx.size else np.empty((0, 2))  # no full-table copy
+        self.points.features = features
+        if idx.size and not self.view.is_grid and np.isfinite(values).any():
+            lo, hi = self.view.contrast_limits()
+            self.points.border_color = "value"
+            self.points.border_colormap = "viridis"
+            self.points.border_contrast_limits = (lo, hi)
+        self.points.refresh()
+
+    def _values_changed(self, view: SpotView) -> None:
+        """Colour by changed: rebuild only the raster (in a worker thread), then the marker colours."""
+        from napari.qt.threading import thread_worker
+
+        values = view.values
+
+        @thread_worker
+        def build():
+            return values, view.pyramid_of(values), view.contrast_limits_of(values)
+
+        worker = build()
+        worker.returned.connect(self._show_pyramid)
+        self._worker = worker  # kept alive until it returns
+        worker.start()
+
+    def _show_pyramid(self, result) -> None:
+        values, levels, limits = result
+        if values is not self.view.values:
+            return  # coloured by something else meanwhile: that worker's result follows
+        self.image.data = levels
+        self.image.contrast_limits = list(limits)
+        self.refresh()
+        self.recoloured += 1
+
+
+def _pair(viewer, layer) -> None:
+    view = layer.metadata.get(VIEW_KEY)
+    if view is None:
+        return
+    mates = [ly for ly in viewer.layers if ly.metadata.get(VIEW_KEY) is view]
+    points = [ly for ly in mates if SPOTS_KEY in ly.metadata]
+    images = [ly for ly in mates if SPOTS_KEY not in ly.metadata]
+    if points and images and not any(isinstance(c, SpotViewController) and c.view is view
+                                     for c in _controllers(viewer)):
+        _controllers(viewer).append(SpotViewController(viewer, images[0], points[0], view))
+
+
+_CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_INSTALLED: weakref.WeakSet = weakref.WeakSet()
+
+
+def _controllers(viewer) -> list:
+    return _CONTROLLERS.setdefault(viewer, [])
+
+
+def install_spot_views(viewer) -> None:
+    """Attach a controller to every raster+points pair of a SpotView, now and when added."""
+    if viewer in _INSTALLED:
+        return
+    _INSTALLED.add(viewer)
+    viewer.layers.events.inserted.connect(lambda event: _pair(viewer, event.value))
+    for layer in list(viewer.layers):
+        _pair(viewer, layer)
+
+
+def colour_spots(layer, values: np.ndarray, label: str) -> bool:
+    """Colour a SpotView's raster and markers by ``values`` (e.g. a signature score).
+
+    Returns False when ``layer`` is a plain Points layer of every spot (the
+    caller colours its features as before).
+    """
+    view = layer.metadata.get(VIEW_KEY)
+    if view is None:
+        return False
+    view.set_values(values, label)
+    return True
+
+
+def show_table(layer, table) -> bool:
+    """Draw a new SpotTable (e.g. the spots after *Align spots*) in a SpotView's layers.
+
+    The raster is rebuilt for the moved spots (same values, new placement), the
+    Points layer keeps only the markers in view, and its data event fires after
+    ``SPOTS_KEY`` holds the new table (the dock rescores on it).  Returns False
+    when ``layer`` is a plain Points layer of every spot.
+    """
+    old = layer.metadata.get(VIEW_KEY)
+    if old is None:
+        return False
+    from napari_roiscore._layer_data import raster_placement
+
+    view = SpotView.of(table, marker_limit=old.marker_limit, pixel_size_um=old.pixel_size_um)
+    view.values, view.label = old.values, old.label
+    ctl = next((c for cs in list(_CONTROLLERS.values()) for c in cs if c.view is old), None)
+    layer.metadata[SPOTS_KEY] = table
+    layer.metadata[VIEW_KEY] = view
+    if ctl is not None:
+        place = raster_placement(view, old.pixel_size_um)
+        ctl.image.metadata[VIEW_KEY] = view
+        ctl.image.affine = place.get("affine", np.eye(3))
+        ctl.image.scale = place.get("scale", (1.0, 1.0))
+        ctl.image.translate = place.get("translate", (0.0, 0.0))
+        ctl.image.data = view.pyramid()
+        ctl.view = view
+        view.on_values(ctl._values_changed)
+        ctl.refresh()
+    layer.data = layer.data  # the data event, now that the new table is in place
+    return True
+
+
+def controller_of(viewer, layer) -> SpotViewController | None:
+    """The controller drawing ``layer`` (raster or points of a SpotView), if any."""
+    view = layer.metadata.get(VIEW_KEY)
+    return next((c for c in _controllers(viewer) if c.view is view), None)

@@ -1,0 +1,143 @@
+"""Large spot tables in a real viewer: raster at low zoom, every spot in view as a marker
+when zoomed in, the mode on screen, the raster on the tissue, colour-by rebuilds the raster."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY, spots_layers
+from napari_roiscore.spots.table import SpotTable
+
+pytestmark = pytest.mark.gui
+
+
+def _table(xy, shape="circle", diameter=10.0, obs=None, px=0.5):
+    rng = np.random.default_rng(0)
+    n = len(xy)
+    a = ad.AnnData(X=sp.csr_matrix(rng.poisson(3, (n, 3)).astype(np.int32)),
+                   obs=pd.DataFrame(obs or {}, index=[f"s{i}" for i in range(n)]),
+                   var=pd.DataFrame(index=["CD68", "CD163", "EPCAM"]))
+    a.obsm["spatial"] = np.asarray(xy, float)
+    return SpotTable(a, diameter_px=diameter, shape=shape, pixel_size_um=px)
+
+
+def _open(viewer, spots, limit):
+    from napari_roiscore._qt.spot_view import controller_of, install_spot_views
+
+    install_spot_views(viewer)
+    for data, kw, kind in spots_layers(spots, name="cells", marker_limit=limit):
+        getattr(viewer, f"add_{kind}")(data, **kw)
+    points = next(ly for ly in viewer.layers if SPOTS_KEY in ly.metadata)
+    image = next(ly for ly in viewer.layers if VIEW_KEY in ly.metadata and ly is not points)
+    ctl = controller_of(viewer, points)
+    assert ctl is not None
+    return image, points, ctl
+
+
+def _visible(viewer, xy):
+    """Spots whose centres are inside the canvas (world = pixels * 0.5 µm)."""
+    c = np.asarray(viewer.camera.center)[-2:]
+    half = np.asarray(viewer.canvas.size, float) / (2 * viewer.camera.zoom)
+    yx = xy[:, ::-1] * 0.5
+    return np.flatnonzero(np.all((yx >= c - half) & (yx <= c + half), axis=1))
+
+
+def test_irregular_cells_switch_from_tile_means_to_every_marker(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    xy = np.random.default_rng(1).uniform(0, 4000, (20_000, 2))
+    spots = _table(xy)
+    image, points, ctl = _open(viewer, spots, limit=500)
+    viewer.reset_view()
+    ctl.refresh()
+    assert ctl.mode == "raster" and len(points.data) == 0 and image.visible
+    assert "mean per" in viewer.canvas.overlays.text.text and "tile" in viewer.canvas.overlays.text.text
+    # every tile reaches the screen: the level drawn has pixels at least one screen pixel wide
+    level = image.locked_data_level if image.locked_data_level is not None else image.data_level
+    assert viewer.camera.zoom * image.scale[-1] * 2**level >= 1 - 1e-9
+    # zoom in until a few hundred cells are on screen
+    viewer.camera.zoom *= 12
+    ctl.refresh()
+    assert ctl.mode == "markers" and not image.visible
+    shown = set(map(tuple, points.data))
+    inside = _visible(viewer, xy)
+    assert 0 < len(inside) <= len(points.data) <= 500
+    assert set(map(tuple, xy[inside][:, ::-1])) <= shown  # every spot in view is drawn
+    assert "every spot" in viewer.canvas.overlays.text.text
+    # the widget still finds the table where it always did
+    assert points.metadata[SPOTS_KEY] is spots and points.__class__.__name__ == "Points"
+
+
+def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_viewer, qtbot):
+    viewer = make_napari_viewer(show=True)
+    r, c = np.divmod(np.arange(150 * 120), 120)
+    keep = (r - 75) ** 2 + (c - 60) ** 2 < 55**2
+    r, c = r[keep], c[keep]
+    pitch = 8.0
+    xy = np.column_stack([300 + c * pitch, 100 + r * pitch])
+    spots = _table(xy, shape="square", diameter=pitch, obs={"array_row": r, "array_col": c})
+    image, points, ctl = _open(viewer, spots, limit=1000)
+    # bin centres in world coordinates: raster pixel (row, col) -> spot (y, x) * 0.5 µm
+    got = np.array([image.data_to_world((rr, cc)) for rr, cc in zip(r[:50] - r.min(), c[:50] - c.min())])
+    np.testing.assert_allclose(got, xy[:50, ::-1] * 0.5, atol=1e-9)
+    viewer.reset_view()
+    ctl.refresh()
+    assert "bin" in viewer.canvas.overlays.text.text
+    new = np.arange(spots.n_spots, dtype=float)
+    from napari_roiscore._qt.spot_view import colour_spots
+
+    assert colour_spots(points, new, "score")  # what the widget does with new scores
+    qtbot.waitUntil(lambda: ctl.recoloured == 1, timeout=30_000)  # rebuilt in a worker
+    level0 = np.asarray(image.data[0])
+    np.testing.assert_array_equal(level0[r - r.min(), c - c.min()], new.astype(np.float32))
+    assert image.contrast_limits[1] > 1000
+    assert "score" in viewer.canvas.overlays.text.text
+
+
+def test_opening_a_large_h5ad_draws_a_raster_and_follows_the_camera(make_napari_viewer, tmp_path):
+    from napari_roiscore._qt.spot_view import controller_of
+    from napari_roiscore.spots.view import MARKER_LIMIT
+
+    xy = np.random.default_rng(2).uniform(0, 20_000, (MARKER_LIMIT + 1000, 2))
+    spots = _table(xy)
+    spots.adata.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 10.0}}}
+    spots.adata.write_h5ad(tmp_path / "big.h5ad")
+    viewer = make_napari_viewer(show=True)
+    viewer.open(str(tmp_path / "big.h5ad"), plugin="napari-roiscore")
+    kinds = sorted(ly.__class__.__name__ for ly in viewer.layers)
+    assert kinds == ["Image", "Points"]
+    points = next(ly for ly in viewer.layers if SPOTS_KEY in ly.metadata)
+    assert controller_of(viewer, points) is not None
+
+
+def test_the_dock_colours_the_raster_by_score_and_aligned_spots_move_it(make_napari_viewer, qtbot):
+    from gui_helpers import scores_ready
+
+    from napari_roiscore._qt.registration import AlignSpotsWidget
+    from napari_roiscore.spots.table import SpotTable as Table
+
+    viewer = make_napari_viewer(show=True)
+    xy = np.random.default_rng(3).uniform(0, 4000, (8000, 2))
+    spots = _table(xy)
+    image, points, ctl = _open(viewer, spots, limit=500)
+    viewer.add_shapes([np.array([[1000, 1000], [1000, 2000], [2000, 2000], [2000, 1000]]) * 0.5],
+                      shape_type="polygon", name="ROIs", scale=(1, 1),
+                      features={"name": ["001"], "class": ["tumour"], "holes": [""]})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
+    qtbot.waitUntil(lambda: ctl.recoloured >= 1, timeout=30_000)
+    view = points.metadata[VIEW_KEY]
+    assert view.label != "total counts"  # coloured by the signature score
+    assert np.isfinite(view.values).sum() > 0
+    # Align spots moves the table: the raster follows, the dock sees the new table
+    moved = Table(spots.adata.copy(), spots.diameter_px, spots.shape, spots.pixel_size_um)
+    moved.adata.obsm["spatial"] = spots.xy + 100.0
+    AlignSpotsWidget._show_spots(points, moved)
+    assert points.metadata[SPOTS_KEY] is moved and ctl.view is points.metadata[VIEW_KEY]
+    lo = ctl.view.binning.placement.translate
+    assert lo == pytest.approx((xy[:, 1].min() + 100 + ctl.view.binning.side / 2,
+                                xy[:, 0].min() + 100 + ctl.view.binning.side / 2))
+    np.testing.assert_allclose(image.translate, np.asarray(lo) * 0.5)
