@@ -36,7 +36,8 @@ WORKERS = 2
 def _files() -> list[Path]:
     out = []
     for p in sorted(DATA.rglob("*")):
-        if p.is_file() and p.name != "PROVENANCE.md":
+        # data files only: a sidecar someone left beside the data (autosave, lock) is not input
+        if p.is_file() and p.suffix.lower() in PER_FILE and ".roiscore-autosave" not in p.name:
             out.append(p)
     return out
 
