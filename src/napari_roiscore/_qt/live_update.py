@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 from napari.layers import Shapes
 from napari.qt.threading import thread_worker
@@ -22,6 +21,7 @@ from superqt.utils import qthrottled
 from napari_roiscore._qt import roi_layer
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.gene_notes import gene_notice
 from napari_roiscore.scoring.methods import SpotScores
 from napari_roiscore.scoring.scorer import RoiScorer
 from napari_roiscore.scoring.signature import Signature
@@ -132,6 +132,7 @@ class LiveUpdate(QObject):
             state.scores = None  # the table must not keep showing the previous signature's scores
             state.score_problem = str(err)
             state.report(err)
+            state.scores_changed.emit()
             self.update_table()
             return
         state.score_problem = None
@@ -164,6 +165,7 @@ class LiveUpdate(QObject):
             state.scores = None
             state.score_problem = str(scores[0])
             state.report(scores[0])
+            state.scores_changed.emit()
             self.update_table()
             return
         state.scores = scores
@@ -171,17 +173,12 @@ class LiveUpdate(QObject):
         parts = [f"{scores.signature.label}: {m.n_used} gene(s) used"]
         if m.missing:
             parts.append(f"missing from data: {', '.join(m.missing)}")
-        if scores.constant:
-            parts.append(f"no variation: {', '.join(scores.constant)}")
+        notice = gene_notice(scores)
+        if notice:
+            parts.append(notice)
         state.status.emit("; ".join(parts))
         if m.missing:
             show_warning(f"ROI scores: genes not in the data: {', '.join(m.missing)} — "
                          f"scored with the {m.n_used} present.")
-        layer = state.spots_layer
-        if layer is not None and len(layer.data) == len(scores.values) and np.all(np.isfinite(scores.values)):
-            feats = layer.features.copy()
-            feats["score"] = scores.values
-            state.set_features(layer, feats)
-            layer.border_colormap = "viridis"
-            layer.border_color = "score"  # outline colour shows each spot's score
+        state.scores_changed.emit()  # spot colours follow (SpotColours)
         self.update_table()

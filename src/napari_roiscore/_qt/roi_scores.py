@@ -31,6 +31,7 @@ from napari_roiscore._qt.live_update import LiveUpdate
 from napari_roiscore._qt.markers_tab import MarkersTab
 from napari_roiscore._qt.rois_tab import RoisTab
 from napari_roiscore._qt.scores_tab import ScoresTab
+from napari_roiscore._qt.spot_colours import SpotColours
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.scoring.scorer import RoiScorer
@@ -66,6 +67,7 @@ class RoiScoresWidget(QWidget):
         self.state = state = DockState()
         self.form = ScoringForm(napari_viewer, state)
         self.live = LiveUpdate(state, lambda: (self.form.signature(), self.form.method()), parent=self)
+        self.spot_colours = SpotColours(napari_viewer, state)
         self.scores_tab = ScoresTab(state)
         self.compare_tab = CompareTab(state)
         self.markers_tab = MarkersTab(napari_viewer, state)
@@ -85,6 +87,7 @@ class RoiScoresWidget(QWidget):
         self.tabs.addTab(self.export_tab.container.native, "Export")
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.container.native)
+        layout.addWidget(self.spot_colours.container.native)
         layout.addWidget(self.tabs, 1)
         # long messages (errors, paths) wrap instead of widening the dock over the canvas
         for label in (self.form.signature_note, self.form.status, self.compare_tab.compare_text,

@@ -87,6 +87,8 @@ class DockState:
     table_changed = Signal()
     #: the ROI layer's features were replaced (napari resets the new-shape defaults)
     features_replaced = Signal(object)
+    #: ``scores`` were recomputed (or cleared): recolour the spots
+    scores_changed = Signal()
     #: a class was added to ``classes``
     classes_changed = Signal()
 
