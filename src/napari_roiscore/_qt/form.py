@@ -76,6 +76,8 @@ class ScoringForm:
         self.loaded_signature: Signature | None = None
         self.spots_combo = ComboBox(label="spots", choices=self._spots_choices, nullable=True)
         self.rois_combo = ComboBox(label="ROIs", choices=self._roi_choices, nullable=True)
+        self.new_roi_layer_button = PushButton(text="New ROI layer")
+        self.new_roi_layer_button.tooltip = "An empty ROI layer on the spots: draw ROIs on it (outlines in class colours)."
         self.signature_edit = LineEdit(label="signature", value=", ".join(EXAMPLE_PANEL.up))
         self.signature_note = Label(value=signature_note(example=True))
         self.load_signature_button = PushButton(text="Load signature (GMT / YAML / JSON)…")
@@ -83,7 +85,7 @@ class ScoringForm:
         self.class_combo = ComboBox(label="class", choices=lambda _w=None: list(state.classes), value="tumour")
         self.status = Label(value="")
         self.container = Container(
-            widgets=[self.spots_combo, self.rois_combo, self.signature_edit, self.signature_note,
+            widgets=[self.spots_combo, self.rois_combo, self.new_roi_layer_button, self.signature_edit, self.signature_note,
                      self.load_signature_button, self.method_combo, self.class_combo, self.status],
             labels=True,
         )

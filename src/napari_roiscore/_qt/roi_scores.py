@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from magicgui.widgets import ComboBox
 from napari.layers import Points, Shapes
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
 from napari_roiscore._layer_data import SPOTS_KEY
@@ -98,6 +99,8 @@ class RoiScoresWidget(QWidget):
 
         self.form.inputs_changed.connect(self.live.rescore_spots)
         self.form.spots_combo.changed.connect(self._on_spots_changed)
+        self.form.new_roi_layer_button.changed.connect(lambda *_: self.rois_tab.new_roi_layer())
+        self._given_roi_layer: set[int] = set()  # spots layers we made an empty ROI layer for
         self.form.rois_combo.changed.connect(self._on_rois_changed)
         for combo in self._channel_combos():
             combo.changed.connect(lambda *_, c=combo: None if self._picking else self._auto_picked.discard(c))
@@ -140,6 +143,18 @@ class RoiScoresWidget(QWidget):
             self._on_rois_changed(None)
         if self.form.spots_combo.value is not None and state.scorer is None:
             self._on_spots_changed(self.form.spots_combo.value)
+        if self.form.spots_combo.value is not None and self.form.rois_combo.value is None:
+            QTimer.singleShot(0, self._ensure_roi_layer)  # after the reader's other layers arrive
+
+    def _ensure_roi_layer(self) -> None:
+        """Spots without ROIs: add an empty, styled ROI layer to draw on (once per spots layer)."""
+        spots = self.form.spots_combo.value
+        if spots is None or id(spots) in self._given_roi_layer:
+            return
+        if any(isinstance(ly, Shapes) for ly in self.viewer.layers):
+            return
+        self._given_roi_layer.add(id(spots))
+        self.rois_tab.new_roi_layer()
 
     def _pick_channels(self) -> None:
         """Choose the cancer-cell and marker channels by role, until the user picks one."""
@@ -190,6 +205,7 @@ class RoiScoresWidget(QWidget):
         state.roi_layer = layer
         if layer is not None:
             roi_layer.add_missing_columns(layer, state.set_features)
+            roi_layer.apply_style(layer, state.spots_layer)
             for c in layer.features["class"]:
                 state.remember_class(str(c))
         self.live.watch(layer)  # edits (throttled) first, then the autosave's deletion check

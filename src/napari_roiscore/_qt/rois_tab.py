@@ -126,8 +126,10 @@ class RoisTab:
         self.state.refresh()
 
     # -- adding ROIs ------------------------------------------------------
-    def _new_roi_layer(self) -> Shapes:
+    def new_roi_layer(self) -> Shapes:
+        """Add an empty ROI layer in the spots' frame, styled and chosen as the ROI layer."""
         from napari_roiscore._layer_data import roi_layer
+        from napari_roiscore._qt.roi_layer import edge_width_for
 
         data, kw, _ = roi_layer([], pixel_size_um=None)
         # ROIs are in level-0 pixels: the frame of the spots, else of the images (same pixels)
@@ -136,7 +138,10 @@ class RoisTab:
         if ref is not None:
             kw["translate"] = tuple(ref.translate[-2:])
             kw["units"] = ref.units
+        if ref is not None:
+            kw["edge_width"] = edge_width_for(ref, ref) * float(np.max(ref.scale[-2:])) / float(max(kw["scale"]))
         layer = self.viewer.add_shapes(None, **{k: v for k, v in kw.items() if k not in ("shape_type", "edge_color")})
+        layer.current_edge_width = kw["edge_width"]
         self.form.rois_combo.value = layer
         return layer
 
@@ -144,7 +149,7 @@ class RoisTab:
         """Append ROIs to the ROI layer (creating one if needed), keeping names unique."""
         layer = self.state.roi_layer
         if layer is None:
-            layer = self._new_roi_layer()
+            layer = self.new_roi_layer()
         taken = [str(n) for n in layer.features.get("name", [])]
         renamed = []
         for r in rois:
