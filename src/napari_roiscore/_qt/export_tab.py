@@ -89,7 +89,7 @@ class ExportTab:
         """Write the current table (plus signature and method) as CSV, atomically."""
         if self.state.last_table.empty:
             raise RoiScoreError("There are no ROI scores to save yet.", "Draw an ROI and wait for its score.")
-        return scores_csv(self.state.last_table, self.state.scores, path,
+        return scores_csv(self.state.table_with_measurements(), self.state.scores, path,
                           extra={"marker_restriction": self._marker_label()})
 
     def save_h5ad(self, path: str | Path) -> Path:

@@ -101,6 +101,7 @@ class LiveUpdate(QObject):
         state.rois_seen.emit(rois)
         if state.scorer is None or state.scores is None:
             state.last_table = pd.DataFrame()
+            state.measurements = pd.DataFrame()
             state.rois = rois
             state.table_changed.emit()
             return
@@ -109,6 +110,10 @@ class LiveUpdate(QObject):
         except Exception as err:  # noqa: BLE001  never crash on a half-drawn shape
             state.report(err)
             return
+        try:  # area, UMIs, genes detected: the evidence behind each score
+            state.measurements = state.scorer.measurements(rois, spot_mask=state.spot_mask)
+        except Exception:  # noqa: BLE001  the scores stand without them
+            state.measurements = pd.DataFrame()
         state.last_table = df
         state.rois = rois
         state.table_changed.emit()

@@ -67,6 +67,9 @@ class DockState:
         The image the current spot mask was computed from.
     last_table : pandas.DataFrame
         The last ROI table (empty while there are no scores).
+    measurements : pandas.DataFrame
+        Per-ROI area, total UMIs, mean UMIs per spot and genes detected, rows
+        as ``last_table`` (empty when unknown).
     rois : list of Roi
         The ROIs at the last table update.
     comparison : ClassComparison or None
@@ -105,6 +108,7 @@ class DockState:
         self.marker_settings: dict | None = None
         self.marker_source: Any = None
         self.last_table: pd.DataFrame = pd.DataFrame()
+        self.measurements: pd.DataFrame = pd.DataFrame()
         self.rois: list[Roi] = []
         self.comparison: ClassComparison | None = None
 
@@ -131,6 +135,13 @@ class DockState:
             show_info(f"ROI scores: saved {out}")
         except (RoiScoreError, OSError) as err:
             self.report(err)
+
+    def table_with_measurements(self) -> pd.DataFrame:
+        """``last_table`` with the measurement columns appended (when they match its rows)."""
+        table, meas = self.last_table, self.measurements
+        if table.empty or meas.empty or len(meas) != len(table):
+            return table.copy()
+        return pd.concat([table.reset_index(drop=True), meas.reset_index(drop=True)], axis=1)
 
     def refresh(self) -> None:
         """Ask for the ROI table (and everything shown from it) to be recomputed now."""
