@@ -18,6 +18,13 @@ from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.methods import METHODS
 
 
+def session_message(session, path: str) -> str:
+    """What opening a session did, in words."""
+    sig = getattr(getattr(session, "signature", None), "label", "")
+    n = len(getattr(session, "rois", []) or [])
+    return f"opened the session {Path(path).name}: {n} ROI(s), signature {sig}, method {session.method}"
+
+
 class ExportTab:
     """Writes what the dock shows; opens a saved session back into the viewer.
 
@@ -52,15 +59,20 @@ class ExportTab:
                                             self.save_session_button, self.open_session_button])
         run = state.run_file_action
         self.save_button.changed.connect(lambda *_: run(
-            self.save_csv, self._ask_save("Save ROI scores", "roi_scores.csv", "CSV (*.csv)")))
+            self.save_csv, self._ask_save("Save ROI scores", "roi_scores.csv", "CSV (*.csv)"),
+            lambda out, _p: f"saved the scores of {len(state.last_table)} ROI(s) to {out}"))
         self.save_h5ad_button.changed.connect(lambda *_: run(
-            self.save_h5ad, self._ask_save("Save spots with ROIs", "spots_rois.h5ad", "AnnData (*.h5ad)")))
+            self.save_h5ad, self._ask_save("Save spots with ROIs", "spots_rois.h5ad", "AnnData (*.h5ad)"),
+            lambda out, _p: f"saved the spots with their ROIs and scores to {out}"))
         self.report_button.changed.connect(lambda *_: run(
             lambda p: self.write_report(Path(p).with_suffix("")),
-            self._ask_save("Write report", "roi_report.png", "PNG and PDF (*.png)")))
+            self._ask_save("Write report", "roi_report.png", "PNG and PDF (*.png)"),
+            lambda out, _p: f"wrote the report: {out[0]} and {out[1]}"))
         self.save_session_button.changed.connect(lambda *_: run(
-            self.save_session, self._ask_save("Save session", "study.roiscore.json", "Session (*.json)")))
-        self.open_session_button.changed.connect(lambda *_: run(self.open_session, self._ask_open()))
+            self.save_session, self._ask_save("Save session", "study.roiscore.json", "Session (*.json)"),
+            lambda out, _p: f"saved the session ({len(state.rois)} ROI(s), signature, method) to {out}"))
+        self.open_session_button.changed.connect(lambda *_: run(self.open_session, self._ask_open(),
+                                                                session_message))
 
     def _ask_save(self, title: str, default: str, filt: str) -> str:
         path, _ = QFileDialog.getSaveFileName(self.container.native, title, default, filt)

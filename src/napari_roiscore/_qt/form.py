@@ -166,4 +166,5 @@ class ScoringForm:
     def _load_signature_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.container.native, "Load signature", "",
                                               "Signatures (*.gmt *.yaml *.yml *.json)")
-        self.state.run_file_action(self.load_signature, path)
+        self.state.run_file_action(self.load_signature, path, lambda sig, p: (
+            f"loaded the signature {sig.label} ({len(sig.genes)} genes) from {Path(p).name}"))

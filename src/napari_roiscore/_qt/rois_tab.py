@@ -227,9 +227,11 @@ class RoisTab:
     # -- dialogs ----------------------------------------------------------
     def _import_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.container.native, "Import ROIs", "", "GeoJSON (*.geojson *.json)")
-        self.state.run_file_action(self.import_geojson, path)
+        self.state.run_file_action(self.import_geojson, path,
+                                   lambda n, p: f"imported {n} ROI(s) from {Path(p).name}")
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.container.native, "Export ROIs", "rois.geojson",
                                               "GeoJSON (*.geojson)")
-        self.state.run_file_action(self.export_geojson, path)
+        self.state.run_file_action(self.export_geojson, path, lambda out, _p: (
+            f"exported {len(self.state.current_rois())} ROI(s) as QuPath GeoJSON to {out}"))

@@ -29,6 +29,17 @@ if TYPE_CHECKING:
     from napari_roiscore.scoring.scorer import RoiScorer
 
 
+def describe_files(result: Any, path: str) -> str:
+    """The file(s) an action wrote, for a message (never an object's repr)."""
+    from pathlib import Path
+
+    if isinstance(result, (str, Path)):
+        return str(result)
+    if isinstance(result, (tuple, list)) and result and all(isinstance(r, (str, Path)) for r in result):
+        return " and ".join(str(r) for r in result)
+    return str(path)
+
+
 def same_transform(a: Any, b: Any) -> bool:
     """True if two layers map their data to the world in the same way (last two axes)."""
     return (
@@ -118,8 +129,9 @@ class DockState:
         self.status.emit(f"problem: {msg}")
         show_error(f"ROI scores: {msg}")
 
-    def run_file_action(self, action: Callable[[str], Any], path: str) -> None:
-        """Run a file action chosen in a dialog; report its result or its problem.
+    def run_file_action(self, action: Callable[[str], Any], path: str,
+                        done: Callable[[Any, str], str] | None = None) -> None:
+        """Run a file action chosen in a dialog; say what it did, or report its problem.
 
         Parameters
         ----------
@@ -127,14 +139,20 @@ class DockState:
             Takes the path; returns what it wrote or read.
         path : str
             The dialog's answer (empty if cancelled: nothing happens).
+        done : callable, optional
+            ``done(result, path)`` -> the sentence shown afterwards ("saved the
+            ROI scores to …"); by default the files written are named.
         """
         if not path:
             return
         try:
             out = action(path)
-            show_info(f"ROI scores: saved {out}")
         except (RoiScoreError, OSError) as err:
             self.report(err)
+            return
+        msg = done(out, path) if done is not None else f"done: {describe_files(out, path)}"
+        self.status.emit(msg)
+        show_info(f"ROI scores: {msg}")
 
     def table_with_measurements(self) -> pd.DataFrame:
         """``last_table`` with the measurement columns appended (when they match its rows)."""
