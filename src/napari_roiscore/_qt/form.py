@@ -88,9 +88,12 @@ class ScoringForm:
         self.method_combo = ComboBox(label="method", choices=METHOD_CHOICES, value="mean_z")
         self.class_combo = ComboBox(label="class", choices=lambda _w=None: list(state.classes), value="tumour")
         self.status = Label(value="")
+        #: shown while the spots' positions are a layout (GeoMx AOIs without coordinates)
+        self.layout_notice = Label(value="")
+        self.layout_notice.visible = False
         self.container = Container(
             widgets=[self.spots_combo, self.rois_combo, self.new_roi_layer_button, self.signature_edit, self.signature_note,
-                     self.load_signature_button, self.signature_choice, self.method_combo, self.class_combo, self.status],
+                     self.load_signature_button, self.signature_choice, self.method_combo, self.class_combo, self.layout_notice, self.status],
             labels=True,
         )
         self._sig_timer = QTimer(self.container.native)
@@ -102,7 +105,19 @@ class ScoringForm:
         self.load_signature_button.changed.connect(lambda *_: self._load_signature_dialog())
         self.signature_choice.changed.connect(self._on_signature_chosen)
         state.status.connect(self._show_status)
+        state.spots_changed.connect(self._show_layout_notice)
         state.classes_changed.connect(self.class_combo.reset_choices)
+
+    def _show_layout_notice(self, layer) -> None:
+        from napari_roiscore.rois.annotation_groups import has_real_coordinates
+
+        spots = layer.metadata.get(SPOTS_KEY) if layer is not None else None
+        layout = spots is not None and not has_real_coordinates(spots)
+        self.layout_notice.value = (
+            "⚠ positions are a layout, not tissue: these AOIs have no coordinates, so drawn ROIs "
+            "group grid cells, not tissue. Use ROIs tab > ROIs from annotation column." if layout else "")
+        self.layout_notice.native.setStyleSheet("color: #f0b000;" if layout else "")
+        self.layout_notice.visible = layout
 
     def _show_status(self, text: str) -> None:
         self.status.value = text

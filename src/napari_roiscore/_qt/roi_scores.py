@@ -91,7 +91,7 @@ class RoiScoresWidget(QWidget):
         layout.addWidget(self.spot_colours.container.native)
         layout.addWidget(self.tabs, 1)
         # long messages (errors, paths) wrap instead of widening the dock over the canvas
-        for label in (self.form.signature_note, self.form.status, self.compare_tab.compare_text,
+        for label in (self.form.signature_note, self.form.status, self.form.layout_notice, self.compare_tab.compare_text,
                       self.rois_tab.shortcut_note, self.autosave.autosave_label, self.markers_tab.marker_status):
             label.native.setWordWrap(True)
             label.native.setMinimumWidth(50)
