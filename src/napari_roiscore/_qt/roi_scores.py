@@ -92,7 +92,8 @@ class RoiScoresWidget(QWidget):
         layout.addWidget(self.tabs, 1)
         # long messages (errors, paths) wrap instead of widening the dock over the canvas
         for label in (self.form.signature_note, self.form.status, self.form.layout_notice, self.compare_tab.compare_text,
-                      self.rois_tab.shortcut_note, self.autosave.autosave_label, self.markers_tab.marker_status):
+                      self.rois_tab.shortcut_note, self.autosave.autosave_label, self.markers_tab.marker_status,
+                      self.markers_tab.no_channel_note, self.markers_tab.stains.reason):
             label.native.setWordWrap(True)
             label.native.setMinimumWidth(50)
             label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
