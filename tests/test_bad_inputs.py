@@ -30,7 +30,8 @@ from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.geojson import parse_geojson, read_geojson
 from napari_roiscore.rois.shapes import rois_from_shapes
 from napari_roiscore.scoring.methods import score_spots
-from napari_roiscore.scoring.signature import Signature, load_signatures, match_genes
+from napari_roiscore.scoring.signature import Signature, match_genes
+from napari_roiscore.scoring.signature_files import load_signatures
 from napari_roiscore.spots.table import SpotTable, read_h5ad_spots
 from bad_files import huge_tiff_header, write_sparse_pyramid
 from tenx_fixtures import write_10x_h5, write_json
@@ -583,8 +584,16 @@ def _(t):
     def e(a): a.var_names = ["CD68", "CD68", "CD163", "CD163", "CD163", "STAB1", "MRC1", "MSR1"]
     spots = read_h5ad_spots(_h5ad(t, e))
     assert spots.gene_names == ["CD68", "CD68-1", "CD163", "CD163-1", "CD163-2", "STAB1", "MRC1", "MSR1"]
+    # the anndata way, compared with anndata itself (what scanpy users call)
+    import anndata as ad
+
+    a = ad.AnnData(X=np.zeros((1, 8)), var=pd.DataFrame(index=["CD68", "CD68", "CD163", "CD163", "CD163",
+                                                                 "STAB1", "MRC1", "MSR1"]))
+    a.var_names_make_unique()
+    assert spots.gene_names == list(a.var_names)
     m = match_genes(Signature("x", ("CD68", "CD163")), spots.gene_names)
-    assert list(m.up_index) == [0, 2]  # the first copy, as scanpy after var_names_make_unique
+    # the first copy, as scanpy indexes a gene by name after var_names_make_unique
+    assert list(m.up_index) == [a.var_names.get_loc("CD68"), a.var_names.get_loc("CD163")] == [0, 2]
 
 
 @accepted("h5ad: float counts that are whole numbers")

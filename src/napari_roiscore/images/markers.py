@@ -13,6 +13,8 @@ mostly marker-positive:
 3. :func:`restrict_spots` turns "at least X % positive" into a True/False
    mask per spot, to pass as ``spot_mask`` to :meth:`RoiScorer.table`.
 
+:func:`marker_restriction` runs the three steps for one slide (CLI, sessions).
+
 Which level
 -----------
 :func:`choose_level` picks the coarsest level whose pixel is at most a
@@ -34,11 +36,13 @@ outside the image are left out of the fraction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.images.multiplex import MultiplexImage
+from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff
 
 __all__ = [
     "MarkerMask",
@@ -49,6 +53,7 @@ __all__ = [
     "level_downsample",
     "level_to_level0",
     "marker_mask",
+    "marker_restriction",
     "otsu_threshold",
     "restrict_spots",
 ]
@@ -251,6 +256,33 @@ def marker_mask(
     return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr)
 
 
+#: memory per footprint pixel while measuring (offsets, distances, masks), bytes
+FOOTPRINT_BYTES_PER_PIXEL = 64
+#: one spot's footprint may need at most this much; more is a broken diameter, refused with the estimate
+MAX_FOOTPRINT_BYTES = 2 * 1024**3
+#: spots of a tile are measured in batches needing about this much memory
+FOOTPRINT_CHUNK_BYTES = 256 * 1024**2
+
+
+#: a mask whose file chunks (strips) are larger than this many pixels is decoded once, not per tile
+_BIG_CHUNK_PIXELS = 2 * TILE * TILE
+#: ... when the whole mask fits in this many bytes
+_MAX_DECODED_MASK_BYTES = 1024**3
+
+
+def _decoded_once(data):
+    """``data`` itself, or — for a lazy mask read in few big chunks (a single-strip TIFF) —
+    the mask computed once: slicing such a mask per tile of spots decodes the whole strip again
+    each time (minutes for a 16k² image)."""
+    chunks = getattr(data, "chunks", None)
+    if not chunks or len(chunks) != 2:
+        return data
+    biggest = max(chunks[0]) * max(chunks[1])
+    if biggest > _BIG_CHUNK_PIXELS and data.size <= _MAX_DECODED_MASK_BYTES:
+        return np.asarray(data)
+    return data
+
+
 def footprint_fractions(
     mask: MarkerMask,
     spots_xy: np.ndarray,
@@ -295,20 +327,30 @@ def footprint_fractions(
     cx, cy = lvl[:, 0], lvl[:, 1]
     ci, cj = np.round(cy).astype(np.int64), np.round(cx).astype(np.int64)
     hy, hx = int(np.ceil(radius / dsy)) + 1, int(np.ceil(radius / dsx)) + 1
+    per_spot = (2 * hy + 1) * (2 * hx + 1) * FOOTPRINT_BYTES_PER_PIXEL
+    if per_spot > MAX_FOOTPRINT_BYTES:  # estimated before anything is allocated
+        raise RoiScoreError(
+            f"Spot diameter {diameter_px:g} px covers {(2 * hy + 1) * (2 * hx + 1):,} mask pixels per spot; "
+            f"measuring one footprint would need about {per_spot / 1024**3:.1f} GB "
+            f"(limit {MAX_FOOTPRINT_BYTES / 1024**3:.0f} GB).",
+            "Check the spot diameter (scale factors) — a Visium spot is ~100-200 px.")
     oy, ox = np.mgrid[-hy:hy + 1, -hx:hx + 1]
     oy, ox = oy.ravel(), ox.ravel()
     height, width = (int(s) for s in mask.data.shape)
     tile_id = (np.clip(ci, 0, height - 1) // TILE) * (width // TILE + 1) + np.clip(cj, 0, width - 1) // TILE
     order = np.argsort(tile_id, kind="stable")
     bounds = np.flatnonzero(np.diff(tile_id[order])) + 1
-    for group in np.split(order, bounds):
+    data = _decoded_once(mask.data)
+    chunk = max(1, int(FOOTPRINT_CHUNK_BYTES // per_spot))  # spots measured at once: bounded memory
+    groups = [g[i:i + chunk] for g in np.split(order, bounds) for i in range(0, len(g), chunk)]
+    for group in groups:
         r0 = max(int(ci[group].min()) - hy, 0)
         r1 = min(int(ci[group].max()) + hy + 1, height)
         c0 = max(int(cj[group].min()) - hx, 0)
         c1 = min(int(cj[group].max()) + hx + 1, width)
         if r0 >= r1 or c0 >= c1:
             continue
-        window = np.asarray(mask.data[r0:r1, c0:c1])
+        window = np.asarray(data[r0:r1, c0:c1])
         rr = ci[group, None] + oy[None, :]
         cc = cj[group, None] + ox[None, :]
         dy0 = (rr - cy[group, None]) * dsy
@@ -353,3 +395,47 @@ def restrict_spots(fractions: np.ndarray, min_fraction: float) -> np.ndarray:
         )
     f = np.asarray(fractions, dtype=np.float64)
     return np.isfinite(f) & (f >= min_fraction)
+
+
+def marker_restriction(image: Any, spots: Any, channel: int | str, threshold: float | None = None,
+                       min_fraction: float = 0.1, level: int | None = None) -> tuple[np.ndarray, dict]:
+    """Spots whose footprint is at least ``min_fraction`` marker-positive.
+
+    The same steps as the widget's *Markers* tab: threshold one channel
+    (Otsu when ``threshold`` is None) at the pyramid level chosen for the
+    spot size, measure the positive fraction of each spot's footprint, keep
+    spots at or above ``min_fraction``.
+
+    Parameters
+    ----------
+    image : MultiplexImage or path
+        Opened lazily when a path.
+    spots : SpotTable
+    channel : int or str
+        Index, name (e.g. "CD68") or role of the channel.
+    threshold : float, optional
+    min_fraction : float
+        0.1 = 10 % of the spot area (the widget's default).
+    level : int, optional
+        Pyramid level (default: chosen from the spot size).
+
+    Returns
+    -------
+    spot_mask : ndarray of bool, shape (n_spots,)
+    settings : dict
+        ``channel`` (name), ``threshold`` (resolved number), ``threshold_method``,
+        ``level``, ``min_fraction`` and ``label`` (as the widget writes it).
+    """
+    img = read_multiplex_tiff(image) if isinstance(image, (str, Path)) else image
+    mask = marker_mask(img, channel, threshold=threshold, level=level, spot_diameter_px=spots.diameter_px)
+    frac = footprint_fractions(mask, spots.xy, spots.diameter_px, shape=spots.shape)
+    keep = restrict_spots(frac, min_fraction)
+    settings = {
+        "channel": mask.channel_name,
+        "threshold": float(mask.threshold),
+        "threshold_method": mask.method,
+        "level": int(mask.level),
+        "min_fraction": float(min_fraction),
+        "label": f"{mask.label}, ≥ {float(min_fraction):.0%} of spot area",
+    }
+    return keep, settings

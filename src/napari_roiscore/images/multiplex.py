@@ -120,7 +120,10 @@ def _ome_channels_and_pixel_size(ome_xml: str | None) -> tuple[list[str], float 
     px = None
     val = pixels.get("PhysicalSizeX")
     if val is not None:
-        px = float(val) * _OME_UNIT_UM.get(pixels.get("PhysicalSizeXUnit", "µm"), 1.0)
+        try:
+            px = float(val) * _OME_UNIT_UM.get(pixels.get("PhysicalSizeXUnit", "µm"), 1.0)
+        except ValueError:
+            px = float("nan")  # refused by the caller, naming the file
     names: list[str] = []
     for el in pixels:
         if local(el) == "Channel":
@@ -215,8 +218,9 @@ def _lazy_level(series, level: int, channel_axis: str | None):
 def _open_tiff(path: Path):
     import tifffile
 
-    if not path.is_file():
-        raise RoiScoreError(f"Image {str(path)!r} does not exist.", "Check the path.")
+    from napari_roiscore.outputs import require_regular_file
+
+    require_regular_file(path, "Image")  # a FIFO or device would block forever
     try:
         return tifffile.TiffFile(path)
     except Exception as err:
@@ -309,7 +313,10 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
     RoiScoreError
         Missing/corrupt file, unsupported axes, or absurd declared size.
     """
+    from napari_roiscore.outputs import protect_input
+
     path = Path(path)
+    protect_input(path)
     tif = _open_tiff(path)
     try:
         flavour = tiff_flavour(tif)
@@ -329,6 +336,11 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
                 f"Image {str(path)!r} declares {shape} pixels, more than this tool opens.",
                 "Check the file; it is probably corrupt.",
             )
+        stacks = {a: int(sizes[a]) for a in "ZT" if int(sizes.get(a, 1)) > 1}
+        if stacks:  # never silently reduced to the first plane
+            what = ", ".join(f"{n} {'z-planes' if a == 'Z' else 'time points'}" for a, n in stacks.items())
+            raise RoiScoreError(f"Image {str(path)!r} has {what} (axes {axes!r}); spots are placed on one 2-D plane.",
+                                "Save the plane to score (or a maximum projection) as its own OME-TIFF.")
         if any(int(s) == 0 for s in shape):
             raise RoiScoreError(f"Image {str(path)!r} has an empty dimension (shape {shape}).",
                                 "Re-export the image; it holds no pixels.")
@@ -365,6 +377,10 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
         ) from None
     if len(names) != n_c:
         names = [f"channel {i}" for i in range(n_c)]
+    if px is not None and not (np.isfinite(px) and 0 < px <= 1e4):
+        raise RoiScoreError(f"Image {str(path)!r}: the pixel size in its metadata is {px!r} µm "
+                            "(OME PhysicalSizeX / resolution); it must be a positive number.",
+                            "Fix the pixel size in the metadata (e.g. bfconvert, QuPath) or re-export the image.")
     return MultiplexImage(
         levels=levels,
         channel_names=names,

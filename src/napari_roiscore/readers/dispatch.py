@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import require_regular_file
+from napari_roiscore.spots.checks import reader_errors
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["FOLDER_KINDS", "SPOTS_KINDS", "enclosing_instrument_folder", "folder_kind", "is_geomx_export_workbook",
@@ -158,13 +160,19 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
     if kind not in readers:
         raise RoiScoreError(f"Spots {str(p)!r}: unknown kind {kind!r}.",
                             f"Use one of {', '.join(SPOTS_KINDS)}.")
-    try:
-        return readers[kind]()
-    except TypeError as err:  # an option the reader does not take
-        if not options:
-            raise
-        raise RoiScoreError(f"Spots {str(p)!r}: bad reader option ({err}).",
-                            "Remove the option or check its name.") from None
+    from napari_roiscore.outputs import protect_input
+
+    protect_input(p)
+    if p.exists() and not p.is_dir():
+        require_regular_file(p, "Spots")  # a FIFO or device would block forever
+    with reader_errors(f"Spots {str(p)!r}", "Check the files of this output; copy them again from the run."):
+        try:
+            return readers[kind]()
+        except TypeError as err:  # an option the reader does not take
+            if not options:
+                raise
+            raise RoiScoreError(f"Spots {str(p)!r}: bad reader option ({err}).",
+                                "Remove the option or check its name.") from None
 
 
 def _read_h5ad(path: Path, **options: Any) -> SpotTable:
