@@ -164,12 +164,25 @@ class ExportTab:
         from napari_roiscore.session import load_session, read_session_spots
 
         session = load_session(path)
-        spots = read_session_spots(session)
+        from napari_roiscore.readers.dispatch import read_spots_of_kind, spots_kind
+
+        kind = spots_kind(session.spots.path) if session.spots.path.exists() else None
+        if session.image is None and kind is not None:
+            # the tissue image (H&E / CytAssist) travels with the spots folder: read it with them
+            spots = read_spots_of_kind(session.spots.path, kind, load_images=True, **session.spots.options)
+        else:
+            spots = read_session_spots(session)  # names a missing or unknown path
         layers = []
         image = None
         if session.image is not None:
             image = read_multiplex_tiff(session.image.path)
             layers += image_layers(image)
+        else:
+            from napari_roiscore.readers.tissue_image import tissue_image_layer, tissue_images_from_uns
+
+            tissue = tissue_images_from_uns(spots.adata)
+            if tissue:
+                layers.append(tissue_image_layer(tissue[0], spots.pixel_size_um))
         px = image.pixel_size_um if image is not None else spots.pixel_size_um
         layers.append(spots_layer(spots, pixel_size_um=px))
         layers.append(roi_layer(session.rois, name="ROIs", pixel_size_um=px))
