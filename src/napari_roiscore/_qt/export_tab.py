@@ -50,6 +50,8 @@ class ExportTab:
         self.markers = markers
         self.compare = compare
         self.autosave = autosave
+        #: returns how spots are coloured now (set by the dock: SpotColours.scale)
+        self.colour_scale = None
         self.save_button = PushButton(text="Save scores as CSV…")
         self.save_h5ad_button = PushButton(text="Save spots with ROIs as .h5ad…")
         self.report_button = PushButton(text="Write report (PNG + PDF)…")
@@ -122,8 +124,18 @@ class ExportTab:
         self.compare.update_comparison()
         view = self.viewer.screenshot(canvas_only=True, flash=False)
         values, classes = self.state.roi_values()
+        from napari_roiscore.rois.classes import class_colour_rgba
+
+        spots = self.state.scorer.spots if self.state.scorer is not None else None
+        sample = ""
+        if spots is not None:
+            src = spots.provenance.get("path") or spots.provenance.get("source") or ""
+            sample = Path(str(src)).name if src else ""
+        shown = list(dict.fromkeys(str(c) for c in self.state.last_table["class"]))
         return write_report(stem, view=view, table=self.state.last_table, values=values, classes=classes,
-                            metadata=self.metadata(), comparison_lines=self.compare.comparison_lines())
+                            metadata=self.metadata(), comparison_lines=self.compare.comparison_lines(),
+                            colour_scale=self.colour_scale() if self.colour_scale else None,
+                            class_colours={c: class_colour_rgba(c) for c in shown}, sample_id=sample)
 
     # -- sessions ---------------------------------------------------------
     def save_session(self, path: str | Path) -> Path:

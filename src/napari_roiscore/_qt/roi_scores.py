@@ -76,6 +76,7 @@ class RoiScoresWidget(QWidget):
         self.autosave = self.rois_tab.autosave
         self.export_tab = ExportTab(napari_viewer, state, self.form, self.markers_tab, self.compare_tab,
                                     self.autosave)
+        self.export_tab.colour_scale = lambda: self.spot_colours.scale
         self._auto_picked: set = set()  # channel pickers whose value we chose (the user has not)
         self._picking = False
         self._watched_names: set[int] = set()
