@@ -143,7 +143,7 @@ LABEL_TEXT = "{name} {class}"
 def edge_width_for(layer: Shapes, reference=None) -> float:
     """An edge width (data units) that stays visible with the whole slide in view.
 
-    About 1/300 of the larger side of the reference layer's extent (the spots
+    About 1/150 of the larger side of the reference layer's extent (the spots
     or the ROIs), at least 2 pixels of the data.
     """
     ref = reference if reference is not None else layer
@@ -152,7 +152,7 @@ def edge_width_for(layer: Shapes, reference=None) -> float:
     if reference is not None and reference is not layer:
         # the reference's data units -> this layer's data units
         side *= float(np.max(np.asarray(ref.scale[-2:]))) / float(np.max(np.asarray(layer.scale[-2:])))
-    return max(side / 300.0, 2.0)
+    return max(side / 150.0, 2.0)
 
 
 def apply_style(layer: Shapes, reference=None) -> None:

@@ -33,6 +33,8 @@ from napari_roiscore.spots.gene_values import gene_choices, gene_index, gene_val
 
 #: what spots can be coloured by
 BY_CHOICES = ["score", "gene", "ROI", "none"]
+#: diverging map used over H&E: blue-green / brown, none of eosin's pinks
+BRIGHTFIELD_DIVERGING = "BrBG_r"
 #: spots outside every ROI, when coloured by ROI
 OUTSIDE = [0.6, 0.6, 0.6, 0.25]
 #: the plain outline of spots not coloured
@@ -162,6 +164,7 @@ class SpotColours:
         feats[column] = values
         self.state.set_features(layer, feats)
         filled = self.style_combo.value == "filled"
+        scale = self._readable_on_image(scale)
         limits = (scale.low, scale.high)
         if filled:
             layer.face_colormap = scale.colormap
@@ -206,6 +209,15 @@ class SpotColours:
             self._gene_cols = [column, f"{gene} counts"]
             return column, values, gene_scale(values, gene)
         return None, None, None
+
+    def _readable_on_image(self, scale: ColourScale) -> ColourScale:
+        """Over a brightfield (H&E) image, a diverging map without red or pink (eosin's colours)."""
+        from dataclasses import replace
+
+        brightfield = any(getattr(ly, "rgb", False) and ly.visible for ly in self.viewer.layers)
+        if brightfield and scale.centred and scale.colormap == "coolwarm":
+            return replace(scale, colormap=BRIGHTFIELD_DIVERGING)
+        return scale
 
     def _spot_totals(self, spots) -> np.ndarray:
         if self._totals is None or self._totals[0] != id(spots):
