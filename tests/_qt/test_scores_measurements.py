@@ -15,6 +15,8 @@ pytestmark = pytest.mark.gui
 def test_measurements_in_table_sorting_summary_and_csv(sample_viewer, qtbot, tmp_path):
     viewer, w = sample_viewer
     tab = w.scores_tab
+    w.live.flush()
+    w.live.measure_now()  # measurements follow the edit burst
     rois = w.state.rois
     scorer = w.state.scorer
     ref = measure_rois(scorer.spots, rois, [scorer.members(r) for r in rois])
@@ -49,3 +51,20 @@ def test_measurements_in_table_sorting_summary_and_csv(sample_viewer, qtbot, tmp
         assert col in df
     np.testing.assert_allclose(df.set_index("roi").loc[list(w.last_table["roi"]), "total_umis"],
                                ref["total_umis"])
+
+
+def test_measurements_follow_a_moved_roi_after_the_edit(sample_viewer, qtbot):
+    viewer, w = sample_viewer
+    w.live.flush()
+    w.live.measure_now()
+    layer = viewer.layers["ROIs"]
+    before = w.state.measurements["total_umis"].iloc[0]
+    layer.data = [layer.data[0] + 300, layer.data[1]]
+    w.live.flush()
+    assert w.state.measurements["total_umis"].isna().iloc[0]  # not during the edit burst
+    qtbot.waitUntil(lambda: w.state.measurements["total_umis"].notna().all(), timeout=10_000)
+    scorer = w.state.scorer
+    ref = measure_rois(scorer.spots, w.state.rois, [scorer.members(r) for r in w.state.rois])
+    np.testing.assert_allclose(w.state.measurements["total_umis"], ref["total_umis"])
+    assert w.state.measurements["total_umis"].iloc[0] != before
+    assert w.scores_tab.table.item(0, 6).text() == f"{ref['total_umis'][0]:,.0f}"

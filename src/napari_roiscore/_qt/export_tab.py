@@ -52,6 +52,8 @@ class ExportTab:
         self.autosave = autosave
         #: returns how spots are coloured now (set by the dock: SpotColours.scale)
         self.colour_scale = None
+        #: runs pending updates (measurements) before an export (set by the dock)
+        self.live_flush = lambda: None
         self.save_button = PushButton(text="Save scores as CSV…")
         self.save_h5ad_button = PushButton(text="Save spots with ROIs as .h5ad…")
         self.report_button = PushButton(text="Write report (PNG + PDF)…")
@@ -103,6 +105,7 @@ class ExportTab:
         """Write the current table (plus signature and method) as CSV, atomically."""
         if self.state.last_table.empty:
             raise RoiScoreError("There are no ROI scores to save yet.", "Draw an ROI and wait for its score.")
+        self.live_flush()
         return scores_csv(self.state.table_with_measurements(), self.state.scores, path,
                           extra={"marker_restriction": self._marker_label()})
 

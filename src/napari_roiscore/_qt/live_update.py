@@ -55,6 +55,14 @@ class LiveUpdate(QObject):
         self._after_edit.setInterval(0)
         self._after_edit.timeout.connect(self.on_roi_edit)
         state.refresh_requested.connect(self.update_table)
+        # measurements (area, UMIs, genes detected) are cached per outline and computed after
+        # the edit burst, so a drag step costs what it cost without them
+        self._measured: dict = {}
+        self._measured_for: tuple = (None, None)  # (scorer, spot mask) the cache belongs to
+        self._measure_timer = QTimer(self)
+        self._measure_timer.setSingleShot(True)
+        self._measure_timer.setInterval(250)
+        self._measure_timer.timeout.connect(self.measure_now)
 
     # -- the ROI layer ----------------------------------------------------
     def watch(self, layer: Shapes | None) -> None:
@@ -79,7 +87,10 @@ class LiveUpdate(QObject):
         self._after_edit.start()
 
     def flush(self) -> None:
-        """Run an update still waiting (after an edit or in the throttle) now."""
+        """Run an update still waiting (after an edit or in the throttle) now.
+
+        Measurements follow later (:meth:`measure_now` runs them at once).
+        """
         if self._after_edit.isActive():
             self._after_edit.stop()
             self.on_roi_edit()
@@ -110,13 +121,51 @@ class LiveUpdate(QObject):
         except Exception as err:  # noqa: BLE001  never crash on a half-drawn shape
             state.report(err)
             return
-        try:  # area, UMIs, genes detected: the evidence behind each score
-            state.measurements = state.scorer.measurements(rois, spot_mask=state.spot_mask)
-        except Exception:  # noqa: BLE001  the scores stand without them
-            state.measurements = pd.DataFrame()
+        state.measurements = self._cached_measurements(rois)
         state.last_table = df
         state.rois = rois
         state.table_changed.emit()
+
+    # -- measurements -------------------------------------------------------
+    def _measure_key(self, roi) -> bytes:
+        return roi.geometry.wkb if not roi.problem else b""
+
+    def _cached_measurements(self, rois: list) -> pd.DataFrame:
+        """Measurements of ``rois`` from the cache; missing rows are NaN and computed soon."""
+        state = self.state
+        if self._measured_for[0] is not state.scorer or self._measured_for[1] is not state.spot_mask:
+            self._measured = {}
+            self._measured_for = (state.scorer, state.spot_mask)
+        rows = [self._measured.get(self._measure_key(r)) for r in rois]
+        if any(r is None for r in rows):
+            self._measure_timer.start()
+        if not rois or all(r is None for r in rows):
+            return pd.DataFrame()
+        cols = next(r for r in rows if r is not None).index
+        return pd.DataFrame([r if r is not None else pd.Series(index=cols, dtype=float) for r in rows],
+                            columns=cols).reset_index(drop=True)
+
+    def measure_now(self) -> None:
+        """Compute the measurements still missing for the ROIs on screen and show them."""
+        self._measure_timer.stop()
+        state = self.state
+        if state.scorer is None or not state.rois:
+            return
+        self._cached_measurements([])  # drop a cache of other spots / another restriction
+        missing = [r for r in state.rois if self._measure_key(r) not in self._measured]
+        if missing:
+            try:
+                df = state.scorer.measurements(missing, spot_mask=state.spot_mask)
+            except Exception:  # noqa: BLE001  the scores stand without them
+                return
+            if len(self._measured) > 1024:
+                self._measured = {}
+            for roi, (_, row) in zip(missing, df.iterrows()):
+                self._measured[self._measure_key(roi)] = row
+        meas = self._cached_measurements(state.rois)
+        if len(meas) == len(state.last_table):
+            state.measurements = meas
+            state.measurements_changed.emit()
 
     # -- spot scores (worker) ---------------------------------------------
     def set_spots(self, scorer: RoiScorer | None) -> None:

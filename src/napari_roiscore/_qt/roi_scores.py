@@ -77,6 +77,7 @@ class RoiScoresWidget(QWidget):
         self.export_tab = ExportTab(napari_viewer, state, self.form, self.markers_tab, self.compare_tab,
                                     self.autosave)
         self.export_tab.colour_scale = lambda: self.spot_colours.scale
+        self.export_tab.live_flush = lambda: (self.live.flush(), self.live.measure_now())
         self._auto_picked: set = set()  # channel pickers whose value we chose (the user has not)
         self._picking = False
         self._watched_names: set[int] = set()

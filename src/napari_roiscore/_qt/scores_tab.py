@@ -54,7 +54,7 @@ def measurement_cells(m) -> list:
     area = m.get("area_um2", m.get("area_px2"))
     return [(_num(area, "{:,.0f}"), area), (_num(m["total_umis"], "{:,.0f}"), m["total_umis"]),
             (_num(m["mean_umis_per_spot"], "{:,.1f}"), m["mean_umis_per_spot"]),
-            (str(int(m["genes_detected"])), m["genes_detected"])]
+            (_num(m["genes_detected"], "{:.0f}"), m["genes_detected"])]
 
 
 def class_summary(table: pd.DataFrame, measurements: pd.DataFrame) -> list[list]:
@@ -125,6 +125,7 @@ class ScoresTab(QWidget):
         self.table.itemChanged.connect(self._on_item_edited)
         self.table.itemSelectionChanged.connect(self._on_row_selected)
         state.table_changed.connect(self.show_table)
+        state.measurements_changed.connect(self.show_table)
 
     def show_table(self) -> None:
         """Fill the table and plots from the state's last update."""

@@ -101,6 +101,8 @@ class DockState:
     table_changed = Signal()
     #: the ROI layer's features were replaced (napari resets the new-shape defaults)
     features_replaced = Signal(object)
+    #: ``measurements`` were computed (after the edit burst)
+    measurements_changed = Signal()
     #: ``scores`` were recomputed (or cleared): recolour the spots
     scores_changed = Signal()
     #: a class was added to ``classes``
