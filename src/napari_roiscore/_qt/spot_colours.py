@@ -190,8 +190,11 @@ class SpotColours:
             if scores is None or len(scores.values) != len(layer.data):
                 return None, None, None
             method = scores.method if scores.method != "pseudobulk" else "mean_z"
-            return "score", scores.values, score_scale(scores.values, method, scores.signature.label,
-                                                       scores.params)
+            name = scores.signature.label
+            if name == "custom signature":  # typed genes: say which
+                genes = list(scores.signature.up)
+                name = ", ".join(genes[:4]) + (f" +{len(genes) - 4}" if len(genes) > 4 else "")
+            return "score", scores.values, score_scale(scores.values, method, name, scores.params)
         if by == "gene":
             name = self.gene_edit.value.strip()
             if not name:
@@ -248,7 +251,7 @@ class SpotColours:
         overlay = self.viewer.canvas.overlays.text
         if scale is not None:
             overlay.text = f"spot colour: {scale.label}"
-            overlay.position = "top_right"
+            overlay.position = "top_left"  # the colour bar sits top right
             overlay.visible = True
         elif overlay.text.startswith("spot colour:") or not overlay.text:
             overlay.text = "spot colour: ROI class" if self.by_combo.value == "ROI" else ""
