@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from matplotlib.figure import Figure
 
-from napari_roiscore.analysis.report import draw_distributions_on, write_report
+from napari_roiscore.analysis.report import draw_distributions_on, report_title, write_report
 
 
 def _values():
@@ -57,3 +57,35 @@ def test_many_rois_go_on_further_pdf_pages(tmp_path, n, pages):
     png, pdf = write_report(tmp_path / "r", view=None, table=table, values=values, classes=classes,
                             metadata={"method": "mean_z"})
     assert _pdf_pages(pdf) == pages
+
+
+def test_report_draws_colour_bar_class_legend_date_and_sample(tmp_path):
+    import datetime
+
+    from skimage.io import imread
+
+    from napari_roiscore.rois.classes import class_colour_rgba
+    from napari_roiscore.spots.colour_scale import score_scale
+
+    values, classes = _values()
+    table = pd.DataFrame({"roi": ["A", "C"], "class": ["stroma", "tumour"], "spots": [30, 10],
+                          "score": [0.0, 2.0], "median": [0.0, 2.0], "status": ["ok", "ok"]})
+    scale = score_scale(np.linspace(0, 1, 50), "ucell", "macrophage genes")
+    kw = dict(view=np.zeros((20, 30, 3), np.uint8), table=table, values=values, classes=classes,
+              metadata={"signature": "macrophage genes"})
+    plain, _ = write_report(tmp_path / "plain", **kw)
+    png, _ = write_report(tmp_path / "keys", **kw, colour_scale=scale, sample_id="visium_cytassist_mouse",
+                          class_colours={"tumour": class_colour_rgba("tumour"),
+                                         "stroma": class_colour_rgba("stroma")})
+
+    def has(img, rgb, tol=12):
+        return int((np.abs(img[..., :3].astype(int) - np.array(rgb)).max(axis=-1) < tol).sum())
+
+    before, after = imread(plain), imread(png)
+    viridis_top = (253, 231, 37)
+    assert has(after, viridis_top) > has(before, viridis_top) + 20  # the colour bar
+    stroma = [round(255 * c) for c in class_colour_rgba("stroma")[:3]]
+    assert has(after, stroma) > has(before, stroma)  # the legend's edge swatch
+    assert report_title("macrophage genes", "visium_cytassist_mouse", datetime.date(2026, 12, 2)) == (
+        "napari-roiscore report — sample visium_cytassist_mouse — macrophage genes — 2026-12-02 — "
+        "research use only")

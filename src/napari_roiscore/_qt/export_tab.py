@@ -18,6 +18,13 @@ from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.methods import METHODS
 
 
+def session_message(session, path: str) -> str:
+    """What opening a session did, in words."""
+    sig = getattr(getattr(session, "signature", None), "label", "")
+    n = len(getattr(session, "rois", []) or [])
+    return f"opened the session {Path(path).name}: {n} ROI(s), signature {sig}, method {session.method}"
+
+
 class ExportTab:
     """Writes what the dock shows; opens a saved session back into the viewer.
 
@@ -43,6 +50,10 @@ class ExportTab:
         self.markers = markers
         self.compare = compare
         self.autosave = autosave
+        #: returns how spots are coloured now (set by the dock: SpotColours.scale)
+        self.colour_scale = None
+        #: runs pending updates (measurements) before an export (set by the dock)
+        self.live_flush = lambda: None
         self.save_button = PushButton(text="Save scores as CSV…")
         self.save_h5ad_button = PushButton(text="Save spots with ROIs as .h5ad…")
         self.report_button = PushButton(text="Write report (PNG + PDF)…")
@@ -52,15 +63,20 @@ class ExportTab:
                                             self.save_session_button, self.open_session_button])
         run = state.run_file_action
         self.save_button.changed.connect(lambda *_: run(
-            self.save_csv, self._ask_save("Save ROI scores", "roi_scores.csv", "CSV (*.csv)")))
+            self.save_csv, self._ask_save("Save ROI scores", "roi_scores.csv", "CSV (*.csv)"),
+            lambda out, _p: f"saved the scores of {len(state.last_table)} ROI(s) to {out}"))
         self.save_h5ad_button.changed.connect(lambda *_: run(
-            self.save_h5ad, self._ask_save("Save spots with ROIs", "spots_rois.h5ad", "AnnData (*.h5ad)")))
+            self.save_h5ad, self._ask_save("Save spots with ROIs", "spots_rois.h5ad", "AnnData (*.h5ad)"),
+            lambda out, _p: f"saved the spots with their ROIs and scores to {out}"))
         self.report_button.changed.connect(lambda *_: run(
             lambda p: self.write_report(Path(p).with_suffix("")),
-            self._ask_save("Write report", "roi_report.png", "PNG and PDF (*.png)")))
+            self._ask_save("Write report", "roi_report.png", "PNG and PDF (*.png)"),
+            lambda out, _p: f"wrote the report: {out[0]} and {out[1]}"))
         self.save_session_button.changed.connect(lambda *_: run(
-            self.save_session, self._ask_save("Save session", "study.roiscore.json", "Session (*.json)")))
-        self.open_session_button.changed.connect(lambda *_: run(self.open_session, self._ask_open()))
+            self.save_session, self._ask_save("Save session", "study.roiscore.json", "Session (*.json)"),
+            lambda out, _p: f"saved the session ({len(state.rois)} ROI(s), signature, method) to {out}"))
+        self.open_session_button.changed.connect(lambda *_: run(self.open_session, self._ask_open(),
+                                                                session_message))
 
     def _ask_save(self, title: str, default: str, filt: str) -> str:
         path, _ = QFileDialog.getSaveFileName(self.container.native, title, default, filt)
@@ -89,7 +105,8 @@ class ExportTab:
         """Write the current table (plus signature and method) as CSV, atomically."""
         if self.state.last_table.empty:
             raise RoiScoreError("There are no ROI scores to save yet.", "Draw an ROI and wait for its score.")
-        return scores_csv(self.state.last_table, self.state.scores, path,
+        self.live_flush()
+        return scores_csv(self.state.table_with_measurements(), self.state.scores, path,
                           extra={"marker_restriction": self._marker_label()})
 
     def save_h5ad(self, path: str | Path) -> Path:
@@ -110,8 +127,18 @@ class ExportTab:
         self.compare.update_comparison()
         view = self.viewer.screenshot(canvas_only=True, flash=False)
         values, classes = self.state.roi_values()
+        from napari_roiscore.rois.classes import class_colour_rgba
+
+        spots = self.state.scorer.spots if self.state.scorer is not None else None
+        sample = ""
+        if spots is not None:
+            src = spots.provenance.get("path") or spots.provenance.get("source") or ""
+            sample = Path(str(src)).name if src else ""
+        shown = list(dict.fromkeys(str(c) for c in self.state.last_table["class"]))
         return write_report(stem, view=view, table=self.state.last_table, values=values, classes=classes,
-                            metadata=self.metadata(), comparison_lines=self.compare.comparison_lines())
+                            metadata=self.metadata(), comparison_lines=self.compare.comparison_lines(),
+                            colour_scale=self.colour_scale() if self.colour_scale else None,
+                            class_colours={c: class_colour_rgba(c) for c in shown}, sample_id=sample)
 
     # -- sessions ---------------------------------------------------------
     def save_session(self, path: str | Path) -> Path:
@@ -152,12 +179,25 @@ class ExportTab:
         from napari_roiscore.session import load_session, read_session_spots
 
         session = load_session(path)
-        spots = read_session_spots(session)
+        from napari_roiscore.readers.dispatch import read_spots_of_kind, spots_kind
+
+        kind = spots_kind(session.spots.path) if session.spots.path.exists() else None
+        if session.image is None and kind is not None:
+            # the tissue image (H&E / CytAssist) travels with the spots folder: read it with them
+            spots = read_spots_of_kind(session.spots.path, kind, load_images=True, **session.spots.options)
+        else:
+            spots = read_session_spots(session)  # names a missing or unknown path
         layers = []
         image = None
         if session.image is not None:
             image = read_image(session.image.path, **session.image.options)
             layers += image_layers(image)
+        else:
+            from napari_roiscore.readers.tissue_image import tissue_image_layer, tissue_images_from_uns
+
+            tissue = tissue_images_from_uns(spots.adata)
+            if tissue:
+                layers.append(tissue_image_layer(tissue[0], spots.pixel_size_um))
         px = image.pixel_size_um if image is not None else spots.pixel_size_um
         layers.append(spots_layer(spots, pixel_size_um=px))
         layers.append(roi_layer(session.rois, name="ROIs", pixel_size_um=px))

@@ -76,15 +76,24 @@ class ScoringForm:
         self.loaded_signature: Signature | None = None
         self.spots_combo = ComboBox(label="spots", choices=self._spots_choices, nullable=True)
         self.rois_combo = ComboBox(label="ROIs", choices=self._roi_choices, nullable=True)
+        self.new_roi_layer_button = PushButton(text="New ROI layer")
+        self.new_roi_layer_button.tooltip = "An empty ROI layer on the spots: draw ROIs on it (outlines in class colours)."
         self.signature_edit = LineEdit(label="signature", value=", ".join(EXAMPLE_PANEL.up))
         self.signature_note = Label(value=signature_note(example=True))
         self.load_signature_button = PushButton(text="Load signature (GMT / YAML / JSON)…")
+        #: the signatures of the loaded file, when it holds several
+        self.signature_choice = ComboBox(label="signature in file", choices=[])
+        self.signature_choice.visible = False
+        self._file_signatures: list[Signature] = []
         self.method_combo = ComboBox(label="method", choices=METHOD_CHOICES, value="mean_z")
         self.class_combo = ComboBox(label="class", choices=lambda _w=None: list(state.classes), value="tumour")
         self.status = Label(value="")
+        #: shown while the spots' positions are a layout (GeoMx AOIs without coordinates)
+        self.layout_notice = Label(value="")
+        self.layout_notice.visible = False
         self.container = Container(
-            widgets=[self.spots_combo, self.rois_combo, self.signature_edit, self.signature_note,
-                     self.load_signature_button, self.method_combo, self.class_combo, self.status],
+            widgets=[self.spots_combo, self.rois_combo, self.new_roi_layer_button, self.signature_edit, self.signature_note,
+                     self.load_signature_button, self.signature_choice, self.method_combo, self.class_combo, self.layout_notice, self.status],
             labels=True,
         )
         self._sig_timer = QTimer(self.container.native)
@@ -94,8 +103,21 @@ class ScoringForm:
         self.signature_edit.changed.connect(lambda *_: self._sig_timer.start())
         self.method_combo.changed.connect(lambda *_: self.inputs_changed.emit())
         self.load_signature_button.changed.connect(lambda *_: self._load_signature_dialog())
+        self.signature_choice.changed.connect(self._on_signature_chosen)
         state.status.connect(self._show_status)
+        state.spots_changed.connect(self._show_layout_notice)
         state.classes_changed.connect(self.class_combo.reset_choices)
+
+    def _show_layout_notice(self, layer) -> None:
+        from napari_roiscore.rois.annotation_groups import has_real_coordinates
+
+        spots = layer.metadata.get(SPOTS_KEY) if layer is not None else None
+        layout = spots is not None and not has_real_coordinates(spots)
+        self.layout_notice.value = (
+            "⚠ positions are a layout, not tissue: these AOIs have no coordinates, so drawn ROIs "
+            "group grid cells, not tissue. Use ROIs tab > ROIs from annotation column." if layout else "")
+        self.layout_notice.native.setStyleSheet("color: #f0b000;" if layout else "")
+        self.layout_notice.visible = layout
 
     def _show_status(self, text: str) -> None:
         self.status.value = text
@@ -156,12 +178,37 @@ class ScoringForm:
         if not 0 <= index < len(sigs):
             raise RoiScoreError(f"{path}: no signature number {index + 1} (it holds {len(sigs)}).",
                                 "Pick another one.")
-        self.show_signature(sigs[index])
+        self._file_signatures = list(sigs)
+        choice = self.signature_choice
+        with choice.changed.blocked():
+            choice.choices = [(f"{s.label} ({len(s.genes)} genes)", i) for i, s in enumerate(sigs)]
+            choice.value = index
+        choice.visible = len(sigs) > 1
+        choice.tooltip = f"{len(sigs)} signatures in {Path(path).name}: choose the one to score."
+        self._use(sigs[index])
+        return sigs[index]
+
+    def choose_signature(self, name: str) -> Signature:
+        """Score the loaded file's signature called ``name`` (as ``--signature-name`` in the CLI)."""
+        for i, sig in enumerate(self._file_signatures):
+            if name in (sig.name, sig.label):
+                self.signature_choice.value = i
+                return sig
+        names = ", ".join(s.name for s in self._file_signatures) or "none loaded"
+        raise RoiScoreError(f"No signature called {name!r} in the loaded file (it holds: {names}).",
+                            "Choose one of those names.")
+
+    def _on_signature_chosen(self, index) -> None:
+        if index is not None and 0 <= index < len(self._file_signatures):
+            self._use(self._file_signatures[index])
+
+    def _use(self, signature: Signature) -> None:
+        self.show_signature(signature)
         self._sig_timer.stop()
         self.inputs_changed.emit()
-        return sigs[index]
 
     def _load_signature_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.container.native, "Load signature", "",
                                               "Signatures (*.gmt *.yaml *.yml *.json)")
-        self.state.run_file_action(self.load_signature, path)
+        self.state.run_file_action(self.load_signature, path, lambda sig, p: (
+            f"loaded the signature {sig.label} ({len(sig.genes)} genes) from {Path(p).name}"))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import pandas as pd
 from napari.layers import Shapes
 from napari.qt.threading import thread_worker
@@ -19,10 +18,10 @@ from napari.utils.notifications import show_warning
 from qtpy.QtCore import QObject, QTimer
 from superqt.utils import qthrottled
 
-from napari_roiscore._layer_data import VIEW_KEY
 from napari_roiscore._qt import roi_layer
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.gene_notes import gene_notice
 from napari_roiscore.scoring.methods import SpotScores
 from napari_roiscore.scoring.scorer import RoiScorer
 from napari_roiscore.scoring.signature import Signature
@@ -56,6 +55,14 @@ class LiveUpdate(QObject):
         self._after_edit.setInterval(0)
         self._after_edit.timeout.connect(self.on_roi_edit)
         state.refresh_requested.connect(self.update_table)
+        # measurements (area, UMIs, genes detected) are cached per outline and computed after
+        # the edit burst, so a drag step costs what it cost without them
+        self._measured: dict = {}
+        self._measured_for: tuple = (None, None)  # (scorer, spot mask) the cache belongs to
+        self._measure_timer = QTimer(self)
+        self._measure_timer.setSingleShot(True)
+        self._measure_timer.setInterval(250)
+        self._measure_timer.timeout.connect(self.measure_now)
 
     # -- the ROI layer ----------------------------------------------------
     def watch(self, layer: Shapes | None) -> None:
@@ -80,7 +87,10 @@ class LiveUpdate(QObject):
         self._after_edit.start()
 
     def flush(self) -> None:
-        """Run an update still waiting (after an edit or in the throttle) now."""
+        """Run an update still waiting (after an edit or in the throttle) now.
+
+        Measurements follow later (:meth:`measure_now` runs them at once).
+        """
         if self._after_edit.isActive():
             self._after_edit.stop()
             self.on_roi_edit()
@@ -102,6 +112,7 @@ class LiveUpdate(QObject):
         state.rois_seen.emit(rois)
         if state.scorer is None or state.scores is None:
             state.last_table = pd.DataFrame()
+            state.measurements = pd.DataFrame()
             state.rois = rois
             state.table_changed.emit()
             return
@@ -110,9 +121,51 @@ class LiveUpdate(QObject):
         except Exception as err:  # noqa: BLE001  never crash on a half-drawn shape
             state.report(err)
             return
+        state.measurements = self._cached_measurements(rois)
         state.last_table = df
         state.rois = rois
         state.table_changed.emit()
+
+    # -- measurements -------------------------------------------------------
+    def _measure_key(self, roi) -> bytes:
+        return roi.geometry.wkb if not roi.problem else b""
+
+    def _cached_measurements(self, rois: list) -> pd.DataFrame:
+        """Measurements of ``rois`` from the cache; missing rows are NaN and computed soon."""
+        state = self.state
+        if self._measured_for[0] is not state.scorer or self._measured_for[1] is not state.spot_mask:
+            self._measured = {}
+            self._measured_for = (state.scorer, state.spot_mask)
+        rows = [self._measured.get(self._measure_key(r)) for r in rois]
+        if any(r is None for r in rows):
+            self._measure_timer.start()
+        if not rois or all(r is None for r in rows):
+            return pd.DataFrame()
+        cols = next(r for r in rows if r is not None).index
+        return pd.DataFrame([r if r is not None else pd.Series(index=cols, dtype=float) for r in rows],
+                            columns=cols).reset_index(drop=True)
+
+    def measure_now(self) -> None:
+        """Compute the measurements still missing for the ROIs on screen and show them."""
+        self._measure_timer.stop()
+        state = self.state
+        if state.scorer is None or not state.rois:
+            return
+        self._cached_measurements([])  # drop a cache of other spots / another restriction
+        missing = [r for r in state.rois if self._measure_key(r) not in self._measured]
+        if missing:
+            try:
+                df = state.scorer.measurements(missing, spot_mask=state.spot_mask)
+            except Exception:  # noqa: BLE001  the scores stand without them
+                return
+            if len(self._measured) > 1024:
+                self._measured = {}
+            for roi, (_, row) in zip(missing, df.iterrows()):
+                self._measured[self._measure_key(roi)] = row
+        meas = self._cached_measurements(state.rois)
+        if len(meas) == len(state.last_table):
+            state.measurements = meas
+            state.measurements_changed.emit()
 
     # -- spot scores (worker) ---------------------------------------------
     def set_spots(self, scorer: RoiScorer | None) -> None:
@@ -133,6 +186,7 @@ class LiveUpdate(QObject):
             state.scores = None  # the table must not keep showing the previous signature's scores
             state.score_problem = str(err)
             state.report(err)
+            state.scores_changed.emit()
             self.update_table()
             return
         state.score_problem = None
@@ -165,6 +219,7 @@ class LiveUpdate(QObject):
             state.scores = None
             state.score_problem = str(scores[0])
             state.report(scores[0])
+            state.scores_changed.emit()
             self.update_table()
             return
         state.scores = scores
@@ -172,21 +227,12 @@ class LiveUpdate(QObject):
         parts = [f"{scores.signature.label}: {m.n_used} gene(s) used"]
         if m.missing:
             parts.append(f"missing from data: {', '.join(m.missing)}")
-        if scores.constant:
-            parts.append(f"no variation: {', '.join(scores.constant)}")
+        notice = gene_notice(scores)
+        if notice:
+            parts.append(notice)
         state.status.emit("; ".join(parts))
         if m.missing:
             show_warning(f"ROI scores: genes not in the data: {', '.join(m.missing)} — "
                          f"scored with the {m.n_used} present.")
-        layer = state.spots_layer
-        if layer is not None and VIEW_KEY in layer.metadata:  # a large table: raster + markers in view
-            from napari_roiscore._qt.spot_view import colour_spots
-
-            colour_spots(layer, scores.values, scores.signature.label)
-        elif layer is not None and len(layer.data) == len(scores.values) and np.all(np.isfinite(scores.values)):
-            feats = layer.features.copy()
-            feats["score"] = scores.values
-            state.set_features(layer, feats)
-            layer.border_colormap = "viridis"
-            layer.border_color = "score"  # outline colour shows each spot's score
+        state.scores_changed.emit()  # spot colours follow (SpotColours)
         self.update_table()

@@ -12,6 +12,7 @@ from napari.utils.notifications import show_warning
 
 from napari_roiscore._layer_data import IMAGE_KEY
 from napari_roiscore._qt.form import image_choices
+from napari_roiscore._qt.stain_split import StainSplit
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.errors import RoiScoreError
 
@@ -41,8 +42,10 @@ class MarkersTab:
         self.restrict_check = CheckBox(text="restrict scoring to marker-positive spots", value=False)
         self.show_mask_button = PushButton(text="Show positive mask")
         self.marker_status = Label(value="")
+        self.stains = StainSplit(viewer, state)
+        self.no_channel_note = Label(value="")
         self.container = Container(widgets=[
-            self.marker_channel_combo, self.marker_threshold, self.otsu_button, self.min_positive,
+            self.stains.container, self.no_channel_note, self.marker_channel_combo, self.marker_threshold, self.otsu_button, self.min_positive,
             self.restrict_check, self.show_mask_button, self.marker_status,
         ], labels=True)
         self.marker_channel_combo.changed.connect(lambda *_: self.compute_otsu())
@@ -66,12 +69,22 @@ class MarkersTab:
         before = self.marker_channel_combo.value
         restricted = self.state.spot_mask is not None
         self.marker_channel_combo.reset_choices()
+        self._enable_by_channels()
         if restricted and before is not None and before not in self.viewer.layers:
             # never switch the restriction to another channel behind the user's back
             self.marker_channel_combo.value = None
             show_warning(f"ROI scores: the marker channel {before.name!r} was removed; scores stay "
                          f"restricted to the spots computed from it ({self.state.marker_label}). Untick the "
                          "restriction in the Markers tab to score all spots.")
+
+    def _enable_by_channels(self) -> None:
+        """Without an image channel the marker controls are off, and the note says why."""
+        has = bool(image_choices(self.viewer))
+        for w in (self.marker_channel_combo, self.marker_threshold, self.otsu_button, self.min_positive,
+                  self.restrict_check, self.show_mask_button):
+            w.enabled = has or self.state.spot_mask is not None
+        self.no_channel_note.value = "" if has else (
+            "no marker channel: open a multiplex image, or split an H&E / IHC image into stains above")
 
     def _marker_image(self) -> tuple[Any, Any]:
         layer = self.marker_channel_combo.value

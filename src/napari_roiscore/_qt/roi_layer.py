@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 from napari.layers import Points, Shapes
+from napari.layers.utils.color_encoding import ManualColorEncoding
 
 from napari_roiscore._qt.state import same_transform
 from napari_roiscore.rois.classes import class_colour_rgba
@@ -133,14 +134,67 @@ def ensure_names(layer: Shapes, set_features: SetFeatures) -> None:
     set_features(layer, feats)
 
 
-def recolour(layer: Shapes) -> None:
-    """Outline each shape in its class colour."""
+#: metadata key of a Shapes layer that has been given the ROI style
+STYLED_KEY = "roiscore_roi_style"
+#: the ROI label shown on each shape
+LABEL_TEXT = "{name} {class}"
+
+
+def edge_width_for(layer: Shapes, reference=None) -> float:
+    """An edge width (data units) that stays visible with the whole slide in view.
+
+    About 1/150 of the larger side of the reference layer's extent (the spots
+    or the ROIs), at least 2 pixels of the data.
+    """
+    ref = reference if reference is not None else layer
+    extent = np.asarray(ref.extent.data, dtype=float)[:, -2:]
+    side = float(np.nanmax(extent[1] - extent[0])) if np.all(np.isfinite(extent)) else 0.0
+    if reference is not None and reference is not layer:
+        # the reference's data units -> this layer's data units
+        side *= float(np.max(np.asarray(ref.scale[-2:]))) / float(np.max(np.asarray(layer.scale[-2:])))
+    return max(side / 150.0, 2.0)
+
+
+def apply_style(layer: Shapes, reference=None) -> None:
+    """Give any Shapes layer the ROI look: clear fill, class-coloured edges, "name class" labels.
+
+    A Shapes layer made with napari's button draws 70 %-opaque white fills
+    with thin edges: they hide the tissue and the class colour.  Applied once
+    per layer (readers' ROI layers already look like this, their widths kept).
+
+    Parameters
+    ----------
+    layer : Shapes
+    reference : napari layer, optional
+        The spots layer, whose extent sets the edge width of an empty layer.
+    """
+    if layer.metadata.get(STYLED_KEY):
+        return
+    if not layer.metadata.get("roiscore_rois"):
+        width = edge_width_for(layer, reference)
+        if len(layer.data):
+            layer.face_color = [0.0, 0.0, 0.0, 0.0]
+            layer.edge_width = width
+        layer.current_edge_width = width
+    layer.current_face_color = [0.0, 0.0, 0.0, 0.0]
+    layer.opacity = 1.0  # the fill is clear: full-strength class colours on the edges
+    layer.text = {"string": LABEL_TEXT, "size": 12, "anchor": "upper_left", "color": "white"}
+    layer.metadata[STYLED_KEY] = True
+    recolour(layer, force=True)
+
+
+def recolour(layer: Shapes, force: bool = False) -> None:
+    """Outline each shape (and colour its label) in its class colour."""
     if not len(layer.data) or "class" not in layer.features:
         return
     want = np.array([class_colour_rgba(c) for c in layer.features["class"]])
     have = np.asarray(layer.edge_color)
-    if have.shape != want.shape or not np.allclose(have, want):
+    if force or have.shape != want.shape or not np.allclose(have, want):
         layer.edge_color = want
+    if layer.metadata.get(STYLED_KEY) and getattr(layer.text.string, "format", None) == LABEL_TEXT:
+        text = np.asarray(layer.text.color._values)
+        if force or text.shape != want.shape or not np.allclose(text, want):
+            layer.text.color = ManualColorEncoding(array=want, default="white")
 
 
 def tidy(layer: Shapes, known: int, set_features: SetFeatures) -> None:

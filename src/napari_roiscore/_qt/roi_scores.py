@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from magicgui.widgets import ComboBox
 from napari.layers import Points, Shapes
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
 from napari_roiscore._layer_data import SPOTS_KEY
@@ -31,6 +32,7 @@ from napari_roiscore._qt.live_update import LiveUpdate
 from napari_roiscore._qt.markers_tab import MarkersTab
 from napari_roiscore._qt.rois_tab import RoisTab
 from napari_roiscore._qt.scores_tab import ScoresTab
+from napari_roiscore._qt.spot_colours import SpotColours
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.scoring.scorer import RoiScorer
@@ -66,6 +68,7 @@ class RoiScoresWidget(QWidget):
         self.state = state = DockState()
         self.form = ScoringForm(napari_viewer, state)
         self.live = LiveUpdate(state, lambda: (self.form.signature(), self.form.method()), parent=self)
+        self.spot_colours = SpotColours(napari_viewer, state)
         self.scores_tab = ScoresTab(state)
         self.compare_tab = CompareTab(state)
         self.markers_tab = MarkersTab(napari_viewer, state)
@@ -73,6 +76,8 @@ class RoiScoresWidget(QWidget):
         self.autosave = self.rois_tab.autosave
         self.export_tab = ExportTab(napari_viewer, state, self.form, self.markers_tab, self.compare_tab,
                                     self.autosave)
+        self.export_tab.colour_scale = lambda: self.spot_colours.scale
+        self.export_tab.live_flush = lambda: (self.live.flush(), self.live.measure_now())
         self._auto_picked: set = set()  # channel pickers whose value we chose (the user has not)
         self._picking = False
         self._watched_names: set[int] = set()
@@ -85,16 +90,20 @@ class RoiScoresWidget(QWidget):
         self.tabs.addTab(self.export_tab.container.native, "Export")
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.container.native)
+        layout.addWidget(self.spot_colours.container.native)
         layout.addWidget(self.tabs, 1)
         # long messages (errors, paths) wrap instead of widening the dock over the canvas
-        for label in (self.form.signature_note, self.form.status, self.compare_tab.compare_text,
-                      self.rois_tab.shortcut_note, self.autosave.autosave_label, self.markers_tab.marker_status):
+        for label in (self.form.signature_note, self.form.status, self.form.layout_notice, self.compare_tab.compare_text,
+                      self.rois_tab.shortcut_note, self.autosave.autosave_label, self.markers_tab.marker_status,
+                      self.markers_tab.no_channel_note, self.markers_tab.stains.reason):
             label.native.setWordWrap(True)
             label.native.setMinimumWidth(50)
             label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.form.inputs_changed.connect(self.live.rescore_spots)
         self.form.spots_combo.changed.connect(self._on_spots_changed)
+        self.form.new_roi_layer_button.changed.connect(lambda *_: self.rois_tab.new_roi_layer())
+        self._given_roi_layer: set[int] = set()  # spots layers we made an empty ROI layer for
         self.form.rois_combo.changed.connect(self._on_rois_changed)
         for combo in self._channel_combos():
             combo.changed.connect(lambda *_, c=combo: None if self._picking else self._auto_picked.discard(c))
@@ -137,6 +146,18 @@ class RoiScoresWidget(QWidget):
             self._on_rois_changed(None)
         if self.form.spots_combo.value is not None and state.scorer is None:
             self._on_spots_changed(self.form.spots_combo.value)
+        if self.form.spots_combo.value is not None and self.form.rois_combo.value is None:
+            QTimer.singleShot(0, self._ensure_roi_layer)  # after the reader's other layers arrive
+
+    def _ensure_roi_layer(self) -> None:
+        """Spots without ROIs: add an empty, styled ROI layer to draw on (once per spots layer)."""
+        spots = self.form.spots_combo.value
+        if spots is None or id(spots) in self._given_roi_layer:
+            return
+        if any(isinstance(ly, Shapes) for ly in self.viewer.layers):
+            return
+        self._given_roi_layer.add(id(spots))
+        self.rois_tab.new_roi_layer()
 
     def _pick_channels(self) -> None:
         """Choose the cancer-cell and marker channels by role, until the user picks one."""
@@ -187,6 +208,7 @@ class RoiScoresWidget(QWidget):
         state.roi_layer = layer
         if layer is not None:
             roi_layer.add_missing_columns(layer, state.set_features)
+            roi_layer.apply_style(layer, state.spots_layer)
             for c in layer.features["class"]:
                 state.remember_class(str(c))
         self.live.watch(layer)  # edits (throttled) first, then the autosave's deletion check

@@ -54,13 +54,20 @@ class RoisTab:
         self.min_area_spin = FloatSpinBox(label="min region area (µm²)", value=2000, min=0, max=1e7, step=500)
         self.min_area_spin.tooltip = "Tumour and stroma pieces (and holes) smaller than this are dropped."
         self.propose_button = PushButton(text="Propose tumour / stroma compartments")
+        self.annotation_combo = ComboBox(label="annotation column", choices=[], nullable=True)
+        self.annotation_combo.tooltip = "GeoMx: each AOI becomes an ROI classed by this column's value."
+        self.from_annotation_button = PushButton(text="ROIs from annotation column")
         self.autosave = AutosaveWatch(state, self.add_rois, extra=lambda: {
             "signature": form.signature_edit.value, "method": form.method_combo.value})
         self.container = Container(widgets=[
             self.new_class_edit, self.add_class_button, self.set_class_button, self.shortcut_note,
             self.import_button, self.export_rois_button, self.tumour_channel_combo, self.min_area_spin,
-            self.propose_button, self.autosave.restore_button, self.autosave.autosave_label,
+            self.propose_button, self.annotation_combo, self.from_annotation_button,
+            self.autosave.restore_button, self.autosave.autosave_label,
         ], labels=True)
+        self.from_annotation_button.changed.connect(lambda *_: self._rois_from_annotation_clicked())
+        state.spots_changed.connect(self.on_spots_changed)
+        self.on_spots_changed(None)
         self.add_class_button.changed.connect(lambda *_: self.add_class(self.new_class_edit.value))
         self.set_class_button.changed.connect(lambda *_: self.set_selected_class(form.class_combo.value))
         self.import_button.changed.connect(lambda *_: self._import_dialog())
@@ -126,17 +133,22 @@ class RoisTab:
         self.state.refresh()
 
     # -- adding ROIs ------------------------------------------------------
-    def _new_roi_layer(self) -> Shapes:
+    def new_roi_layer(self, name: str = "ROIs") -> Shapes:
+        """Add an empty ROI layer in the spots' frame, styled and chosen as the ROI layer."""
         from napari_roiscore._layer_data import roi_layer
+        from napari_roiscore._qt.roi_layer import edge_width_for
 
-        data, kw, _ = roi_layer([], pixel_size_um=None)
+        data, kw, _ = roi_layer([], name=name, pixel_size_um=None)
         # ROIs are in level-0 pixels: the frame of the spots, else of the images (same pixels)
         ref = self.state.spots_layer or self.tumour_channel_combo.value or self._marker_combo.value
         kw["scale"] = tuple(ref.scale[-2:]) if ref is not None else (1.0, 1.0)
         if ref is not None:
             kw["translate"] = tuple(ref.translate[-2:])
             kw["units"] = ref.units
+        if ref is not None:
+            kw["edge_width"] = edge_width_for(ref, ref) * float(np.max(ref.scale[-2:])) / float(max(kw["scale"]))
         layer = self.viewer.add_shapes(None, **{k: v for k, v in kw.items() if k not in ("shape_type", "edge_color")})
+        layer.current_edge_width = kw["edge_width"]
         self.form.rois_combo.value = layer
         return layer
 
@@ -144,7 +156,7 @@ class RoisTab:
         """Append ROIs to the ROI layer (creating one if needed), keeping names unique."""
         layer = self.state.roi_layer
         if layer is None:
-            layer = self._new_roi_layer()
+            layer = self.new_roi_layer()
         taken = [str(n) for n in layer.features.get("name", [])]
         renamed = []
         for r in rois:
@@ -219,12 +231,67 @@ class RoisTab:
         self._compartment_worker = worker
         worker.start()
 
+    # -- GeoMx: ROIs from annotation values ---------------------------------
+    def on_spots_changed(self, layer) -> None:
+        """Offer the spots' annotation columns (and put them on the layer, for hover)."""
+        from napari_roiscore._layer_data import SPOTS_KEY
+        from napari_roiscore.rois.annotation_groups import annotation_columns
+
+        spots = layer.metadata.get(SPOTS_KEY) if layer is not None else None
+        cols = annotation_columns(spots) if spots is not None else []
+        self.annotation_combo.choices = cols
+        if cols:
+            preferred = [c for c in cols if c.lower() in ("segment", "segment_type", "aoi_type", "class")]
+            self.annotation_combo.value = (preferred or cols)[0]
+        why = "" if cols else ("open spots first" if spots is None else
+                               "these spots have no annotation column with 2–50 values")
+        self.from_annotation_button.enabled = self.annotation_combo.enabled = bool(cols)
+        self.from_annotation_button.tooltip = why or "One ROI per spot (AOI), classed by the chosen column."
+        if layer is not None and cols:
+            feats = layer.features.copy()
+            obs = spots.adata.obs
+            added = False
+            for c in cols:
+                if c not in feats and len(obs) == len(feats):
+                    feats[c] = obs[c].astype(str).to_numpy()
+                    added = True
+            if added:
+                self.state.set_features(layer, feats)
+
+    def rois_from_annotation(self, column: str) -> int:
+        """One ROI per spot (GeoMx AOI) classed by ``column``, on a new ROI layer; return how many."""
+        from napari_roiscore.rois.annotation_groups import rois_from_annotation
+
+        if self.state.scorer is None:
+            raise RoiScoreError("No spots layer is chosen.", "Open spots (e.g. a GeoMx folder) first.")
+        rois = rois_from_annotation(self.state.scorer.spots, column)
+        self.new_roi_layer(name=f"AOIs by {column}")
+        self.add_rois(rois)
+        return len(rois)
+
+    def _rois_from_annotation_clicked(self) -> None:
+        column = self.annotation_combo.value
+        if column is None:
+            show_warning("ROI scores: choose an annotation column first.")
+            return
+        try:
+            n = self.rois_from_annotation(column)
+        except RoiScoreError as err:
+            self.state.report(err)
+            return
+        classes = sorted({r.roi_class for r in self.state.current_rois()})
+        msg = f"made {n} ROI(s), one per AOI, classed by {column}: {', '.join(classes)}"
+        self.state.status.emit(msg)
+        show_info(f"ROI scores: {msg}")
+
     # -- dialogs ----------------------------------------------------------
     def _import_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self.container.native, "Import ROIs", "", "GeoJSON (*.geojson *.json)")
-        self.state.run_file_action(self.import_geojson, path)
+        self.state.run_file_action(self.import_geojson, path,
+                                   lambda n, p: f"imported {n} ROI(s) from {Path(p).name}")
 
     def _export_dialog(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self.container.native, "Export ROIs", "rois.geojson",
                                               "GeoJSON (*.geojson)")
-        self.state.run_file_action(self.export_geojson, path)
+        self.state.run_file_action(self.export_geojson, path, lambda out, _p: (
+            f"exported {len(self.state.current_rois())} ROI(s) as QuPath GeoJSON to {out}"))

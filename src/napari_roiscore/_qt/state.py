@@ -29,6 +29,17 @@ if TYPE_CHECKING:
     from napari_roiscore.scoring.scorer import RoiScorer
 
 
+def describe_files(result: Any, path: str) -> str:
+    """The file(s) an action wrote, for a message (never an object's repr)."""
+    from pathlib import Path
+
+    if isinstance(result, (str, Path)):
+        return str(result)
+    if isinstance(result, (tuple, list)) and result and all(isinstance(r, (str, Path)) for r in result):
+        return " and ".join(str(r) for r in result)
+    return str(path)
+
+
 def same_transform(a: Any, b: Any) -> bool:
     """True if two layers map their data to the world in the same way (last two axes)."""
     return (
@@ -67,6 +78,9 @@ class DockState:
         The image the current spot mask was computed from.
     last_table : pandas.DataFrame
         The last ROI table (empty while there are no scores).
+    measurements : pandas.DataFrame
+        Per-ROI area, total UMIs, mean UMIs per spot and genes detected, rows
+        as ``last_table`` (empty when unknown).
     rois : list of Roi
         The ROIs at the last table update.
     comparison : ClassComparison or None
@@ -87,6 +101,10 @@ class DockState:
     table_changed = Signal()
     #: the ROI layer's features were replaced (napari resets the new-shape defaults)
     features_replaced = Signal(object)
+    #: ``measurements`` were computed (after the edit burst)
+    measurements_changed = Signal()
+    #: ``scores`` were recomputed (or cleared): recolour the spots
+    scores_changed = Signal()
     #: a class was added to ``classes``
     classes_changed = Signal()
 
@@ -103,6 +121,7 @@ class DockState:
         self.marker_settings: dict | None = None
         self.marker_source: Any = None
         self.last_table: pd.DataFrame = pd.DataFrame()
+        self.measurements: pd.DataFrame = pd.DataFrame()
         self.rois: list[Roi] = []
         self.comparison: ClassComparison | None = None
 
@@ -112,8 +131,9 @@ class DockState:
         self.status.emit(f"problem: {msg}")
         show_error(f"ROI scores: {msg}")
 
-    def run_file_action(self, action: Callable[[str], Any], path: str) -> None:
-        """Run a file action chosen in a dialog; report its result or its problem.
+    def run_file_action(self, action: Callable[[str], Any], path: str,
+                        done: Callable[[Any, str], str] | None = None) -> None:
+        """Run a file action chosen in a dialog; say what it did, or report its problem.
 
         Parameters
         ----------
@@ -121,14 +141,27 @@ class DockState:
             Takes the path; returns what it wrote or read.
         path : str
             The dialog's answer (empty if cancelled: nothing happens).
+        done : callable, optional
+            ``done(result, path)`` -> the sentence shown afterwards ("saved the
+            ROI scores to …"); by default the files written are named.
         """
         if not path:
             return
         try:
             out = action(path)
-            show_info(f"ROI scores: saved {out}")
         except (RoiScoreError, OSError) as err:
             self.report(err)
+            return
+        msg = done(out, path) if done is not None else f"done: {describe_files(out, path)}"
+        self.status.emit(msg)
+        show_info(f"ROI scores: {msg}")
+
+    def table_with_measurements(self) -> pd.DataFrame:
+        """``last_table`` with the measurement columns appended (when they match its rows)."""
+        table, meas = self.last_table, self.measurements
+        if table.empty or meas.empty or len(meas) != len(table):
+            return table.copy()
+        return pd.concat([table.reset_index(drop=True), meas.reset_index(drop=True)], axis=1)
 
     def refresh(self) -> None:
         """Ask for the ROI table (and everything shown from it) to be recomputed now."""

@@ -101,10 +101,18 @@ def draw_distributions_on(ax_roi, ax_cls, values: Mapping[str, np.ndarray], clas
     ax_cls.set_title("per class", fontsize=9)
 
 
+def report_title(signature: str, sample_id: str, day) -> str:
+    """The report's title line: sample, signature, date (ISO), research use only."""
+    sample = f"sample {sample_id} — " if sample_id else ""
+    return f"napari-roiscore report — {sample}{signature} — {day.isoformat()} — research use only"
+
+
 def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFrame,
                  values: Mapping[str, np.ndarray], classes: Mapping[str, str],
                  metadata: Mapping[str, object], comparison_lines: list[str] | None = None,
-                 inputs: Sequence[str | Path | None] = ()) -> tuple[Path, Path]:
+                 inputs: Sequence[str | Path | None] = (), colour_scale=None,
+                 class_colours: Mapping[str, Sequence[float]] | None = None,
+                 sample_id: str = "") -> tuple[Path, Path]:
     """Write ``<stem>.png`` and ``<stem>.pdf``: view, table, plots and metadata.
 
     Parameters
@@ -116,7 +124,17 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
     metadata : signature, method, thresholds, data paths...; software versions are added
     comparison_lines : lines of the tumour-vs-stroma comparison, optional
     inputs : files read (neither output may replace one); both outputs are written or neither
+    colour_scale : ColourScale, optional
+        How spots are coloured in ``view``: drawn as a colour bar with its quantity and units.
+    class_colours : mapping of class -> RGB(A) (0..1), optional
+        ROI classes in ``view``: drawn as a legend.
+    sample_id : str
+        The sample (spots file or folder name), in the title with the date.
     """
+    import datetime
+
+    from napari_roiscore.analysis.report_legend import draw_view_keys
+
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -129,7 +147,8 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
     else:
         ax_view.text(0.5, 0.5, "no view", ha="center", va="center")
     ax_view.set_axis_off()
-    ax_view.set_title("view: channels, spots, ROIs", fontsize=9)
+    ax_view.set_title("view: channels, spots, ROIs (name class)", fontsize=9)
+    draw_view_keys(fig, colour_scale, class_colours or {})
 
     ax_tab = fig.add_axes((0.52, 0.40, 0.46, 0.55))
     ax_tab.set_axis_off()
@@ -156,7 +175,8 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
     ax_roi = fig.add_axes((0.07, 0.09, 0.50, 0.25))
     ax_cls = fig.add_axes((0.64, 0.09, 0.33, 0.25))
     draw_distributions_on(ax_roi, ax_cls, values, classes)
-    fig.suptitle(f"napari-roiscore report — {metadata.get('signature', '')} — research use only", fontsize=10, y=0.995)
+    fig.suptitle(report_title(str(metadata.get("signature", "")), sample_id, datetime.date.today()),
+                 fontsize=10, y=0.995)
     png = stem.with_suffix(".png")
     pdf = stem.with_suffix(".pdf")
     # the whole table on the PDF's next pages when page 1 could not hold it
