@@ -77,8 +77,9 @@ def synthetic_cohort(
     n_patients : int
         Half of them (rounded down) respond.
     n_genes : int
-        Genes ``G0001``...; the planted ones are drawn among genes that
-        macrophages express at least at the median level.
+        Genes ``G0001``...; the planted ones are drawn among macrophage
+        genes: expressed by macrophages at least at the median level and at
+        least as much as by the other cell types.
     n_planted : int
     fold : float
         Multiplier of the planted genes in responders' macrophages (1 = no signal).
@@ -97,7 +98,8 @@ def synthetic_cohort(
     genes = [f"G{i + 1:04d}" for i in range(n_genes)]
     profiles = rng.gamma(0.7, 1.0, size=(len(CELL_TYPES), n_genes)) + 0.02
     mac = profiles[CELL_TYPES.index("macrophage")]
-    candidates = np.flatnonzero(mac >= np.median(mac))
+    others = np.delete(profiles, CELL_TYPES.index("macrophage"), axis=0).max(axis=0)
+    candidates = np.flatnonzero((mac >= np.median(mac)) & (mac >= others))  # macrophage genes
     planted_idx = np.sort(rng.choice(candidates, size=min(n_planted, len(candidates)), replace=False)) \
         if n_planted and fold != 1 else np.array([], dtype=int)
     profiles /= profiles.sum(axis=1, keepdims=True)
