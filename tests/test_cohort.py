@@ -91,7 +91,10 @@ def test_without_signal_naive_auc_is_inflated_and_cross_validated_is_chance():
     naive = naive_discovery(samples, n_up=5, n_boot=500).performance.set_index("marker").loc["stroma"]
     cv = cross_validated_discovery(samples, folds=4, n_up=5, n_boot=500).performance.set_index("marker").loc["stroma"]
     assert naive["auc"] >= 0.8  # the same patients chose the genes and judge them
-    assert cv["ci_low"] < 0.5 < cv["ci_high"] and abs(cv["auc"] - 0.5) <= 0.2
+    # chance: the CI covers 0.5.  Over seeds 10-17 the 4-fold AUC without signal was 0.26-0.60 (mean
+    # 0.43, every CI covering 0.5; cross-validation under the null leans below 0.5); this seed is the lowest
+    assert cv["ci_low"] < 0.5 < cv["ci_high"] and abs(cv["auc"] - 0.5) <= 0.25
+    assert naive["auc"] - cv["auc"] >= 0.3
 
 
 def test_validate_given_signature_says_so(planted_samples):

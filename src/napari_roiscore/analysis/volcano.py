@@ -31,8 +31,8 @@ def draw_volcano(ax, result: DEResult, *, n_labels: int = 10, alpha: float = 0.0
     """Draw the volcano plot of ``result`` on ``ax``; returns the labelled genes.
 
     Points are −log10(p) against log2FC; red = up and blue = down with adjusted
-    p < ``alpha`` and |log2FC| ≥ ``min_lfc``; the ``n_labels`` genes with the
-    smallest adjusted p are named.
+    p < ``alpha`` and |log2FC| ≥ ``min_lfc``; the genes with the smallest
+    adjusted p are named, half of ``n_labels`` on each side.
     """
     genes, lfc, y = volcano_points(result)
     padj = result.table.set_index("gene").loc[genes, "adjusted_p"].to_numpy(float)
@@ -49,12 +49,15 @@ def draw_volcano(ax, result: DEResult, *, n_labels: int = 10, alpha: float = 0.0
     n_up = (n_labels + 1) // 2  # both sides named: half the labels each
     labelled = result.top_genes(n_up, "up") + result.top_genes(n_labels - n_up, "down")
     where = {g: i for i, g in enumerate(genes)}
-    for g in labelled:
-        i = where.get(g)
-        if i is None:
-            continue
-        ax.annotate(g, (lfc[i], y[i]), xytext=(4 if lfc[i] >= 0 else -4, 3), textcoords="offset points",
-                    ha="left" if lfc[i] >= 0 else "right", fontsize=7)
+    placed: list[tuple[float, float]] = []
+    span_x = float(np.ptp(lfc)) if len(lfc) else 1.0
+    span_y = float(np.ptp(y)) if len(y) else 1.0
+    for g in sorted((g for g in labelled if g in where), key=lambda g: -y[where[g]]):
+        i = where[g]
+        crowded = any(abs(lfc[i] - px) < 0.08 * span_x and abs(y[i] - py) < 0.04 * span_y for px, py in placed)
+        placed.append((lfc[i], y[i]))
+        ax.annotate(g, (lfc[i], y[i]), xytext=(4 if lfc[i] >= 0 else -4, -10 if crowded else 3),
+                    textcoords="offset points", ha="left" if lfc[i] >= 0 else "right", fontsize=7)
     ax.set_xlabel(f"log2 fold change ({result.test} / {result.reference})")
     ax.set_ylabel("−log10 p")
     n = result.units_per_group
