@@ -74,6 +74,7 @@ def test_patient_scores_are_means_per_class_and_their_difference():
     assert out.loc["B", "difference"] == -1.5 and out.loc["B", "response"] == 0.0
 
 
+@pytest.mark.slow
 def test_planted_signature_validates_when_cross_validated(planted_samples, tmp_path):
     cv = cross_validated_discovery(planted_samples, folds=4, n_up=5, n_boot=500)
     stroma = cv.performance.set_index("marker").loc["stroma"]
@@ -86,6 +87,7 @@ def test_planted_signature_validates_when_cross_validated(planted_samples, tmp_p
     assert png.stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_without_signal_naive_auc_is_inflated_and_cross_validated_is_chance():
     samples = roi_pseudobulk(synthetic_cohort(20, n_genes=120, fold=1.0, seed=12).slides)
     naive = naive_discovery(samples, n_up=5, n_boot=500).performance.set_index("marker").loc["stroma"]

@@ -23,6 +23,7 @@ def samples():
     return aoi_samples(read_geomx_ngs(GEOMX))
 
 
+@pytest.mark.slow
 def test_geomx_cell_lines_de_with_slides_as_units(samples, tmp_path):
     assert len(samples.counts) == 88 and samples.samples["slide"].nunique() == 4
     res = differential_expression(samples, "cell_line", "HS578T", "HEL", unit="slide")
