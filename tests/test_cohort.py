@@ -106,3 +106,11 @@ def test_validate_given_signature_says_so(planted_samples):
         "tumour", "stroma", "difference"]
     with pytest.raises(RoiScoreError, match="No sample column 'outcome'"):
         validate_signature(planted_samples, sig, response="outcome")
+
+
+def test_folds_too_small_for_discovery_are_refused_naming_the_fold():
+    samples = roi_pseudobulk(synthetic_cohort(6, n_genes=40, seed=2, spots_per_roi=9).slides)
+    with pytest.raises(RoiScoreError, match=r"Fold 1: Too few replicates.*has 2 independent patient"):
+        cross_validated_discovery(samples, folds="loo")
+    with pytest.raises(RoiScoreError, match="7 folds for 6 patients"):
+        cross_validated_discovery(samples, folds=7)

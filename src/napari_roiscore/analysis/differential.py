@@ -212,7 +212,7 @@ def differential_expression(
             raise RoiScoreError(
                 f"Too few replicates for differential expression: {why}; each group needs at least {min_units}. "
                 f"ROIs on one {unit_word} are not independent replicates.",
-                f"Add ROIs from more {unit_word}s (patients), or run it as descriptive "
+                f"Add ROIs from more {unit_word}s, or run it as descriptive "
                 "(fold changes of these ROIs only; p-values do not generalise).")
         note = f"Descriptive: {why} (fewer than {min_units}); p-values do not generalise beyond these ROIs."
         if unit and pool:
