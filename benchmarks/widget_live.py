@@ -77,7 +77,7 @@ def main() -> None:
         time.sleep(0.005)
     print(f"{args.spots:,} spots: first scores (per-spot scores + index build, in a worker) "
           f"{time.perf_counter() - t0:.2f} s")
-    scores = w._scores.values
+    scores = w.state.scores.values
     xy = spots.xy
 
     widget_ms, naive_ms = [], []
@@ -86,10 +86,9 @@ def main() -> None:
         t = time.perf_counter()
         roi_layer._data_view.shift(0, shift)
         roi_layer.refresh()
-        w._on_roi_edit.flush() if hasattr(w._on_roi_edit, "flush") else None
+        w.live.flush()  # the update the edit's events scheduled (else it runs at the next event loop turn)
         app.processEvents()
         want = roi_layer.data[0][:, ::-1]
-        # the table updated synchronously (leading throttle) or on flush
         widget_ms.append((time.perf_counter() - t) * 1e3)
         t = time.perf_counter()
         inside = shapely.contains_xy(shapely.Polygon(want), xy[:, 0], xy[:, 1])

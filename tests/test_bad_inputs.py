@@ -30,7 +30,8 @@ from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.geojson import parse_geojson, read_geojson
 from napari_roiscore.rois.shapes import rois_from_shapes
 from napari_roiscore.scoring.methods import score_spots
-from napari_roiscore.scoring.signature import Signature, load_signatures, match_genes
+from napari_roiscore.scoring.signature import Signature, match_genes
+from napari_roiscore.scoring.signature_files import load_signatures
 from napari_roiscore.spots.table import SpotTable, read_h5ad_spots
 from bad_files import huge_tiff_header, write_sparse_pyramid
 from tenx_fixtures import write_10x_h5, write_json

@@ -20,7 +20,8 @@ from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.geojson import parse_geojson
 from napari_roiscore.rois.shapes import rois_from_shapes
-from napari_roiscore.scoring.signature import Signature, load_signatures, parse_gene_list
+from napari_roiscore.scoring.signature import Signature, parse_gene_list
+from napari_roiscore.scoring.signature_files import load_signatures
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -263,7 +263,7 @@ def _geomx_export_tables(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def test_read_spots_reads_geomx_exports_as_the_napari_reader_does(tmp_path):
-    from napari_roiscore.session import read_spots
+    from napari_roiscore.spots.reading import read_spots
 
     seg, cnt = _geomx_export_tables(tmp_path / "export")
     folder = read_spots(tmp_path / "export")
@@ -292,7 +292,7 @@ def test_read_spots_sends_a_spatialdata_store_to_its_reader(tmp_path):
 
     import zarr
 
-    from napari_roiscore.session import read_spots
+    from napari_roiscore.spots.reading import read_spots
 
     root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
     root.create_group("tables")
@@ -307,7 +307,7 @@ def test_read_spots_sends_a_spatialdata_store_to_its_reader(tmp_path):
 
 
 def test_read_spots_names_the_missing_space_ranger_file(tmp_path):
-    from napari_roiscore.session import read_spots
+    from napari_roiscore.spots.reading import read_spots
 
     outs = tmp_path / "outs"
     (outs / "spatial").mkdir(parents=True)

@@ -14,7 +14,8 @@ import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.methods import score_spots
-from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, load_signatures, match_genes
+from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, match_genes
+from napari_roiscore.scoring.signature_files import load_signatures
 from napari_roiscore.spots.table import SpotTable
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

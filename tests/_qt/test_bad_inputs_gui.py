@@ -92,15 +92,15 @@ def test_bad_signature_shows_message_and_keeps_rois(sample_viewer, qtbot, notifi
     viewer, w = sample_viewer
     rois = viewer.layers["ROIs"]
     before = _roi_snapshot(rois)
-    w.signature_edit.value = text
-    qtbot.waitUntil(lambda: "problem" in w.status.value, timeout=15_000)
-    assert "Fix:" in w.status.value
+    w.form.signature_edit.value = text
+    qtbot.waitUntil(lambda: "problem" in w.form.status.value, timeout=15_000)
+    assert "Fix:" in w.form.status.value
     qtbot.waitUntil(lambda: any("ROI scores:" in str(getattr(n, "message", n)) for n in notifications),
                     timeout=5_000)
     after = _roi_snapshot(rois)
     assert after[1:] == before[1:] and all(np.array_equal(a, b) for a, b in zip(after[0], before[0]))
     # fixing the signature brings the scores back
-    w.signature_edit.value = "CD68, CD163"
+    w.form.signature_edit.value = "CD68, CD163"
     qtbot.waitUntil(lambda: scores_ready(w) and w.last_table["score"].notna().all(), timeout=30_000)
 
 
@@ -113,8 +113,8 @@ def test_importing_a_bad_geojson_reports_and_keeps_rois(sample_viewer, tmp_path,
         folder = tmp_path / f"c{i}"
         folder.mkdir()
         path = folder / REJECTED[case](folder).mentions[0]
-        w._run_export(w.import_geojson, str(path))  # what the "Import QuPath GeoJSON…" button runs
-        assert "problem" in w.status.value and path.name in w.status.value
+        w.state.run_file_action(w.rois_tab.import_geojson, str(path))  # what the "Import QuPath GeoJSON…" button runs
+        assert "problem" in w.form.status.value and path.name in w.form.status.value
     qtbot.waitUntil(lambda: sum("ROI scores:" in str(getattr(n, "message", n)) for n in notifications) >= 3,
                     timeout=5_000)
     after = _roi_snapshot(rois)

@@ -36,14 +36,14 @@ EDITING_SESSION = textwrap.dedent("""
     viewer = napari.Viewer(show=False)
     viewer.open(spots, plugin="napari-roiscore")
     _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    w.add_class("necrosis")
-    w.add_rois([
+    w.rois_tab.add_class("necrosis")
+    w.rois_tab.add_rois([
         Roi("004", "tumour", Polygon([(300, 300), (900, 320), (850, 800), (320, 760)])),
         Roi("007", "stroma", Polygon([(1200, 200), (1700, 200), (1700, 700), (1200, 700)],
                                      [[(1350, 350), (1500, 350), (1500, 500), (1350, 500)]])),
         Roi("x1", "necrosis", Polygon([(100, 1500), (400, 1450), (380, 1800)])),
     ])
-    w.rename_roi("x1", "necrotic core")
+    w.scores_tab.rename_roi("x1", "necrotic core")
     app = QApplication.instance()
     side = sidecar_path(spots)
     t0 = time.time()
@@ -109,13 +109,13 @@ def test_sigkill_mid_editing_then_restore(make_napari_viewer, qtbot, tmp_path):
     viewer = make_napari_viewer()
     viewer.open(str(spots), plugin="napari-roiscore")
     _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: w._autosave_state is not None, timeout=30_000)
-    assert not w.restore_button.native.isHidden()
-    assert "3 autosaved ROI" in w.restore_button.text
-    w.restore_autosave()
-    assert w.restore_button.native.isHidden()
+    qtbot.waitUntil(lambda: w.autosave.offer is not None, timeout=30_000)
+    assert not w.autosave.restore_button.native.isHidden()
+    assert "3 autosaved ROI" in w.autosave.restore_button.text
+    w.autosave.restore()
+    assert w.autosave.restore_button.native.isHidden()
     _same_rois(w.current_rois(), edited)
-    assert "necrosis" in w.classes
+    assert "necrosis" in w.state.classes
     assert _sha256(spots) == _sha256(SAMPLE_DIR / "sample_spots.h5ad")
 
 
@@ -137,14 +137,14 @@ def test_full_session_leaves_inputs_byte_identical(make_napari_viewer, qtbot, tm
     viewer.open(str(data["rois"]), plugin="napari-roiscore")
     _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
     qtbot.waitUntil(lambda: not w.last_table.empty and w.last_table["status"].eq("ok").all(), timeout=60_000)
-    w.import_geojson(data["rois"])  # a second copy of the ROIs, renamed
-    w.signature_edit.value = "CD68, CD163, STAB1"
-    qtbot.waitUntil(lambda: "3 gene(s) used" in w.status.value, timeout=30_000)
-    w.marker_channel_combo.value = viewer.layers[3]
-    w.restrict_check.value = True
-    qtbot.waitUntil(lambda: w.spot_mask is not None, timeout=60_000)
-    exports = [w.save_csv(out / "scores.csv"), w.save_h5ad(out / "spots_rois.h5ad"),
-               *w.write_report(out / "report"), w.export_geojson(out / "rois.geojson"), w.autosave_now()]
+    w.rois_tab.import_geojson(data["rois"])  # a second copy of the ROIs, renamed
+    w.form.signature_edit.value = "CD68, CD163, STAB1"
+    qtbot.waitUntil(lambda: "3 gene(s) used" in w.form.status.value, timeout=30_000)
+    w.markers_tab.marker_channel_combo.value = viewer.layers[3]
+    w.markers_tab.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.state.spot_mask is not None, timeout=60_000)
+    exports = [w.export_tab.save_csv(out / "scores.csv"), w.export_tab.save_h5ad(out / "spots_rois.h5ad"),
+               *w.export_tab.write_report(out / "report"), w.rois_tab.export_geojson(out / "rois.geojson"), w.autosave.save_now()]
     assert all(p is not None and Path(p).is_file() for p in exports)
     viewer.layers.clear()
     assert {k: _sha256(p) for k, p in data.items()} == before

@@ -49,9 +49,9 @@ def test_widget_shows_two_scores_matching_reference(sample_viewer, sample_paths)
         assert t["spots"][i] == n
         assert t["score"][i] == pytest.approx(score, abs=1e-9)
     # and what the user reads in the Qt table
-    assert w.table.rowCount() == 2
-    assert w.table.item(0, 3).text() == f"{t['score'][0]:.3f}"
-    assert "example panel" in w.signature_note.value
+    assert w.scores_tab.table.rowCount() == 2
+    assert w.scores_tab.table.item(0, 3).text() == f"{t['score'][0]:.3f}"
+    assert "example panel" in w.form.signature_note.value
 
 
 def test_moving_tumour_roi_onto_stroma_updates_score(sample_viewer, sample_paths, qtbot):
@@ -77,35 +77,71 @@ def test_moving_tumour_roi_onto_stroma_updates_score(sample_viewer, sample_paths
     assert expected > before + 0.3  # stroma holds more macrophages than tumour nests
 
 
+def test_dragging_in_steps_shows_each_new_position_at_once(sample_viewer, sample_paths, qtbot):
+    """Every table shown after a drag step holds the shape where it is now, not where it was.
+
+    napari announces an edit (``action="changing"``, ``set_data``) before it moves
+    the shape; the throttled update used to fire on that first event and show
+    the previous position until the throttle's next call.
+    """
+    viewer, w = sample_viewer
+    layer = viewer.layers["ROIs"]
+    tumour, stroma = (np.array(d, copy=True) for d in layer.data)
+    shift = stroma.mean(axis=0) - tumour.mean(axis=0)
+    shown = []  # (spots, score) of ROI 004 in each table the widget showed
+
+    def record():
+        t = w.last_table
+        shown.append((int(t["spots"][0]), float(t["score"][0])) if not t.empty else (None, None))
+
+    w.state.table_changed.connect(record)
+    counts = []
+    for k in range(1, 5):
+        w.live.flush()
+        w.live.on_roi_edit.flush(restart_timer=False)  # the step starts a new throttle window
+        shown.clear()
+        moved = tumour + shift * k / 4
+        layer.data = [moved, stroma]  # one drag step
+        n, expected = _expected(sample_paths, moved)
+        qtbot.waitUntil(lambda: len(shown) > 0, timeout=5000)
+        qtbot.wait(100)  # and the throttle's trailing call, if any
+        assert [s for s, _ in shown] == [n] * len(shown)
+        assert [v for _, v in shown] == pytest.approx([expected] * len(shown), abs=1e-9)
+        assert w.scores_tab.table.item(0, 2).text() == str(n)
+        counts.append(n)
+    assert len(set(counts)) > 1  # the steps did change what the ROI holds
+    assert w.last_table["roi"][0] == "004" and w.last_table["class"][0] == "tumour"
+
+
 def test_missing_genes_are_reported_and_present_ones_scored(sample_viewer, sample_paths, qtbot):
     viewer, w = sample_viewer
-    w.signature_edit.value = "CD68, NOT_A_GENE, cd163"
-    qtbot.waitUntil(lambda: "missing" in w.status.value and scores_ready(w), timeout=10_000)
-    assert "NOT_A_GENE" in w.status.value
-    assert "custom signature" in w.signature_note.value
+    w.form.signature_edit.value = "CD68, NOT_A_GENE, cd163"
+    qtbot.waitUntil(lambda: "missing" in w.form.status.value and scores_ready(w), timeout=10_000)
+    assert "NOT_A_GENE" in w.form.status.value
+    assert "custom signature" in w.form.signature_note.value
     n, expected = _expected(sample_paths, viewer.layers["ROIs"].data[1], genes=("CD68", "CD163"))
     qtbot.waitUntil(lambda: w.last_table["score"][1] == pytest.approx(expected, abs=1e-9), timeout=10_000)
 
 
 def test_no_match_signature_gives_message_not_crash(sample_viewer, qtbot):
     viewer, w = sample_viewer
-    w.signature_edit.value = "FOO1, BAR2"
-    qtbot.waitUntil(lambda: "problem" in w.status.value, timeout=10_000)
-    assert "None of the signature genes" in w.status.value
+    w.form.signature_edit.value = "FOO1, BAR2"
+    qtbot.waitUntil(lambda: "problem" in w.form.status.value, timeout=10_000)
+    assert "None of the signature genes" in w.form.status.value
     assert len(viewer.layers["ROIs"].data) == 2  # annotations untouched
 
 
 def test_added_empty_and_degenerate_rois(sample_viewer, qtbot):
     viewer, w = sample_viewer
     layer = viewer.layers["ROIs"]
-    w.class_combo.value = "stroma"
+    w.form.class_combo.value = "stroma"
     # far outside the tissue: no spots
     layer.add_polygons([np.array([[5, 5], [5, 60], [60, 60], [60, 5]], float)])
     qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5000)
     row = w.last_table.iloc[2]
     assert row["status"] == "no spots" and row["spots"] == 0
     assert row["class"] == "stroma"
-    assert w.table.item(2, 3).text() == "no spots"
+    assert w.scores_tab.table.item(2, 3).text() == "no spots"
     np.testing.assert_allclose(layer.edge_color[2][:3], CLASS_COLOURS["stroma"])
     # a line has no area
     layer.add_lines([np.array([[1000, 1000], [1500, 1500]], float)])
@@ -122,7 +158,7 @@ def test_save_csv_has_same_scores(sample_viewer, tmp_path):
     import pandas as pd
 
     _, w = sample_viewer
-    path = w.save_csv(tmp_path / "scores.csv")
+    path = w.export_tab.save_csv(tmp_path / "scores.csv")
     df = pd.read_csv(path)
     np.testing.assert_allclose(df["score"], w.last_table["score"])
     assert set(df["genes_used"].iloc[0].split(";")) == set(EXAMPLE_PANEL.up)
@@ -139,7 +175,7 @@ def test_scores_follow_spots_moved_by_alignment(sample_viewer, sample_paths, qtb
     moved.obsm["spatial"] = old.xy + np.array([300.0, -200.0])
     new = SpotTable(moved, old.diameter_px, old.shape, old.pixel_size_um, dict(old.provenance))
     AlignSpotsWidget._show_spots(layer, new)  # what "Align" does to the spots layer
-    qtbot.waitUntil(lambda: w._scorer.spots is new and scores_ready(w) and w._scores is not None, timeout=20_000)
+    qtbot.waitUntil(lambda: w.state.scorer.spots is new and scores_ready(w) and w.state.scores is not None, timeout=20_000)
     ref = mean_z_scores(sample_paths["spots"], list(EXAMPLE_PANEL.up))
     roi = np.array(viewer.layers["ROIs"].data[0])[:, ::-1]
     m = inside(new.xy, roi)

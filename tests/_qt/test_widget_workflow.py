@@ -21,11 +21,11 @@ def test_user_class_shortcut_and_colour(sample_viewer, qtbot):
 
     viewer, w = sample_viewer
     layer = viewer.layers["ROIs"]
-    w.new_class_edit.value = "Necrosis"
-    w.add_class_button.clicked.emit()
-    assert w.classes == ["tumour", "stroma", "necrosis"]
-    assert w.class_combo.value == "necrosis"
-    assert "3: necrosis" in w.shortcut_note.value
+    w.rois_tab.new_class_edit.value = "Necrosis"
+    w.rois_tab.add_class_button.clicked.emit()
+    assert w.state.classes == ["tumour", "stroma", "necrosis"]
+    assert w.form.class_combo.value == "necrosis"
+    assert "3: necrosis" in w.rois_tab.shortcut_note.value
     # press "3" on the ROI layer with the stroma ROI selected
     layer.selected_data = {1}
     layer.keymap[KeyBinding.from_str("3")](layer)
@@ -39,47 +39,47 @@ def test_user_class_shortcut_and_colour(sample_viewer, qtbot):
 
 def test_rename_roi_in_table(sample_viewer, qtbot):
     viewer, w = sample_viewer
-    w.table.item(0, 0).setText("tumour-A")
+    w.scores_tab.table.item(0, 0).setText("tumour-A")
     qtbot.waitUntil(lambda: w.last_table["roi"].tolist()[0] == "tumour-A", timeout=5000)
     assert viewer.layers["ROIs"].features["name"].tolist()[0] == "tumour-A"
     # a duplicate name is refused and the old one kept
-    w.table.item(1, 0).setText("tumour-A")
+    w.scores_tab.table.item(1, 0).setText("tumour-A")
     qtbot.waitUntil(lambda: w.last_table["roi"].tolist() == ["tumour-A", "007"], timeout=5000)
 
 
 def test_comparison_panel_with_ci_p_value_and_research_only_call(sample_viewer, qtbot):
     _, w = sample_viewer
-    qtbot.waitUntil(lambda: w.comparison is not None, timeout=5000)
-    text = w.compare_text.value
+    qtbot.waitUntil(lambda: w.state.comparison is not None, timeout=5000)
+    text = w.compare_tab.compare_text.value
     assert "tumour − stroma" in text and "CI" in text and "p =" in text
-    c = w.comparison
+    c = w.state.comparison
     assert c.difference < 0 and c.ci_low < c.difference < c.ci_high and c.p_value < 0.05
-    assert w.compare_table.rowCount() >= 2
-    w.responder_threshold.value = -2.0
-    w.responder_check.value = True
-    qtbot.waitUntil(lambda: "research use only" in w.compare_text.value, timeout=5000)
+    assert w.compare_tab.compare_table.rowCount() >= 2
+    w.compare_tab.responder_threshold.value = -2.0
+    w.compare_tab.responder_check.value = True
+    qtbot.waitUntil(lambda: "research use only" in w.compare_tab.compare_text.value, timeout=5000)
 
 
 def test_cd68_restricted_scores_differ_for_a_reason(sample_viewer, qtbot):
     viewer, w = sample_viewer
     before = w.last_table.set_index("roi")
-    assert w.marker_channel_combo.value.name == "CD68 (macrophages)"
-    w.compute_otsu()
-    assert w.marker_threshold.value > 0
-    w.min_positive.value = 10
-    w.restrict_check.value = True
-    qtbot.waitUntil(lambda: w.spot_mask is not None and scores_ready(w), timeout=30_000)
+    assert w.markers_tab.marker_channel_combo.value.name == "CD68 (macrophages)"
+    w.markers_tab.compute_otsu()
+    assert w.markers_tab.marker_threshold.value > 0
+    w.markers_tab.min_positive.value = 10
+    w.markers_tab.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.state.spot_mask is not None and scores_ready(w), timeout=30_000)
     after = w.last_table.set_index("roi")
     # the tumour ROI keeps only its macrophage-rich spots: fewer spots, higher macrophage score
     assert after.loc["004", "spots"] < before.loc["004", "spots"]
     assert after.loc["004", "score"] > before.loc["004", "score"]
-    frac = w.marker_fractions
-    kept = w.spot_mask
+    frac = w.state.marker_fractions
+    kept = w.state.spot_mask
     assert frac[kept].min() >= 0.10
-    w.show_marker_mask()
+    w.markers_tab.show_marker_mask()
     assert any(ly.name.startswith("CD68+ mask") for ly in viewer.layers)
-    w.restrict_check.value = False
-    qtbot.waitUntil(lambda: w.spot_mask is None, timeout=5000)
+    w.markers_tab.restrict_check.value = False
+    qtbot.waitUntil(lambda: w.state.spot_mask is None, timeout=5000)
     assert w.last_table.set_index("roi").loc["004", "spots"] == before.loc["004", "spots"]
 
 
@@ -87,7 +87,7 @@ def test_propose_compartments_adds_editable_rois(sample_viewer, qtbot):
     viewer, w = sample_viewer
     layer = viewer.layers["ROIs"]
     n0 = len(layer.data)
-    w.propose_compartments()
+    w.rois_tab.propose_compartments()
     qtbot.waitUntil(lambda: len(layer.data) > n0 + 2, timeout=60_000)
     qtbot.waitUntil(lambda: len(w.last_table) > 2, timeout=5000)
     t = w.last_table
@@ -134,12 +134,12 @@ def test_qupath_geojson_round_trip(sample_viewer, qtbot, tmp_path):
     _, w = sample_viewer
     src = tmp_path / "qupath_export.geojson"
     src.write_text(json.dumps(QUPATH_EXPORT))
-    assert w.import_geojson(src) == 2
+    assert w.rois_tab.import_geojson(src) == 2
     qtbot.waitUntil(lambda: len(w.last_table) == 4, timeout=5000)
     t = w.last_table.set_index("roi")
     assert t.loc["ring", "class"] == "stroma"
     assert t.loc["d4e5f6", "class"] == "tumour"  # QuPath "Tumor" -> our tumour; the id names it
-    out = w.export_geojson(tmp_path / "out.geojson")
+    out = w.rois_tab.export_geojson(tmp_path / "out.geojson")
     feats = {f["properties"]["name"]: f for f in json.loads(out.read_text())["features"]}
     assert set(feats) == {"004", "007", "ring", "d4e5f6"}
     for f in QUPATH_EXPORT["features"]:
@@ -155,10 +155,10 @@ def test_qupath_geojson_round_trip(sample_viewer, qtbot, tmp_path):
 def test_autosave_and_restore_in_a_new_viewer(make_napari_viewer, sample_viewer, qtbot):
     viewer, w = sample_viewer
     layer = viewer.layers["ROIs"]
-    w.class_combo.value = "stroma"
+    w.form.class_combo.value = "stroma"
     layer.add_polygons([np.array([[2000, 2000], [2000, 2300], [2300, 2300]], float)])
     qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=5000)
-    path = w.autosave_now()
+    path = w.autosave.save_now()
     assert path is not None and path.is_file()
     expected = {(r.name, r.roi_class, round(r.geometry.area, 3)) for r in w.current_rois()}
     viewer.close()
@@ -167,8 +167,8 @@ def test_autosave_and_restore_in_a_new_viewer(make_napari_viewer, sample_viewer,
     v2.open_sample("napari-roiscore", "multiplex_visium")
     _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
     qtbot.waitUntil(lambda: scores_ready(w2), timeout=60_000)
-    assert w2.restore_button.visible or not w2.restore_button.native.isHidden()
-    w2.restore_autosave()
+    assert w2.autosave.restore_button.visible or not w2.autosave.restore_button.native.isHidden()
+    w2.autosave.restore()
     qtbot.waitUntil(lambda: len(w2.last_table) == 3, timeout=5000)
     got = {(r.name, r.roi_class, round(r.geometry.area, 3)) for r in w2.current_rois()}
     assert got == expected
@@ -178,14 +178,14 @@ def test_exports_csv_h5ad_and_report(sample_viewer, qtbot, tmp_path):
     from PIL import Image
 
     _, w = sample_viewer
-    qtbot.waitUntil(lambda: w.plot.n_draws > 0, timeout=5000)
-    h5 = w.save_h5ad(tmp_path / "spots_rois.h5ad")
+    qtbot.waitUntil(lambda: w.scores_tab.plot.n_draws > 0, timeout=5000)
+    h5 = w.export_tab.save_h5ad(tmp_path / "spots_rois.h5ad")
     a = ad.read_h5ad(h5)
-    members = w._scorer.members(w.current_rois()[0])
+    members = w.state.scorer.members(w.current_rois()[0])
     assert (a.obs["roi"].astype(str).to_numpy()[members] == "004").all()
     assert a.obs["in_roi_004"].sum() == len(members)
-    np.testing.assert_allclose(a.obs["roiscore_mean_z"].to_numpy(), w._scores.values)
-    png, pdf = w.write_report(tmp_path / "report")
+    np.testing.assert_allclose(a.obs["roiscore_mean_z"].to_numpy(), w.state.scores.values)
+    png, pdf = w.export_tab.write_report(tmp_path / "report")
     assert pdf.read_bytes()[:4] == b"%PDF"
     img = np.asarray(Image.open(png))
     assert img.shape[0] > 800 and img.shape[1] > 1200
@@ -206,9 +206,9 @@ def test_every_method_is_offered_and_matches_the_core(sample_viewer, qtbot):
     seen = {}
     for _, choice in METHOD_CHOICES:
         method, params = parse_method(choice)
-        w.method_combo.value = choice
-        qtbot.waitUntil(lambda m=method, p=params: w._scores is not None and w._scores.method == m
-                        and all(w._scores.params.get(k) == v for k, v in p.items()) and scores_ready(w),
+        w.form.method_combo.value = choice
+        qtbot.waitUntil(lambda m=method, p=params: w.state.scores is not None and w.state.scores.method == m
+                        and all(w.state.scores.params.get(k) == v for k, v in p.items()) and scores_ready(w),
                         timeout=60_000)
         expected = reference.table(rois, reference.spot_scores(EXAMPLE_PANEL, method, **params))
         got = w.last_table
@@ -232,17 +232,17 @@ def test_load_signature_file_with_down_set_and_weights(sample_viewer, qtbot, tmp
     viewer, w = sample_viewer
     f = tmp_path / "sig.yaml"
     f.write_text("name: mac vs epi\nup: [Cd68, CD163]\ndown: [EPCAM]\nweights: {CD68: 2.0}\n")
-    sig = w.load_signature(f)
+    sig = w.form.load_signature(f)
     assert sig.down == ("EPCAM",)
-    qtbot.waitUntil(lambda: w._scores is not None and w._scores.signature == sig and scores_ready(w), timeout=20_000)
-    assert "from file: mac vs epi" in w.signature_note.value and "down: EPCAM" in w.signature_note.value
+    qtbot.waitUntil(lambda: w.state.scores is not None and w.state.scores.signature == sig and scores_ready(w), timeout=20_000)
+    assert "from file: mac vs epi" in w.form.signature_note.value and "down: EPCAM" in w.form.signature_note.value
     ref = RoiScorer(viewer.layers["spots"].metadata["roiscore_spots"])
     expected = ref.table(w.current_rois(), ref.spot_scores(load_signatures(f)[0], "mean_z"))
     np.testing.assert_allclose(w.last_table["score"], expected["score"], atol=1e-12)
     # typing other genes switches to a custom signature
-    w.signature_edit.value = "CD68"
-    qtbot.waitUntil(lambda: w._scores is not None and w._scores.signature.up == ("CD68",), timeout=20_000)
-    assert w.signature_note.value == "custom signature"
+    w.form.signature_edit.value = "CD68"
+    qtbot.waitUntil(lambda: w.state.scores is not None and w.state.scores.signature.up == ("CD68",), timeout=20_000)
+    assert w.form.signature_note.value == "custom signature"
 
 
 def test_session_saved_by_widget_reopens_with_identical_numbers_in_widget_and_cli(
@@ -255,19 +255,19 @@ def test_session_saved_by_widget_reopens_with_identical_numbers_in_widget_and_cl
     viewer, w = sample_viewer
     layer = viewer.layers["ROIs"]
     layer.add_polygons([np.array([[1500, 2500], [1500, 2900], [1900, 2900], [1900, 2500]], float)])
-    w.method_combo.value = "scanpy"
-    w.compute_otsu()
-    w.restrict_check.value = True
-    qtbot.waitUntil(lambda: w.spot_mask is not None and w._scores is not None
-                    and w._scores.method == "scanpy" and len(w.last_table) == 3 and scores_ready(w), timeout=60_000)
+    w.form.method_combo.value = "scanpy"
+    w.markers_tab.compute_otsu()
+    w.markers_tab.restrict_check.value = True
+    qtbot.waitUntil(lambda: w.state.spot_mask is not None and w.state.scores is not None
+                    and w.state.scores.method == "scanpy" and len(w.last_table) == 3 and scores_ready(w), timeout=60_000)
     saved = w.last_table.copy()
-    path = w.save_session(tmp_path / "study.roiscore.json")
+    path = w.export_tab.save_session(tmp_path / "study.roiscore.json")
 
     v2 = make_napari_viewer()
     _, w2 = v2.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    session = w2.open_session(path)
-    qtbot.waitUntil(lambda: w2.spot_mask is not None and w2._scores is not None
-                    and w2._scores.method == "scanpy" and len(w2.last_table) == 3 and scores_ready(w2), timeout=60_000)
+    session = w2.export_tab.open_session(path)
+    qtbot.waitUntil(lambda: w2.state.spot_mask is not None and w2.state.scores is not None
+                    and w2.state.scores.method == "scanpy" and len(w2.last_table) == 3 and scores_ready(w2), timeout=60_000)
     assert same_numbers(w2.last_table, saved)
     assert same_numbers(session.results, saved)
     assert {"DAPI (nuclei)", "spots", "ROIs"} <= {ly.name for ly in v2.layers}

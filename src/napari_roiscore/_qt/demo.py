@@ -40,7 +40,7 @@ def run_demo(out: Path, window: bool, timeout: float = 120.0) -> int:
             print("timed out waiting for ROI scores", file=sys.stderr)
             return 1
     out.mkdir(parents=True, exist_ok=True)
-    csv = widget.save_csv(out / "roi_scores.csv")
+    csv = widget.export_tab.save_csv(out / "roi_scores.csv")
     print(widget.last_table.to_string(index=False))
     print(f"scores: {csv}")
     if window:
@@ -52,8 +52,8 @@ def run_demo(out: Path, window: bool, timeout: float = 120.0) -> int:
     png = out / "screenshot.png"
     viewer.window.screenshot(str(png), canvas_only=False)
     print(f"screenshot: {png}")
-    widget.update_comparison()
-    rep_png, rep_pdf = widget.write_report(out / "report")
+    widget.compare_tab.update_comparison()
+    rep_png, rep_pdf = widget.export_tab.write_report(out / "report")
     print(f"report: {rep_png} {rep_pdf}")
     viewer.close()
     return 0

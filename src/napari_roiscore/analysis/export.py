@@ -11,6 +11,7 @@ import pandas as pd
 from napari_roiscore._atomic import atomic_write, atomic_write_text
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.scoring.methods import SpotScores
+from napari_roiscore.scoring.scorer import score_columns
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["annotate_spots", "scores_csv", "write_annotated_h5ad"]
@@ -20,12 +21,7 @@ def scores_csv(table: pd.DataFrame, scores: SpotScores | None, path: str | Path,
                extra: dict | None = None) -> Path:
     """Write the ROI table plus signature, method and genes used/missing (atomic)."""
     df = table.copy()
-    if scores is not None:
-        df["method"] = scores.method
-        df["signature"] = scores.signature.label
-        df["genes_used"] = ";".join(scores.match.used)
-        df["genes_missing"] = ";".join(scores.match.missing)
-    for k, v in (extra or {}).items():
+    for k, v in {**(score_columns(scores) if scores is not None else {}), **(extra or {})}.items():
         df[k] = v
     return atomic_write_text(path, df.to_csv(index=False))
 

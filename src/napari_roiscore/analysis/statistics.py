@@ -21,8 +21,9 @@ Caveat, stated in :attr:`ClassComparison.note`: neighbouring spots are not
 independent samples (they share tissue and are often from one slide), so the
 CI and p-value describe *these spots* and overstate certainty about patients.
 
-An optional responder call compares one number with a user threshold.  It is a
-research aid only; its label always says "research use only".
+An optional responder call compares one number with a user threshold
+(:mod:`napari_roiscore.analysis.responder`).  It is a research aid only; its
+label always says "research use only".
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from napari_roiscore.analysis.responder import RESEARCH_ONLY, ResponderCall, responder_call
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi
 
@@ -52,7 +54,6 @@ __all__ = [
     "spots_by_class",
 ]
 
-RESEARCH_ONLY = "research use only, not a diagnostic"
 
 NOTE = (
     "Spots are treated as independent samples; neighbouring spots share tissue, so the "
@@ -83,31 +84,6 @@ class ClassSummary:
     mean: float
     median: float
     mean_roi_score: float
-
-
-@dataclass(frozen=True)
-class ResponderCall:
-    """A threshold call on one statistic; a research aid, never a diagnosis.
-
-    Attributes
-    ----------
-    statistic : str
-        Which number was compared, e.g. "tumour − stroma difference".
-    value, threshold : float
-    direction : {"above", "below"}
-        "above": responder when ``value >= threshold``; "below": when ``value <= threshold``.
-    responder : bool or None
-        ``None`` when the value is not available (NaN).
-    label : str
-        Text for the user; always ends with "research use only ...".
-    """
-
-    statistic: str
-    value: float
-    threshold: float
-    direction: str
-    responder: bool | None
-    label: str
 
 
 @dataclass(frozen=True)
@@ -219,40 +195,6 @@ def spots_by_class(
         cls: np.unique(np.concatenate(p)) if p else np.zeros(0, dtype=np.int64)
         for cls, p in parts.items()
     }
-
-
-def responder_call(
-    value: float,
-    threshold: float,
-    direction: str = "above",
-    statistic: str = "score",
-) -> ResponderCall:
-    """Call "likely responder" when ``value`` is at/above (or at/below) ``threshold``.
-
-    The label always says "research use only".
-    """
-    if direction not in ("above", "below"):
-        raise RoiScoreError(
-            f"Responder direction {direction!r} is not 'above' or 'below'.",
-            "Choose 'above' (high score = responder) or 'below'.",
-        )
-    threshold = float(threshold)
-    if not np.isfinite(threshold):
-        raise RoiScoreError(
-            f"Responder threshold {threshold!r} is not a number.", "Type a number, e.g. 0.2."
-        )
-    value = float(value)
-    sign = "≥" if direction == "above" else "≤"
-    if not np.isfinite(value):
-        return ResponderCall(statistic, value, threshold, direction, None,
-                             f"Responder call not available: {statistic} could not be computed "
-                             f"({RESEARCH_ONLY}).")
-    hit = value >= threshold if direction == "above" else value <= threshold
-    verdict = "likely responder" if hit else "likely non-responder"
-    rel = sign if hit else ("<" if direction == "above" else ">")
-    label = (f"{verdict.capitalize()}: {statistic} {value:+.3f} {rel} threshold {threshold:+.3f} "
-             f"({RESEARCH_ONLY}).")
-    return ResponderCall(statistic, value, threshold, direction, bool(hit), label)
 
 
 def _summary(cls: str, table: pd.DataFrame | None, values: np.ndarray) -> ClassSummary:

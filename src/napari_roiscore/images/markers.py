@@ -13,6 +13,8 @@ mostly marker-positive:
 3. :func:`restrict_spots` turns "at least X % positive" into a True/False
    mask per spot, to pass as ``spot_mask`` to :meth:`RoiScorer.table`.
 
+:func:`marker_restriction` runs the three steps for one slide (CLI, sessions).
+
 Which level
 -----------
 :func:`choose_level` picks the coarsest level whose pixel is at most a
@@ -34,11 +36,13 @@ outside the image are left out of the fraction.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.images.multiplex import MultiplexImage
+from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff
 
 __all__ = [
     "MarkerMask",
@@ -49,6 +53,7 @@ __all__ = [
     "level_downsample",
     "level_to_level0",
     "marker_mask",
+    "marker_restriction",
     "otsu_threshold",
     "restrict_spots",
 ]
@@ -353,3 +358,47 @@ def restrict_spots(fractions: np.ndarray, min_fraction: float) -> np.ndarray:
         )
     f = np.asarray(fractions, dtype=np.float64)
     return np.isfinite(f) & (f >= min_fraction)
+
+
+def marker_restriction(image: Any, spots: Any, channel: int | str, threshold: float | None = None,
+                       min_fraction: float = 0.1, level: int | None = None) -> tuple[np.ndarray, dict]:
+    """Spots whose footprint is at least ``min_fraction`` marker-positive.
+
+    The same steps as the widget's *Markers* tab: threshold one channel
+    (Otsu when ``threshold`` is None) at the pyramid level chosen for the
+    spot size, measure the positive fraction of each spot's footprint, keep
+    spots at or above ``min_fraction``.
+
+    Parameters
+    ----------
+    image : MultiplexImage or path
+        Opened lazily when a path.
+    spots : SpotTable
+    channel : int or str
+        Index, name (e.g. "CD68") or role of the channel.
+    threshold : float, optional
+    min_fraction : float
+        0.1 = 10 % of the spot area (the widget's default).
+    level : int, optional
+        Pyramid level (default: chosen from the spot size).
+
+    Returns
+    -------
+    spot_mask : ndarray of bool, shape (n_spots,)
+    settings : dict
+        ``channel`` (name), ``threshold`` (resolved number), ``threshold_method``,
+        ``level``, ``min_fraction`` and ``label`` (as the widget writes it).
+    """
+    img = read_multiplex_tiff(image) if isinstance(image, (str, Path)) else image
+    mask = marker_mask(img, channel, threshold=threshold, level=level, spot_diameter_px=spots.diameter_px)
+    frac = footprint_fractions(mask, spots.xy, spots.diameter_px, shape=spots.shape)
+    keep = restrict_spots(frac, min_fraction)
+    settings = {
+        "channel": mask.channel_name,
+        "threshold": float(mask.threshold),
+        "threshold_method": mask.method,
+        "level": int(mask.level),
+        "min_fraction": float(min_fraction),
+        "label": f"{mask.label}, ≥ {float(min_fraction):.0%} of spot area",
+    }
+    return keep, settings

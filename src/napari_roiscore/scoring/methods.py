@@ -11,7 +11,8 @@ Methods (keys of :data:`METHODS`)
     z-scored over all spots (population SD); the spot score is the (weighted)
     mean of the up genes' z-scores minus that of the down genes.  A gene with
     the same value in every spot carries no information: its z-score is 0 and
-    it is reported in ``constant``.
+    it is reported in ``constant`` and left out of the average (it has no
+    z-score); when no signature gene varies, the score is NaN.
 ``scanpy``
     Control-gene score identical to ``scanpy.tl.score_genes`` (ctrl_size=50,
     n_bins=25, random_state=0, gene pool = all genes) applied to
@@ -46,6 +47,7 @@ import scipy.sparse as sp
 from napari_roiscore.scoring.control_genes import control_gene_score
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.normalise import log1p_cp10k_divisor, library_sizes, selected_columns, weighted_mean
+from napari_roiscore.scoring.gene_notes import genes_without_counts
 from napari_roiscore.scoring.pseudobulk import NORMS, PSEUDOBULK_SCORES
 from napari_roiscore.scoring.rank_scores import singscore_spots, ucell_spots
 from napari_roiscore.scoring.signature import GeneMatch, Signature, match_genes
@@ -76,7 +78,11 @@ class SpotScores:
     match : GeneMatch
         Which genes were used and which are missing.
     constant : tuple of str
-        Matched genes without variation over the slide (z-score 0).
+        Matched genes without variation over the slide (no z-score; the
+        mean-z methods leave them out of the average).
+    no_counts : tuple of str
+        Matched genes with no count in any spot (see
+        :func:`napari_roiscore.scoring.gene_notes.gene_notice`).
     params : dict
         Method parameters (for reports and sessions).
     """
@@ -87,6 +93,7 @@ class SpotScores:
     match: GeneMatch
     constant: tuple[str, ...] = ()
     params: dict = field(default_factory=dict)
+    no_counts: tuple[str, ...] = ()
 
 
 def normalize_log1p_cp10k(counts: sp.spmatrix | np.ndarray, columns: np.ndarray | None = None) -> np.ndarray:
@@ -115,15 +122,26 @@ def _zscore_columns(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return z, constant
 
 
-def _signature_score(z: np.ndarray, match: GeneMatch) -> np.ndarray:
-    """Weighted mean of the up columns minus that of the down columns of ``z``."""
+def _signature_score(z: np.ndarray, match: GeneMatch, constant: np.ndarray | None = None) -> np.ndarray:
+    """Weighted mean of the up columns minus that of the down columns of ``z``.
+
+    Columns flagged in ``constant`` have no z-score and are left out of their
+    side's average; when no column of the signature varies, every score is NaN.
+    """
     n_up = len(match.up_index)
+    keep = np.ones(z.shape[1], dtype=bool) if constant is None else ~np.asarray(constant, dtype=bool)
     score = np.zeros(z.shape[0])
-    if n_up:
-        score += weighted_mean(z[:, :n_up], match.weights_up)
-    if len(match.down_index):
-        score -= weighted_mean(z[:, n_up:], match.weights_down)
-    return score
+    sides = [(slice(0, n_up), match.weights_up, 1.0),
+             (slice(n_up, z.shape[1]), match.weights_down, -1.0)]
+    informative = False
+    for cols, weights, sign in sides:
+        k = keep[cols]
+        if not k.any():
+            continue
+        informative = True
+        w = None if weights is None else np.asarray(weights, dtype=np.float64)[k]
+        score += sign * weighted_mean(z[:, cols][:, k], w)
+    return score if informative else np.full(z.shape[0], np.nan)
 
 
 def _mean_z(spots: SpotTable, match: GeneMatch) -> tuple[np.ndarray, tuple[str, ...], dict]:
@@ -131,7 +149,7 @@ def _mean_z(spots: SpotTable, match: GeneMatch) -> tuple[np.ndarray, tuple[str, 
     expr = normalize_log1p_cp10k(spots.counts, cols)
     z, const = _zscore_columns(expr)
     constant = tuple(g for g, c in zip(match.used, const) if c)
-    return _signature_score(z, match), constant, {
+    return _signature_score(z, match, const), constant, {
         "normalisation": "log1p(counts per 10k)",
         "zscore": "population SD over all spots",
     }
@@ -208,7 +226,7 @@ def _pseudobulk(
         cpm_divisor = log1p_cp10k_divisor(library_sizes(X), target_sum=1e6)
         expr = selected_columns(X, cols, cpm_divisor).toarray() / np.log(2.0)
         z, const = _zscore_columns(expr)
-        values = _signature_score(z, match)
+        values = _signature_score(z, match, const)
         constant = tuple(g for g, c in zip(match.used, const) if c)
     return values, constant, {
         "norm": norm,
@@ -339,6 +357,7 @@ def score_spots(spots: SpotTable, signature: Signature, method: str = "mean_z", 
         match=match,
         constant=constant,
         params={**used_params, **params},
+        no_counts=genes_without_counts(spots.counts, match),
     )
 
 

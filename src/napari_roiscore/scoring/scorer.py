@@ -14,10 +14,13 @@ outline) and scores the ROIs as samples with
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from napari_roiscore.analysis.roi_measurements import measure_rois
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.pseudobulk import pseudobulk_counts, score_bulk_profiles
 from napari_roiscore.rois.roi import Roi
@@ -26,9 +29,12 @@ from napari_roiscore.scoring.signature import Signature
 from napari_roiscore.spots.table import SpotTable
 from napari_roiscore.spots.index import PrefixSums, RoiSum, SpotIndex
 
-__all__ = ["TABLE_COLUMNS", "RoiScorer"]
+__all__ = ["ANNOTATION_COLUMNS", "TABLE_COLUMNS", "RoiScorer", "annotated_table", "score_columns", "score_rois"]
 
 TABLE_COLUMNS = ["roi", "class", "spots", "score", "median", "status"]
+
+#: What the exported table adds to :data:`TABLE_COLUMNS` (CLI output, widget CSV export).
+ANNOTATION_COLUMNS = ["method", "signature", "genes_used", "genes_missing", "marker_restriction"]
 
 
 class RoiScorer:
@@ -46,6 +52,7 @@ class RoiScorer:
         self._members: OrderedDict[tuple[bytes, bool], np.ndarray] = OrderedDict()
         self._prefix: OrderedDict[int, tuple[SpotScores, PrefixSums]] = OrderedDict()
         self._bulk: OrderedDict[tuple[bytes, bytes | None], np.ndarray] = OrderedDict()
+        self._library_sizes: np.ndarray | None = None
 
     @property
     def index(self) -> SpotIndex:
@@ -159,6 +166,19 @@ class RoiScorer:
             ])
         return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
+    def measurements(self, rois: list[Roi], spot_mask: np.ndarray | None = None) -> pd.DataFrame:
+        """Per-ROI area, total UMIs, mean UMIs per spot and genes detected.
+
+        Rows follow ``rois``; the spots counted are those :meth:`table` counts
+        (inside the ROI, passing ``spot_mask``).  See
+        :func:`napari_roiscore.analysis.roi_measurements.measure_rois`.
+        """
+        if self._library_sizes is None:
+            self._library_sizes = np.asarray(self.spots.counts.sum(axis=1), dtype=np.float64).ravel()
+        members = [np.empty(0, np.int64) if roi.problem else self._masked_members(roi, spot_mask)
+                   for roi in rois]
+        return measure_rois(self.spots, rois, members, self._library_sizes)
+
     def _masked_members(self, roi: Roi, spot_mask: np.ndarray | None) -> np.ndarray:
         m = self.members(roi, sort=False)
         return m if spot_mask is None else m[spot_mask[m]]
@@ -191,3 +211,58 @@ class RoiScorer:
     @staticmethod
     def method_label(method: str) -> str:
         return METHODS[method][0]
+
+
+def score_columns(scores: SpotScores) -> dict[str, str]:
+    """Method, signature and the genes used / missing, as written next to every ROI row."""
+    return {"method": scores.method, "signature": scores.signature.label,
+            "genes_used": ";".join(scores.match.used), "genes_missing": ";".join(scores.match.missing)}
+
+
+def annotated_table(table: pd.DataFrame, scores: SpotScores, marker_label: str = "") -> pd.DataFrame:
+    """``table`` plus the :data:`ANNOTATION_COLUMNS` (the table ``roiscore score`` writes)."""
+    out = table.copy()
+    for column, value in {**score_columns(scores), "marker_restriction": marker_label}.items():
+        out[column] = value
+    return out
+
+
+def score_rois(spots: SpotTable | str | Path, rois: Sequence[Roi] | str | Path,
+               signature: Signature | Sequence[str], method: str = "mean_z", **params) -> pd.DataFrame:
+    """Score ROIs in one call: the same table ``roiscore score`` writes.
+
+    Parameters
+    ----------
+    spots : SpotTable or path
+        Spots, or any spot file or instrument folder
+        (:func:`~napari_roiscore.spots.reading.read_spots`).
+    rois : list of Roi, or path
+        ROIs, or a QuPath GeoJSON file; ROIs sharing a name are scored as one
+        (their union), as everywhere else.
+    signature : Signature or list of gene symbols
+    method : str
+        A key of :data:`~napari_roiscore.scoring.methods.METHODS`, e.g. ``"mean_z"``, ``"ucell"``.
+    **params
+        Method parameters (checked: an unknown name is refused with the valid ones listed).
+
+    Returns
+    -------
+    DataFrame
+        One row per ROI: :data:`TABLE_COLUMNS` then :data:`ANNOTATION_COLUMNS`.
+
+    Raises
+    ------
+    RoiScoreError
+        Unreadable input, unknown method or parameter, no signature gene in the data.
+    """
+    from napari_roiscore.rois.geojson import read_geojson
+    from napari_roiscore.rois.roi import merge_same_named
+    from napari_roiscore.spots.reading import read_spots
+
+    table = read_spots(spots) if isinstance(spots, (str, Path)) else spots
+    roi_list = read_geojson(rois) if isinstance(rois, (str, Path)) else merge_same_named(list(rois))
+    if not isinstance(signature, Signature):
+        signature = Signature(name="custom signature", up=tuple(signature))
+    scorer = RoiScorer(table)
+    scores = scorer.spot_scores(signature, method, **params)
+    return annotated_table(scorer.table(roi_list, scores), scores)

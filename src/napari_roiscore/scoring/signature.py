@@ -1,8 +1,8 @@
 """Gene signatures: what to score, and which genes of the data they match.
 
 A :class:`Signature` is a named set of "up" genes, an optional "down" set and
-optional per-gene weights.  Signatures load from GMT, YAML or JSON files and
-are matched against the genes of a dataset case-insensitively (``Cd68`` in a
+optional per-gene weights.  Signatures load from GMT, YAML or JSON files
+(:mod:`napari_roiscore.scoring.signature_files`) and are matched against the genes of a dataset case-insensitively (``Cd68`` in a
 mouse dataset matches ``CD68``), by symbol or by a ``var`` column such as
 Ensembl ``gene_ids``.
 
@@ -13,12 +13,9 @@ and is always labelled as such.
 
 from __future__ import annotations
 
-import json
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -28,7 +25,6 @@ __all__ = [
     "EXAMPLE_PANEL",
     "GeneMatch",
     "Signature",
-    "load_signatures",
     "match_genes",
     "parse_gene_list",
 ]
@@ -310,151 +306,11 @@ def match_genes(
     )
 
 
-#: Larger GMT/JSON signature files are refused (all of MSigDB as GMT is ~30 MB).
-MAX_SIGNATURE_BYTES = 64 * 1024**2
-#: Larger YAML signature files are refused (hand-written panels are a few kB; YAML parses slowly).
-MAX_YAML_BYTES = 4 * 1024**2
+def __getattr__(name: str):
+    """``load_signatures`` and its size limits, kept importable from here for existing callers
+    (they live in :mod:`napari_roiscore.scoring.signature_files`, which needs :class:`Signature`)."""
+    if name in ("load_signatures", "MAX_SIGNATURE_BYTES", "MAX_YAML_BYTES"):
+        from napari_roiscore.scoring import signature_files
 
-
-def load_signatures(path: str | Path) -> list[Signature]:
-    """Read signatures from a GMT, YAML or JSON file.
-
-    * GMT: one signature per line, ``name<TAB>description<TAB>gene...``.
-      A pair of lines named ``X_UP`` / ``X_DN`` (or ``_DOWN``) becomes one
-      signature ``X`` with an up and a down set; a line without its partner
-      is an ordinary (up) set under its own name (e.g. ``GSE1_DN``).
-    * Signatures sharing a name are numbered in file order — ``A``,
-      ``A (2)``, ``A (3)`` — so each can be chosen by name (with a warning).
-    * YAML / JSON: a mapping ``{name, up, down, weights, description}``, a list
-      of such mappings, or ``{signatures: [...]}``.
-
-    Raises
-    ------
-    RoiScoreError
-        Unreadable file, unknown extension or malformed content.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise RoiScoreError(
-            f"Signature file {str(path)!r} does not exist.", "Check the path."
-        )
-    suffix = path.suffix.lower()
-    size = path.stat().st_size
-    limit = MAX_YAML_BYTES if suffix in (".yaml", ".yml") else MAX_SIGNATURE_BYTES
-    if size > limit:
-        raise RoiScoreError(
-            f"Signature file {str(path)!r} is {size / 1024**2:.1f} MB; {suffix or 'such'} signature files "
-            f"are at most {limit // 1024**2} MB.",
-            "Keep only the gene sets you score (a few hundred genes each).",
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise RoiScoreError(
-            f"Cannot read signature file {str(path)!r}: {err}.",
-            "Save it as UTF-8 text.",
-        ) from None
-    if suffix == ".gmt":
-        return _numbered_duplicates(_parse_gmt(text, str(path)), str(path))
-    if suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            data = yaml.safe_load(text)  # safe: no python tags; aliases stay shared references
-        except (yaml.YAMLError, RecursionError) as err:
-            raise RoiScoreError(
-                f"Signature file {str(path)!r} is not valid YAML: {str(err)[:300]}.",
-                "Fix the YAML syntax.",
-            ) from None
-    elif suffix == ".json":
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as err:
-            raise RoiScoreError(
-                f"Signature file {str(path)!r} is not valid JSON: {str(err)[:300]}.",
-                "Fix the JSON syntax.",
-            ) from None
-    else:
-        raise RoiScoreError(
-            f"Signature file {str(path)!r} has an unknown extension {suffix!r}.",
-            "Use .gmt, .yaml/.yml or .json.",
-        )
-    if isinstance(data, dict) and "signatures" in data:
-        data = data["signatures"]
-    items = data if isinstance(data, list) else [data]
-    if not items:
-        raise RoiScoreError(
-            f"Signature file {str(path)!r} holds no signature.", "Add one."
-        )
-    return _numbered_duplicates([Signature.from_dict(item, source=str(path)) for item in items], str(path))
-
-
-def _numbered_duplicates(sigs: list[Signature], source: str) -> list[Signature]:
-    """Signatures sharing a name get " (2)", " (3)"... in file order, so each can be chosen by name."""
-    import dataclasses
-
-    seen: dict[str, int] = {}
-    taken = {sig.name for sig in sigs}
-    out = []
-    renamed = []
-    for sig in sigs:
-        n = seen.get(sig.name, 0) + 1
-        seen[sig.name] = n
-        if n > 1:
-            new = f"{sig.name} ({n})"
-            while new in taken:
-                n += 1
-                new = f"{sig.name} ({n})"
-            taken.add(new)
-            renamed.append(new)
-            sig = dataclasses.replace(sig, name=new)
-        out.append(sig)
-    if renamed:
-        warnings.warn(f"{source}: several signatures share a name; later ones are numbered: "
-                      f"{', '.join(repr(r) for r in renamed)} (choose them by these names)", stacklevel=3)
-    return out
-
-
-def _parse_gmt(text: str, source: str) -> list[Signature]:
-    rows: list[tuple[str, str, list[str]]] = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        parts = line.rstrip("\n\r").split("\t")
-        if len(parts) < 3:
-            raise RoiScoreError(
-                f"{source}, line {lineno}: a GMT line needs a name, a description "
-                "and at least one gene, separated by tabs.",
-                "Separate fields with TAB characters.",
-            )
-        rows.append((parts[0].strip(), parts[1].strip(), [g for g in parts[2:] if g.strip()]))
-    if not rows:
-        raise RoiScoreError(f"{source} holds no signature.", "Add a GMT line.")
-    # X_UP + X_DN (or X_DOWN) -> one signature X; an unpaired set keeps its name, as an up set
-    def split(name: str) -> tuple[str, str] | None:
-        for sfx in ("_UP", "_DN", "_DOWN"):
-            if name.upper().endswith(sfx) and len(name) > len(sfx):
-                return name[: -len(sfx)], "up" if sfx == "_UP" else "down"
-        return None
-
-    ups: dict[str, int] = {}
-    downs: dict[str, int] = {}
-    for i, (name, _, _) in enumerate(rows):
-        part = split(name)
-        if part is not None:
-            (ups if part[1] == "up" else downs).setdefault(part[0].upper(), i)
-    partner: dict[int, int] = {}
-    up_rows = set(ups.values())
-    for base, i in ups.items():
-        if base in downs:
-            partner[i], partner[downs[base]] = downs[base], i
-    out = []
-    for i, (name, desc, genes) in enumerate(rows):
-        if i not in partner:
-            out.append(Signature(name=name, up=tuple(genes), description=desc))
-        elif i < partner[i]:  # the pair is listed where its first line is
-            up_i, down_i = (i, partner[i]) if i in up_rows else (partner[i], i)
-            base = split(rows[up_i][0])[0]
-            out.append(Signature(name=base, up=tuple(rows[up_i][2]), down=tuple(rows[down_i][2]),
-                                 description=rows[up_i][1] or rows[down_i][1]))
-    return out
+        return getattr(signature_files, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

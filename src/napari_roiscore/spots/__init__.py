@@ -1,1 +1,15 @@
-"""x"""
+"""Spots (or bins, cells, AOIs): the sample model the scores are computed on.
+
+Where to look
+-------------
+``table.py``
+    :class:`SpotTable`: counts, centres, spot size and µm scale.
+``reading.py``
+    One entry point that reads any supported file or folder.
+``index.py`` / ``outline_cells.py``
+    The spatial index that finds the spots inside an ROI fast.
+``colour_scale.py``
+    Colour limits that follow the values shown.
+``sample.py`` / ``synthetic.py``
+    The shipped sample slide and the generator that made it.
+"""

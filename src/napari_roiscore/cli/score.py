@@ -1,0 +1,159 @@
+"""``roiscore score``: one slide (spots + ROIs [+ image]) -> ROI table, or a saved session reproduced.
+
+Pure core: imports neither Qt nor napari.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from napari_roiscore._atomic import atomic_write_text
+from napari_roiscore.cli.common import EXIT_OK, Progress, add_marker_options, add_quiet_option
+from napari_roiscore.cli.common import add_signature_options, marker_from_args, new_command, output_format
+from napari_roiscore.cli.common import signature_from_args, usage_checked_params, write_table
+from napari_roiscore.cli.slide import SlideResult, image_warnings, placement_warnings, score_slide
+from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer, annotated_table
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.itertuples(index=False):
+        cells = [f"{v:.4f}" if isinstance(v, float) and np.isfinite(v) else ("" if isinstance(v, float) else str(v))
+                 for v in row]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]) -> None:
+    """A short Markdown report: inputs with checksums, signature, genes, table."""
+    from napari_roiscore import __version__
+    from napari_roiscore.session import sha256_path
+
+    s = result.scores
+    lines = [f"# ROI scores ({s.signature.label})", "", "## Inputs", ""]
+    for role, p in inputs.items():
+        if p is not None:
+            lines.append(f"- {role}: `{p}` (sha256 `{sha256_path(p)}`)")
+    lines += ["", "## Scoring", "",
+              f"- method: {RoiScorer.method_label(s.method)} (`{s.method}`)",
+              f"- parameters: `{json.dumps(s.params, default=str)}`",
+              f"- signature genes (up): {', '.join(s.signature.up) or '-'}",
+              f"- signature genes (down): {', '.join(s.signature.down) or '-'}",
+              f"- genes used: {', '.join(s.match.used)}",
+              f"- genes missing from the data: {', '.join(s.match.missing) or 'none'}",
+              f"- spots: {result.n_spots}",
+              f"- marker restriction: {result.marker['label'] if result.marker else 'none (all spots)'}"
+              + (f" ({result.n_marker_positive} spots pass)" if result.n_marker_positive is not None else ""),
+              f"- napari-roiscore {__version__}"]
+    if s.signature.is_example:
+        lines.append("- note: example panel of macrophage genes, NOT the published response signature")
+    if result.warnings:
+        lines += ["", "## Warnings", ""] + [f"- {w}" for w in result.warnings]
+    lines += ["", "## ROI table", "", _md_table(result.table[TABLE_COLUMNS]), ""]
+    atomic_write_text(path, "\n".join(lines))
+
+
+def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``score`` sub-parser to ``sub``."""
+    sc = new_command(
+        sub, "score", help="score the ROIs of one slide",
+        description="Score the ROIs of one slide and write the ROI table.\n\n"
+                    "  roiscore score --spots S.h5ad --rois R.geojson --genes CD68,CD163 --out table.csv\n"
+                    "  roiscore score --session study.roiscore.json --out table.csv",
+    )
+    add_quiet_option(sc)
+    inp = sc.add_argument_group("inputs (either --spots and --rois, or --session)")
+    inp.add_argument("--spots", type=Path, metavar="FILE", help="spots with raw counts (.h5ad)")
+    inp.add_argument("--rois", type=Path, metavar="FILE", help="ROIs (QuPath GeoJSON)")
+    inp.add_argument("--image", type=Path, metavar="FILE",
+                     help="multiplex image (OME-TIFF), checked against spots and ROIs")
+    inp.add_argument("--session", type=Path, metavar="FILE",
+                     help="a saved session: reproduce its scores (checksums verified)")
+    add_signature_options(sc)
+    add_marker_options(sc)
+    out = sc.add_argument_group("outputs")
+    out.add_argument("--out", type=Path, metavar="FILE", help="ROI table, .csv or .json (default: CSV on stdout)")
+    out.add_argument("--report", type=Path, metavar="FILE", help="also write a Markdown report")
+    out.add_argument("--save-session", type=Path, metavar="FILE",
+                     help="also save a session file (data checksums, ROIs, signature, method, scores)")
+    return sc
+
+
+def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) -> int:
+    """Run ``roiscore score``; returns the exit code."""
+    if args.session is not None:
+        clash = [o for o, v in (("--spots", args.spots), ("--rois", args.rois), ("--image", args.image),
+                                ("--signature", args.signature), ("--genes", args.genes),
+                                ("--save-session", args.save_session), ("--marker", args.marker),
+                                ("--marker-threshold", args.marker_threshold)) if v is not None]
+        if clash or args.param or args.method != "mean_z":
+            ap.error(f"--session gives the inputs, signature and method; drop {', '.join(clash) or '--method/--param'}")
+        return _score_from_session(args, say)
+    if args.spots is None or args.rois is None:
+        ap.error("score needs --spots and --rois (or --session)")
+    output_format(args.out)  # fail before the work
+    signature = signature_from_args(args)
+    params = usage_checked_params(ap, args.param, args.method)
+    marker = marker_from_args(args)
+    say(f"scoring {args.spots.name} with {signature.label} ({args.method})")
+    t0 = time.perf_counter()
+    res = score_slide(args.spots, args.rois, signature, args.method, params, image=args.image, marker=marker)
+    if res.marker:
+        say(f"marker restriction: {res.n_marker_positive} of {res.n_spots} spots pass: {res.marker['label']}")
+    for w in res.warnings:
+        say(f"warning: {w}")
+    write_table(res.table, args.out)
+    ok = int((res.table["status"] == "ok").sum())
+    say(f"{len(res.table)} ROI(s), {ok} scored, {res.n_spots} spots, {time.perf_counter() - t0:.1f} s"
+        + (f" -> {args.out}" if args.out else ""))
+    if args.report:
+        write_report(args.report, res, {"spots": args.spots, "rois": args.rois, "image": args.image})
+        say(f"report -> {args.report}")
+    if args.save_session:
+        from napari_roiscore.session import save_session
+
+        save_session(args.save_session, spots=args.spots, rois=args.rois, signature=signature,
+                     method=args.method, params=params, image=args.image, marker=res.marker,
+                     results=res.table[TABLE_COLUMNS])
+        say(f"session -> {args.save_session}")
+    return EXIT_OK
+
+
+def _score_from_session(args: argparse.Namespace, say: Progress) -> int:
+    from napari_roiscore.session import load_session, same_numbers, session_scorer
+
+    output_format(args.out)
+    s = load_session(args.session)
+    say(f"session {args.session.name}: checksums verified ({len(s.data_files)} file(s))")
+    for d in s.version_differences():
+        say(f"warning: software differs from the session's: {d}")
+    t0 = time.perf_counter()
+    scorer, scores, spot_mask = session_scorer(s)
+    label = ""
+    if s.marker:
+        label = str(s.marker.get("label") or f"{s.marker['channel']}+ (> {s.marker.get('threshold')})")
+        say(f"marker restriction: {int(spot_mask.sum())} of {len(spot_mask)} spots pass: {label}")
+    table = annotated_table(scorer.table(s.rois, scores, spot_mask=spot_mask), scores, label)
+    for w in placement_warnings(scorer, s.rois):
+        say(f"warning: {w}")
+    if s.image is not None:
+        for w in image_warnings(s.image.path, scorer.spots.xy, s.rois):
+            say(f"warning: {w}")
+    if s.results is not None:
+        say("scores identical to those stored in the session" if same_numbers(table, s.results)
+            else "warning: scores differ from those stored in the session")
+    write_table(table, args.out)
+    say(f"{len(table)} ROI(s), {time.perf_counter() - t0:.1f} s" + (f" -> {args.out}" if args.out else ""))
+    if args.report:
+        res = SlideResult(table=table, scores=scores, n_spots=scorer.spots.n_spots, marker=s.marker,
+                          n_marker_positive=None if spot_mask is None else int(spot_mask.sum()))
+        write_report(args.report, res, {"spots": s.spots.path, "image": s.image.path if s.image else None})
+        say(f"report -> {args.report}")
+    return EXIT_OK
