@@ -39,7 +39,8 @@ from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.signature import Signature
 
 __all__ = ["CohortValidation", "auc_bootstrap", "cross_validated_discovery", "marker_performance",
-           "naive_discovery", "parse_response", "patient_scores", "score_rois", "validate_signature"]
+           "naive_discovery", "parse_response", "patient_scores", "score_rois", "validate_signature",
+           "validate_table"]
 
 MARKERS = ("tumour", "stroma", "difference")
 _YES = {"1", "1.0", "true", "yes", "y", "r", "responder", "response", "cr", "pr"}
@@ -83,7 +84,9 @@ class CohortValidation:
     def to_csv(self, folder: str | Path, stem: str = "cohort") -> tuple[Path, Path]:
         """Write ``<stem>_patients.csv`` and ``<stem>_performance.csv`` (with the mode as a column)."""
         folder = Path(folder)
-        a = atomic_write_text(folder / f"{stem}_patients.csv", self.patients.to_csv(index=False))
+        patients = self.patients.assign(response=self.patients["response"].map({1.0: "responder",
+                                                                                0.0: "non-responder"}))
+        a = atomic_write_text(folder / f"{stem}_patients.csv", patients.to_csv(index=False))
         perf = self.performance.assign(signature=self.mode, note=RESEARCH_ONLY)
         b = atomic_write_text(folder / f"{stem}_performance.csv", perf.to_csv(index=False))
         return a, b
@@ -208,11 +211,18 @@ def _roi_table(samples: PseudobulkSamples, scores: np.ndarray, patient: str, res
                                 f"Add {patient!r} and {response!r} columns (manifest or slide attributes).")
     return pd.DataFrame({"patient": samples.samples[patient].astype(str).to_numpy(),
                          "class": samples.samples["class"].astype(str).to_numpy(),
-                         "response": parse_response(list(samples.samples[response])), "score": scores})
+                         "response": list(samples.samples[response]), "score": scores})
 
 
-def _validation(rois: pd.DataFrame, mode: str, signatures: list[Signature], *, threshold, n_boot, seed,
-                params: dict) -> CohortValidation:
+def validate_table(rois: pd.DataFrame, mode: str, signatures: list[Signature] | None = None, *,
+                   threshold: float | None = None, n_boot: int = 2000, seed: int = 0,
+                   params: dict | None = None) -> CohortValidation:
+    """Validation from an ROI score table (``patient, class, score, response``; response as
+    :func:`parse_response` reads it), e.g. the table of ``roiscore batch``.
+
+    ``mode`` states how the signature relates to these patients (shown in every output).
+    """
+    rois = rois.assign(response=parse_response(list(rois["response"])))
     patients = patient_scores(rois)
     patients = patients[np.isfinite(patients["response"].to_numpy(float))].reset_index(drop=True)
     rows = []
@@ -221,7 +231,10 @@ def _validation(rois: pd.DataFrame, mode: str, signatures: list[Signature], *, t
             continue
         rows.append({"marker": marker, **marker_performance(patients["response"], patients[marker],
                                                              threshold=threshold, n_boot=n_boot, seed=seed)})
-    return CohortValidation(patients, pd.DataFrame(rows), mode, signatures, params)
+    if not rows:
+        raise RoiScoreError("No patient has a tumour or stroma ROI score.",
+                            "Classify ROIs as tumour or stroma and score them.")
+    return CohortValidation(patients, pd.DataFrame(rows), mode, list(signatures or []), dict(params or {}))
 
 
 def validate_signature(samples: PseudobulkSamples, signature: Signature, *, patient: str = "patient",
@@ -231,7 +244,7 @@ def validate_signature(samples: PseudobulkSamples, signature: Signature, *, pati
     rois = _roi_table(samples, score_rois(samples.counts, signature), patient, response)
     mode = ("discovered on these same patients (naive: AUC inflated)" if discovered_here
             else "given, validated as is (not discovered on this cohort)")
-    return _validation(rois, mode, [signature], threshold=threshold, n_boot=n_boot, seed=seed,
+    return validate_table(rois, mode, [signature], threshold=threshold, n_boot=n_boot, seed=seed,
                        params={"patient": patient, "response": response})
 
 
@@ -270,6 +283,7 @@ def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = 
         shuffle, responders and non-responders spread over the folds).
     """
     rois_all = _roi_table(samples, np.full(len(samples.counts), np.nan), patient, response)
+    rois_all["response"] = parse_response(list(rois_all["response"]))
     known = rois_all.drop_duplicates("patient").dropna(subset=["response"])
     ids = known["patient"].to_numpy()
     if folds == "loo":
@@ -301,5 +315,5 @@ def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = 
         signatures.append(sig)
         scores[held] = score_rois(samples.counts, sig, reference=train)[held]
     rois_all["score"] = scores
-    return _validation(rois_all, mode, signatures, threshold=threshold, n_boot=n_boot, seed=seed,
+    return validate_table(rois_all, mode, signatures, threshold=threshold, n_boot=n_boot, seed=seed,
                        params={"folds": folds, "discover_in": discover_in, "n_up": n_up, "n_down": n_down})

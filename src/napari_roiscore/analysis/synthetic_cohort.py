@@ -16,6 +16,7 @@ cohort with no true signal.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -27,7 +28,7 @@ from napari_roiscore.analysis.pseudobulk_samples import SlideRois
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.spots.table import SpotTable
 
-__all__ = ["SyntheticCohort", "synthetic_cohort"]
+__all__ = ["SyntheticCohort", "synthetic_cohort", "write_cohort"]
 
 CELL_TYPES = ("tumour", "fibroblast", "macrophage")
 #: mean cell-type fractions of a spot in each ROI class
@@ -134,6 +135,7 @@ def synthetic_cohort(
                            obs=pd.DataFrame(index=[f"{patient}-s{i}" for i in range(len(counts))]),
                            var=pd.DataFrame(index=genes))
         adata.obsm["spatial"] = np.vstack(xy).astype(np.float64)
+        adata.uns["spatial"] = {patient: {"scalefactors": {"spot_diameter_fullres": PITCH_PX * 0.55}}}
         spots = SpotTable(adata=adata, diameter_px=PITCH_PX * 0.55, provenance={"reader": "synthetic_cohort"})
         slides.append(SlideRois(slide=f"{patient}-slide", spots=spots, rois=rois,
                                 attributes={"patient": patient,
@@ -146,3 +148,21 @@ def synthetic_cohort(
                 "rois_per_class": rois_per_class, "spots_per_roi": spots_per_roi, "patient_sd": patient_sd,
                 "dispersion": dispersion, "seed": seed},
     )
+
+
+def write_cohort(cohort: SyntheticCohort, folder: str | Path) -> Path:
+    """Write each slide's spots (``.h5ad``) and ROIs (GeoJSON) and a manifest
+    ``cohort.csv`` (``slide_id, spots, rois, patient, response``); returns the manifest."""
+    from napari_roiscore.rois.geojson import write_geojson
+
+    folder = Path(folder)
+    (folder / "data").mkdir(parents=True, exist_ok=True)
+    rows = ["slide_id,spots,rois,patient,response"]
+    for slide in cohort.slides:
+        spots, rois = f"data/{slide.slide}.h5ad", f"data/{slide.slide}_rois.geojson"
+        slide.spots.adata.write_h5ad(folder / spots)
+        write_geojson(slide.rois, folder / rois)
+        rows.append(f"{slide.slide},{spots},{rois},{slide.attributes['patient']},{slide.attributes['response']}")
+    manifest = folder / "cohort.csv"
+    manifest.write_text("\n".join(rows) + "\n")
+    return manifest

@@ -21,6 +21,7 @@ import pandas as pd
 from napari_roiscore.cli.common import EXIT_OK, EXIT_PARTIAL, Progress, add_marker_options, add_quiet_option
 from napari_roiscore.cli.common import add_signature_options, check_method, marker_from_args, new_command
 from napari_roiscore.cli.common import output_format, signature_from_args, usage_checked_params, write_table
+from napari_roiscore.cli.cohort import add_cohort_options, with_cohort_columns, write_cohort_section
 from napari_roiscore.cli.slide import score_slide
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.scorer import ANNOTATION_COLUMNS, TABLE_COLUMNS
@@ -35,15 +36,23 @@ class Slide:
     spots: Path
     rois: Path
     image: Path | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def attribute_dict(self) -> dict[str, str]:
+        """The manifest's other columns (e.g. ``patient``, ``response``) for this slide."""
+        return dict(self.attributes)
 
 
 MANIFEST_REQUIRED = ("slide_id", "spots", "rois")
 
 
 def read_manifest(path: str | Path) -> list[Slide]:
-    """Read a cohort manifest (CSV with ``slide_id, spots, rois[, image]``).
+    """Read a cohort manifest (CSV with ``slide_id, spots, rois[, image]`` and optional
+    attribute columns such as ``patient`` and ``response``).
 
-    Relative paths are relative to the manifest's folder.  Missing data files
+    Relative paths are relative to the manifest's folder.  Columns other than
+    the four above are kept as the slide's ``attributes``.  Missing data files
     are *not* an error here: they fail their own slide only.
 
     Raises
@@ -75,8 +84,7 @@ def read_manifest(path: str | Path) -> list[Slide]:
     problems = []
     slides = []
     seen: dict[str, int] = {}
-    for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
-        rec = row._asdict()
+    for i, rec in enumerate(df.to_dict("records"), start=2):  # line 1 is the header
         sid = str(rec["slide_id"]).strip()
         where = f"line {i}"
         if not sid:
@@ -89,11 +97,14 @@ def read_manifest(path: str | Path) -> list[Slide]:
             if not str(rec[col]).strip():
                 problems.append(f"{where}: empty {col!r} path")
         image = str(rec.get("image", "") or "").strip()
+        extra = tuple((str(k), str(v).strip()) for k, v in rec.items()
+                      if k not in (*MANIFEST_REQUIRED, "image") and not str(k).startswith("unnamed"))
         slides.append(Slide(
             slide_id=sid,
             spots=(base / str(rec["spots"]).strip()).resolve(),
             rois=(base / str(rec["rois"]).strip()).resolve(),
             image=(base / image).resolve() if image else None,
+            attributes=extra,
         ))
     if problems:
         raise RoiScoreError(f"Manifest {src!r}: " + "; ".join(problems) + ".",
@@ -271,7 +282,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         sub, "batch", help="score a cohort (manifest CSV) on Dask distributed",
         description="Score every slide of a cohort manifest, one Dask task per slide.\n\n"
                     "The manifest is a CSV with columns slide_id, spots, rois and optionally image;\n"
-                    "relative paths are relative to the manifest. A slide that fails is reported\n"
+                    "relative paths are relative to the manifest. Optional columns response and\n"
+                    "patient add a cohort validation (per-patient tumour/stroma scores, ROC AUC with\n"
+                    "bootstrap CI, Mann-Whitney p; CSVs and a figure next to --out; research use only). A slide that fails is reported\n"
                     "(stderr and a failures table) while the others complete; exit code 3 then.\n"
                     "Workers must see the data paths (shared filesystem) when --scheduler is used.",
     )
@@ -286,6 +299,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="worker processes of the local cluster (default: number of CPUs)")
     add_signature_options(bt)
     add_marker_options(bt)
+    add_cohort_options(bt)
     return bt
 
 
@@ -305,7 +319,9 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     say(f"{len(slides)} slide(s), {signature.label} ({args.method}), on {where}")
     with DaskClient(args.scheduler, workers) as client:
         result = run_batch(slides, signature, client, args.method, params, progress=say, marker=marker)
-    write_table(result.table, args.out)
+    table = with_cohort_columns(result.table, slides)
+    write_table(table, args.out)
+    write_cohort_section(table, args.out, args, signature.label, say)
     n_fail = len(result.failures)
     say(f"{len(slides) - n_fail}/{len(slides)} slide(s) scored in {result.seconds:.1f} s -> {args.out}")
     fpath = args.failures or args.out.with_name(args.out.stem + ".failures.csv")
