@@ -55,8 +55,12 @@ def _exports(tmp: Path) -> dict[str, tuple]:
 def test_failed_export_leaves_previous_file(kind, tmp_path, monkeypatch):
     monkeypatch.delenv("NAPARI_ROISCORE_AUTOSAVE_DIR", raising=False)
     path, export = _exports(tmp_path)[kind]
-    path.write_bytes(OLD)
-    before = set(tmp_path.iterdir())
+    old = OLD
+    if kind == "autosave":  # an unreadable sidecar is set aside (tests/test_bad_inputs_2.py): start from a valid one
+        export(path)
+        old = path.read_bytes()
+    path.write_bytes(old)
+    before = {p for p in tmp_path.iterdir() if p.suffix != ".lock"}
 
     def full_disk(fd):
         raise DiskFull("no space left on device")
@@ -64,12 +68,12 @@ def test_failed_export_leaves_previous_file(kind, tmp_path, monkeypatch):
     monkeypatch.setattr(atomic.os, "fsync", full_disk)  # fails after writing the temp file, before the rename
     with pytest.raises(DiskFull):
         export(path)
-    assert path.read_bytes() == OLD, f"{kind} wrote the file in place"
-    assert set(tmp_path.iterdir()) == before, "temporary file left behind"
+    assert path.read_bytes() == old, f"{kind} wrote the file in place"
+    assert {p for p in tmp_path.iterdir() if p.suffix != ".lock"} == before, "temporary file left behind"
     monkeypatch.undo()
     monkeypatch.delenv("NAPARI_ROISCORE_AUTOSAVE_DIR", raising=False)
     export(path)  # and without the failure, the file is replaced
-    assert path.read_bytes() != OLD
+    assert path.read_bytes() != old
 
 
 def test_writer_failing_midway_leaves_old_file(tmp_path):

@@ -86,15 +86,20 @@ def test_failed_write_keeps_previous_sidecar(data_file, bad_extra):
         save_autosave(_rois()[:1], data_file, extra=bad_extra)
     assert first.read_bytes() == before
     assert [r.name for r in load_autosave(data_file).rois] == ["004", "007", "x1"]
-    leftovers = [p.name for p in data_file.parent.iterdir()]
+    leftovers = [p.name for p in data_file.parent.iterdir() if not p.name.endswith(".lock")]  # the writer lock
     assert sorted(leftovers) == sorted([data_file.name, first.name])
 
 
 def test_unreadable_sidecar_and_discard(data_file):
     p = sidecar_path(data_file)
     p.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
-    with pytest.raises(RoiScoreError, match="roiscore-autosave.geojson.*Move or delete"):
+    with pytest.raises(RoiScoreError, match="roiscore-autosave.geojson.*kept as.*unreadable-.*Move or delete"):
         load_autosave(data_file)
+    # kept aside, never deleted: the next autosave starts afresh beside it
+    aside = [q for q in p.parent.iterdir() if ".unreadable-" in q.name]
+    assert len(aside) == 1 and aside[0].read_text(encoding="utf-8").endswith("[")
+    assert load_autosave(data_file) is None
+    save_autosave(_rois(), data_file)
     assert discard_autosave(data_file) is True
     assert discard_autosave(data_file) is False
     assert load_autosave(data_file) is None

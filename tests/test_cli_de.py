@@ -75,3 +75,13 @@ def test_batch_with_response_writes_the_cohort_section(written, tmp_path):
     assert (tmp_path / "scores.cohort.png").stat().st_size > 5000
     assert len(pd.read_csv(tmp_path / "scores.cohort_patients.csv")) == 8
     assert np.isfinite(perf["ci_low"]).all()
+
+
+def test_de_command_never_writes_over_an_input(written, capsys):
+    cohort, manifest = written
+    s = read_manifest(manifest)[0]
+    before = s.rois.read_bytes()
+    rc = main(["de", "--manifest", str(manifest), "--test", "stroma", "--reference", "tumour",
+               "--out", str(manifest.with_name("de.csv")), "--signature-out", str(s.rois)])
+    assert rc == 1 and s.rois.read_bytes() == before
+    assert not manifest.with_name("de.csv").exists()

@@ -37,3 +37,24 @@ def test_manifest_reached_through_symlink():
     pkg = Path(napari_roiscore.__file__).parent
     assert (pkg / "napari.yaml").is_file()
     assert (pkg / "sample_images" / "sample_spots.h5ad").is_file()
+
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_package_manifest_and_sample_images_are_symlinks_to_the_top_level_files():
+    pkg = REPO / "src" / "napari_roiscore"
+    for name in ("napari.yaml", "sample_images"):
+        link = pkg / name
+        assert link.is_symlink(), f"{link} must be a symlink to ../../{name}, not a copy"
+        assert link.resolve() == (REPO / name).resolve(), f"{link} points to {link.resolve()}"
+
+
+def test_installed_manifest_is_the_top_level_file():
+    """The manifest napari loads (through the entry point) equals the one in the repository root."""
+    installed = PluginManifest.from_distribution("napari-roiscore")
+    top_level = PluginManifest.from_file(REPO / "napari.yaml")
+    assert installed.model_dump(exclude={"package_metadata"}) == \
+        top_level.model_dump(exclude={"package_metadata"})
+    patterns = {p for r in installed.contributions.readers for p in r.filename_patterns}
+    assert {"*.h5", "*.xlsx", "*.zarr", "*.h5ad"} <= patterns

@@ -59,13 +59,58 @@ def test_real_spaceranger_shape_and_fields(visium):
     assert "Cd68" in ad.var_names and "Stab1" in ad.var_names
     assert ad.var_names.is_unique
     assert visium.shape == "circle"
-    assert visium.diameter_px == pytest.approx(14.964878633873417)
-    assert visium.pixel_size_um == pytest.approx(55 / 14.964878633873417)
+    # 55 µm spots; the pixel size is tested against the 100 µm pitch below
+    assert visium.diameter_px * visium.pixel_size_um == pytest.approx(55.0)
     prov = visium.provenance
     assert prov["reader"] == "spaceranger"
     assert prov["matrix"].endswith("filtered_feature_bc_matrix.h5")
     assert prov["positions"].endswith("tissue_positions.csv")
     assert prov["software_version"] == "spaceranger-3.0.0"
+
+
+def _row_neighbour_distances_um(spots) -> np.ndarray:
+    """Distances between spots of one array row two array columns apart: lattice neighbours."""
+    obs = spots.adata.obs
+    key = {(r, c): i for i, (r, c) in enumerate(zip(obs["array_row"], obs["array_col"]))}
+    pairs = [(i, key[(r, c + 2)]) for (r, c), i in key.items() if (r, c + 2) in key]
+    xy_um = spots.xy * spots.pixel_size_um
+    a, b = np.array(pairs).T
+    return np.hypot(*(xy_um[a] - xy_um[b]).T)
+
+
+def test_real_visium_pitch_reads_100_um_and_spots_55_um(visium):
+    """Visium: 100 µm centre to centre, 55 µm spots, in the SpotTable's own µm units."""
+    from scipy.spatial import cKDTree
+
+    xy_um = visium.xy * visium.pixel_size_um
+    nearest = cKDTree(xy_um).query(xy_um, k=2)[0][:, 1]
+    assert np.median(nearest) == pytest.approx(100.0, rel=0.02)
+    row_neighbours = _row_neighbour_distances_um(visium)  # independent of nearest neighbours
+    assert len(row_neighbours) > 1000
+    assert np.median(row_neighbours) == pytest.approx(100.0, rel=0.02)
+    assert visium.diameter_px * visium.pixel_size_um == pytest.approx(55.0)
+    # the old rule (55 µm / spot_diameter_fullres) read the pitch ~21 % short: this test sees it
+    old_px = 55 / visium.adata.uns["spatial"][next(iter(visium.adata.uns["spatial"]))][
+        "scalefactors"]["spot_diameter_fullres"]
+    assert np.median(row_neighbours) / visium.pixel_size_um * old_px < 85.0
+    assert "pitch" in visium.provenance["pixel_size_source"]
+
+
+def test_real_visium_scale_matches_spot_diameter_fullres_without_warning(visium_dir, recwarn):
+    s = read_spaceranger(visium_dir, load_images=False)
+    assert not [w for w in recwarn if "µm/pixel" in str(w.message)]
+    sf = s.adata.uns["spatial"][next(iter(s.adata.uns["spatial"]))]["scalefactors"]
+    by_diameter = 65.0 / sf["spot_diameter_fullres"]  # Space Ranger: pixels across a 65 µm spot
+    assert s.pixel_size_um == pytest.approx(by_diameter, rel=0.10)
+
+
+def test_scalefactors_that_disagree_with_the_pitch_warn_and_the_pitch_wins(visium, visium_dir, tmp_path):
+    outs = _linked_outs(visium_dir, tmp_path / "outs", skip=("spatial/scalefactors_json.json",))
+    write_json(outs / "spatial" / "scalefactors_json.json",
+               {"spot_diameter_fullres": 10.0, "tissue_lowres_scalef": 0.2, "tissue_hires_scalef": 0.6666667})
+    with pytest.warns(UserWarning, match="spot pitch gives .* apart; using the pitch"):
+        s = read_spaceranger(outs, load_images=False)
+    assert s.pixel_size_um == pytest.approx(visium.pixel_size_um)
 
 
 def test_real_h5_and_matrix_market_layouts_are_identical(visium, visium_dir):
@@ -163,13 +208,18 @@ def test_generated_spaceranger_with_headerless_positions(tmp_path):
     write_json(outs / "spatial" / "scalefactors_json.json",
                {"spot_diameter_fullres": 89.4, "tissue_lowres_scalef": 0.05,
                 "tissue_hires_scalef": 0.17, "fiducial_diameter_fullres": 144.0})
-    s = read_spaceranger(outs)
+    with pytest.warns(UserWarning, match="spot pitch"):  # 4 scattered spots are no 100 µm lattice
+        s = read_spaceranger(outs)
     assert s.adata.shape == (3, 4)
     np.testing.assert_array_equal(s.xy, [[500.0, 100.0], [700.25, 200.5], [900.0, 300.0]])
     np.testing.assert_array_equal(s.counts.toarray(), counts)
     assert list(s.adata.var_names) == ["CD68", "STAB1", "PTPRC", "CD68-1"]
     assert list(s.adata.var["gene_symbols"]) == ["CD68", "STAB1", "PTPRC", "CD68"]
-    assert s.diameter_px == pytest.approx(89.4)
+    # median nearest-neighbour distance of the 4 listed centres = 100 µm
+    nn = sorted([np.hypot(200.25, 100.5), np.hypot(199.75, 99.5), np.hypot(199.75, 99.5), np.hypot(490, 90)])
+    px = 100.0 / ((nn[1] + nn[2]) / 2)
+    assert s.pixel_size_um == pytest.approx(px)
+    assert s.diameter_px == pytest.approx(55.0 / px)
     assert tissue_images_from_uns(s.adata) == []  # no png written
 
 
@@ -223,4 +273,42 @@ def test_visium_hd_missing_parquet_and_bin_size(tmp_path):
         read_visium_hd(folder)
     shutil.rmtree(folder / "spatial")
     with pytest.raises(RoiScoreError, match="tissue_positions.parquet"):
+        read_visium_hd(folder)
+
+
+def test_scanpy_style_h5ad_of_visium_spots_gets_the_same_scale(visium, tmp_path):
+    """An .h5ad keeping Space Ranger's scalefactors and array grid (as scanpy.read_visium writes
+    it) is scaled by the 100 µm pitch too, not taken as 55 µm = spot_diameter_fullres."""
+    from napari_roiscore.spots.table import read_h5ad_spots
+
+    adata = visium.adata.copy()
+    for lib in adata.uns["spatial"].values():
+        lib["images"] = {}
+    adata.write_h5ad(tmp_path / "visium.h5ad")
+    s = read_h5ad_spots(tmp_path / "visium.h5ad")
+    assert s.pixel_size_um == pytest.approx(visium.pixel_size_um, rel=0.01)
+    assert s.diameter_px * s.pixel_size_um == pytest.approx(55.0)
+    assert np.median(_row_neighbour_distances_um(s)) == pytest.approx(100.0, rel=0.02)
+
+
+def test_visium_hd_without_microns_per_pixel_scales_by_the_bin_pitch(tmp_path):
+    folder = tmp_path / "square_008um"
+    _write_hd_bins(folder)
+    sf_path = folder / "spatial" / "scalefactors_json.json"
+    sf = __import__("json").loads(sf_path.read_text())
+    del sf["microns_per_pixel"]
+    write_json(sf_path, sf)
+    s = read_visium_hd(folder)
+    assert s.pixel_size_um == pytest.approx(0.2737)
+    assert s.diameter_px * s.pixel_size_um == pytest.approx(8.0)
+
+
+def test_visium_hd_bins_off_their_stated_size_warn(tmp_path):
+    folder = tmp_path / "square_008um"
+    _write_hd_bins(folder)
+    sf_path = folder / "spatial" / "scalefactors_json.json"
+    sf = __import__("json").loads(sf_path.read_text())
+    sf["microns_per_pixel"] = 0.5  # bins would be 16 px wide, but their centres are 29 px apart
+    write_json(sf_path, sf)
+    with pytest.warns(UserWarning, match="neighbouring bins are"):
         read_visium_hd(folder)

@@ -272,22 +272,48 @@ ABC = ["A", "B", "C", "D", "E", "F"]
 def test_ucell_by_hand():
     spots = make_spots(HAND, ABC)
     sig = Signature("s", up=("A", "C", "D"))
-    # maxRank = 3.  Descending ranks, ties averaged:
+    # UCell >= 2.8: ranks > maxRank count as maxRank; score = 1 - U / (n*maxRank - n(n+1)/2).
+    # maxRank = 3, n = 3: denominator 9 - 6 = 3.  Descending ranks, ties averaged:
     # spot 1: A=5 ->1; B,C=3 -> (2+3)/2=2.5; F=1 -> 4; D,E=0 -> (5+6)/2=5.5
-    #   A 1, C 2.5, D 5.5>3 -> 4;  U = 7.5 - 3*4/2 = 1.5;  1 - 1.5/(3*3) = 5/6
-    # spot 2: E=2 -> 1; five zeros -> (2+...+6)/5 = 4 > 3: all insignificant -> 0
+    #   A 1, C 2.5, D 5.5 -> 3;  U = 6.5 - 6 = 0.5;  1 - 0.5/3 = 5/6
+    # spot 2: E=2 -> 1; five zeros -> (2+...+6)/5 = 4 -> 3:  U = 9 - 6 = 3 -> 0
     # spot 3: A,C,E,F=1 -> (1+2+3+4)/4 = 2.5; B,D=0 -> 5.5
-    #   A 2.5, C 2.5, D 4;  U = 9 - 6 = 3;  1 - 3/9 = 2/3
-    # spot 4: six zeros -> 3.5 > 3 -> 0
+    #   A 2.5, C 2.5, D 3;  U = 8 - 6 = 2;  1 - 2/3 = 1/3
+    # spot 4: six zeros -> 3.5 -> 3 -> 0
     got = score_spots(spots, sig, "ucell", max_rank=3).values
-    assert np.allclose(got, [5 / 6, 0.0, 2 / 3, 0.0])
-    # maxRank 1500 -> min(1500, 6) = 6: nothing is capped.
-    # spot 1: 1 + 2.5 + 5.5 = 9, U = 3, 1 - 3/18 = 5/6
-    # spot 2: zeros rank 4 (<= 6): 4+4+4 = 12, U = 6, 1 - 6/18 = 2/3
-    # spot 3: 2.5 + 2.5 + 5.5 = 10.5, U = 4.5, 1 - 4.5/18 = 3/4
-    # spot 4: 3.5 * 3 = 10.5 -> 3/4
+    assert np.allclose(got, [5 / 6, 0.0, 1 / 3, 0.0])
+    # maxRank 1500 -> min(1500, 6) = 6: nothing is capped; denominator 18 - 6 = 12.
+    # spot 1: 1 + 2.5 + 5.5 = 9, U = 3, 1 - 3/12 = 3/4
+    # spot 2: zeros rank 4 (<= 6): 4+4+4 = 12, U = 6, 1 - 6/12 = 1/2
+    # spot 3: 2.5 + 2.5 + 5.5 = 10.5, U = 4.5, 1 - 4.5/12 = 5/8
+    # spot 4: 3.5 * 3 = 10.5 -> 5/8
     got = score_spots(spots, sig, "ucell").values
-    assert np.allclose(got, [5 / 6, 2 / 3, 3 / 4, 3 / 4])
+    assert np.allclose(got, [3 / 4, 1 / 2, 5 / 8, 5 / 8])
+
+
+def test_ucell_2021_variant_by_hand():
+    spots = make_spots(HAND, ABC)
+    sig = Signature("s", up=("A", "C", "D"))
+    # UCell < 2.8: ranks > maxRank become maxRank + 1; score = 1 - U / (n*maxRank); all beyond -> 0.
+    # spot 1: A 1, C 2.5, D -> 4;  U = 7.5 - 6 = 1.5;  1 - 1.5/9 = 5/6
+    # spot 3: A 2.5, C 2.5, D 4;  U = 9 - 6 = 3;  1 - 3/9 = 2/3
+    got = score_spots(spots, sig, "ucell", max_rank=3, variant="2021").values
+    assert np.allclose(got, [5 / 6, 0.0, 2 / 3, 0.0])
+    with pytest.raises(RoiScoreError, match="variant"):
+        score_spots(spots, sig, "ucell", variant="2019")
+
+
+def test_ucell_missing_gene_counts_as_unexpressed_by_hand():
+    spots = make_spots(HAND, ABC)
+    # up = A, C and a gene not in the data ("ZZZ"): n = 3, ZZZ has rank maxRank = 3 (UCell's impute)
+    # spot 1: A 1, C 2.5, ZZZ 3: U = 6.5 - 6 = 0.5 -> 5/6 (as with D above, which is unexpressed)
+    got = score_spots(spots, Signature("s", up=("A", "C", "ZZZ")), "ucell", max_rank=3)
+    assert np.allclose(got.values, score_spots(spots, Signature("s", up=("A", "C", "D")), "ucell",
+                                               max_rank=3).values)
+    assert got.params["missing_genes"].startswith("imputed")
+    # the 2021 variant leaves ZZZ out: n = 2, spot 1: A 1, C 2.5: U = 3.5 - 3 = 0.5 -> 1 - 0.5/6
+    old = score_spots(spots, Signature("s", up=("A", "C", "ZZZ")), "ucell", max_rank=3, variant="2021")
+    assert old.values[0] == pytest.approx(1 - 0.5 / 6)
 
 
 def test_ucell_down_set_by_hand():
@@ -301,7 +327,18 @@ def test_ucell_down_set_by_hand():
 
 
 def ucell_dense(D: np.ndarray, up, max_rank: int) -> np.ndarray:
-    """Brute force from the definition: rank every gene of every spot."""
+    """Brute force from the definition (UCell >= 2.8): rank every gene of every spot."""
+    m = min(max_rank, D.shape[1])
+    n = len(up)
+    out = []
+    for row in D:
+        r = np.minimum(rankdata(-row, method="average")[up], m)
+        out.append(1 - (r.sum() - n * (n + 1) / 2) / (n * m - n * (n + 1) / 2))
+    return np.array(out)
+
+
+def ucell_dense_2021(D: np.ndarray, up, max_rank: int) -> np.ndarray:
+    """Brute force of UCell before 2.8."""
     m = min(max_rank, D.shape[1])
     n = len(up)
     out = []
@@ -325,6 +362,8 @@ def test_ucell_sparse_equals_dense_bruteforce(max_rank):
     up = [0, 1, 2, 50, 120, 299]
     got = ucell_spots(X, np.array(up), max_rank=max_rank)
     assert np.allclose(got, ucell_dense(D, up, max_rank))
+    old = ucell_spots(X, np.array(up), max_rank=max_rank, variant="2021")
+    assert np.allclose(old, ucell_dense_2021(D, up, max_rank))
 
 
 def test_rank_methods_with_large_counts_explicit_zeros_and_floats():
@@ -594,3 +633,33 @@ def test_q3_zero_status_says_why_and_what_to_do():
     res = score_bulk_profiles(bulk, match, norm="q3", score="mean_z", n_spots=[326, 411])
     assert res.status[0].startswith("Q3 of counts is 0: 88% of genes have no counts") and "use CPM" in res.status[0]
     assert res.status[1] == "mean z-score needs at least 2 ROIs with a Q3 above 0; use CPM"
+
+
+def test_log1p_cp10k_equals_scanpy_normalize_total_and_log1p():
+    """normalise.py says 'exactly as scanpy.pp.normalize_total(target_sum=1e4) + log1p': compare."""
+    sc = pytest.importorskip("scanpy")
+    from napari_roiscore.scoring.normalise import log1p_cp10k_divisor, selected_columns
+
+    X = random_counts(60, 150, 0.3, seed=21).astype(np.float64)
+    X = sp.vstack([X, sp.csr_matrix((1, 150))]).tocsr()  # an empty spot stays 0
+    a = ad.AnnData(X=X.copy())
+    sc.pp.normalize_total(a, target_sum=1e4)
+    sc.pp.log1p(a)
+    cols = np.arange(150)
+    ours = selected_columns(X, cols, log1p_cp10k_divisor(library_sizes(X))).toarray()
+    np.testing.assert_allclose(ours, a.X.toarray(), rtol=1e-15, atol=0)
+
+
+def test_two_roi_pseudobulk_gene_z_is_0707_but_the_score_is_their_mean():
+    """With two ROIs each gene's z is ±1/√2 (SD with n - 1); the ROI score, their mean,
+    is 0.707 × (genes higher in this ROI − genes lower) / genes — not ±0.707."""
+    genes = [f"g{i}" for i in range(6)]
+    bulk = np.array([[10, 20, 30, 5, 50, 100], [20, 10, 60, 1, 80, 100]], dtype=float)
+    match = match_genes(Signature("s", up=tuple(genes[:5])), genes)
+    res = score_bulk_profiles(bulk, match, norm="cpm", score="mean_z", n_spots=[4, 4])
+    e = np.log2(bulk / (bulk.sum(axis=1, keepdims=True) / 1e6) + 1)[:, :5]
+    z = (e - e.mean(axis=0)) / e.std(axis=0, ddof=1)
+    assert np.allclose(np.abs(z), 1 / np.sqrt(2))
+    higher = (z[0] > 0).sum()  # genes higher in ROI 1 (after CPM)
+    assert np.allclose(res.values, [(2 * higher - 5) / 5 / np.sqrt(2), -(2 * higher - 5) / 5 / np.sqrt(2)])
+    assert abs(res.values[0]) < 0.5  # not ±0.707

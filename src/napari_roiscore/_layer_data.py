@@ -30,22 +30,56 @@ def _frame(px: float | None) -> dict:
     return {"scale": (1.0, 1.0)}
 
 
+#: channels whose coarsest level holds at most this many pixels get contrast limits from their data
+CONTRAST_SAMPLE_PIXELS = 4_000_000
+
+
+def _contrast_limits(levels: list) -> list[float]:
+    """Display range of one channel: 0 .. its 99.9th percentile (at least 1).
+
+    Sparse ion counts (MIBI, IMC) and 16-bit images that use a small part of
+    their range would look black against the dtype's full range.  The
+    percentile is taken on the coarsest pyramid level when it is small
+    enough; otherwise the dtype's range is used (nothing is read).
+    """
+    dtype = np.dtype(levels[0].dtype)
+    full = float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
+    small = levels[-1]
+    if int(np.prod(small.shape)) > CONTRAST_SAMPLE_PIXELS:
+        return [0.0, full]
+    values = np.asarray(small)
+    if not values.size:
+        return [0.0, full]
+    hi = float(np.percentile(values, 99.9))
+    if dtype.kind in "ui" and hi < 1:
+        hi = max(float(values.max()), 1.0)
+    if dtype.kind not in "ui" and not hi > 0:
+        hi = full
+    return [0.0, hi]
+
+
 def image_layers(image: MultiplexImage) -> list[tuple]:
-    """One additive image layer per channel, coloured by its role."""
+    """One additive image layer per channel, coloured by its role.
+
+    When some channels have a role (nuclei, cancer cells, vessels,
+    macrophages), the others start hidden (grey): a 40-marker panel opens
+    as the four-colour overlay.  Without any role every channel is shown.
+    """
+    any_role = any(r != "other" for r in image.roles)
     out = []
     for c, name in enumerate(image.channel_names):
         levels = image.channel_levels(c)
-        dtype = np.dtype(levels[0].dtype)
-        hi = float(np.iinfo(dtype).max) if dtype.kind in "ui" else 1.0
         out.append((
             levels if len(levels) > 1 else levels[0],
             {
                 "name": f"{name} ({image.roles[c]})",
                 "colormap": image.colormap(c),
                 "blending": "additive",
-                "contrast_limits": [0.0, hi],
+                "contrast_limits": _contrast_limits(levels),
+                "visible": image.roles[c] != "other" or not any_role,
                 "multiscale": len(levels) > 1,
                 **_frame(image.pixel_size_um),
+                **({"affine": np.asarray(image.provenance["affine"])} if "affine" in image.provenance else {}),
                 "metadata": {"roiscore_channel": name, "roiscore_role": image.roles[c], IMAGE_KEY: image},
             },
             "image",

@@ -12,7 +12,10 @@ Folders recognised (dropped on napari or opened with File ▸ Open Folder):
   folder holding it or the two tables as text files) → one spot per AOI, drawn
   at its ROI centre with its own area;
 * a SpatialData ``.zarr`` store → spots of its table (needs the optional
-  ``spatialdata`` extra; without it a message says how to install it).
+  ``spatialdata`` extra; without it a message says how to install it);
+* a folder of one TIFF per marker (MIBI, IMC, CODEX exports) → one multiplex
+  image; when the files do not store the pixel size, a dialog asks for it
+  (cancel: the image is shown in pixels).
 
 Images (``.ome.tif``, ``.ome.tiff``, ``.qptiff``, ``.tif``, ``.tiff``) open as one
 additive layer per channel, coloured by the channel's role, as lazy pyramids.
@@ -28,9 +31,13 @@ from pathlib import Path
 from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.readers.dispatch import (
+    IMAGE_SUFFIXES,
     enclosing_instrument_folder,
     folder_kind,
+    image_kind,
     is_geomx_export_workbook,
+    is_tiff,
+    read_image,
     read_spots_of_kind,
     spots_kind,
 )
@@ -40,24 +47,6 @@ from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["IMAGE_SUFFIXES", "folder_kind", "get_reader", "is_tiff", "read_paths"]
 
-#: file endings opened as multiplex images
-IMAGE_SUFFIXES = (".ome.tif", ".ome.tiff", ".qptiff", ".tif", ".tiff")
-
-_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
-
-
-def is_tiff(path: str | Path) -> bool:
-    """True for an existing file with an image ending that starts like a (Big)TIFF."""
-    p = Path(path)
-    if not str(p).lower().endswith(IMAGE_SUFFIXES) or not p.is_file():
-        return False
-    try:
-        with open(p, "rb") as fh:
-            return fh.read(4) in _TIFF_MAGIC
-    except OSError:
-        return False
-
-
 def get_reader(path: str | list[str]) -> Callable | None:
     """Return a reader for ``.h5ad`` spots, ``.geojson`` ROIs, a TIFF image or an
     instrument folder, else ``None``."""
@@ -66,7 +55,7 @@ def get_reader(path: str | list[str]) -> Callable | None:
         return None
     resolved = []
     for p in paths:
-        if str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p) or is_tiff(p) \
+        if str(p).lower().endswith((".h5ad", ".geojson")) or folder_kind(p) or image_kind(p) \
                 or is_geomx_export_workbook(p):
             resolved.append(str(p))
             continue
@@ -120,8 +109,27 @@ def _read_spots(p: Path, kind: str) -> list[tuple]:
     if kind == "geomx_export":
         return [_aoi_layer(spots, name=f"{p.stem} AOIs")]
     if kind == "spatialdata":
-        return _spots_with_images(spots, name=f"{p.stem} spots")
+        return _spatialdata_layers(p, spots)
     return _spots_with_images(spots, name=p.stem)  # h5ad
+
+
+def _spatialdata_layers(p: Path, spots: SpotTable) -> list[tuple]:
+    """A SpatialData store: its images (placed by their transformations), spots, and ROIs written here."""
+    from napari_roiscore.readers.spatialdata_rois import ROI_ELEMENT, read_rois_from_spatialdata
+    from napari_roiscore.readers.spatialdata_store import read_spatialdata_image, store_elements
+
+    elements = store_elements(p)
+    layers: list[tuple] = []
+    for name in elements.get("images", []):
+        try:
+            layers.extend(image_layers(read_spatialdata_image(p, name)))
+        except RoiScoreError as err:
+            warnings.warn(f"SpatialData image {name!r} not opened: {err}", stacklevel=2)
+    layers.append(spots_layer(spots, name=f"{p.stem} spots"))
+    if ROI_ELEMENT in elements.get("shapes", []):
+        rois, _ = read_rois_from_spatialdata(p, ROI_ELEMENT)
+        layers.append(roi_layer(rois, name=f"{p.stem} ROIs"))
+    return layers
 
 
 def _aoi_layer(spots: SpotTable, name: str) -> tuple:
@@ -188,9 +196,39 @@ class _Progress:
 
 
 def _read_image(p: Path) -> list[tuple]:
-    from napari_roiscore.images.multiplex import read_multiplex_tiff
+    image = read_image(p)
+    if image.pixel_size_um is None and image.provenance.get("format") == "channel folder":
+        px = _ask_pixel_size(p)
+        if px:
+            image.set_pixel_size(px)
+    return image_layers(image)
 
-    return image_layers(read_multiplex_tiff(p))
+
+def _ask_pixel_size(p: Path) -> float | None:
+    """Ask for the pixel size in a dialog when a napari window is open; else ``None``.
+
+    Cancelling shows the image in pixels, with a notification saying that
+    areas and compartments need the pixel size.
+    """
+    if "napari" not in sys.modules:
+        return None
+    import napari
+
+    viewer = napari.current_viewer()
+    if viewer is None:
+        return None
+    from napari.utils.notifications import show_warning
+    from qtpy.QtWidgets import QInputDialog
+
+    value, ok = QInputDialog.getDouble(
+        viewer.window._qt_window, "Pixel size",
+        f"{p.name}: the TIFFs do not store their pixel size.\n"
+        "Micrometres per pixel (MIBI-TOF / IMC fields: often 0.4–1.0):", 0.5, 0.001, 100.0, 4)
+    if ok and value > 0:
+        return float(value)
+    show_warning(f"{p.name}: pixel size unknown, so the image is shown in pixels; proposing compartments "
+                 "and areas in µm need it — open the folder again and enter it.")
+    return None
 
 
 def read_paths(path: str | list[str]) -> list[tuple]:
@@ -214,7 +252,7 @@ def _read_one(p: Path) -> list[tuple]:
         return _read_spots(p, kind)
     if p.suffix.lower() == ".geojson":
         return [roi_layer(read_geojson(p), name=p.stem)]
-    if str(p).lower().endswith(IMAGE_SUFFIXES):
+    if str(p).lower().endswith(IMAGE_SUFFIXES) or image_kind(p) == "channel_folder":
         return _read_image(p)
     raise RoiScoreError(f"{str(p)!r}: unsupported file type.",  # pragma: no cover - get_reader filters these
                         "Open .h5ad, .geojson, an OME-TIFF/QPTIFF image or a Space Ranger / "

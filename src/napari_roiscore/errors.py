@@ -19,6 +19,17 @@ class RoiScoreError(ValueError):
     """
 
     def __init__(self, problem: str, fix: str = "") -> None:
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{problem} Fix: {fix}" if fix else problem)
+        self.problem = cap_message(str(problem))
+        self.fix = cap_message(str(fix))
+        super().__init__(f"{self.problem} Fix: {self.fix}" if self.fix else self.problem)
+
+
+#: longest message part kept (a message listing 10,000 names would be 500 KB)
+MAX_MESSAGE = 2000
+
+
+def cap_message(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, saying how much was left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters left out)"

@@ -20,7 +20,7 @@ from qtpy.QtCore import QObject, QTimer
 from napari_roiscore._layer_data import SPOTS_KEY
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.rois.autosave import load_autosave, save_autosave, update_bin
+from napari_roiscore.rois.autosave import load_autosave, save_autosave, sidecar_path, update_bin
 from napari_roiscore.rois.roi import Roi
 
 
@@ -109,8 +109,11 @@ class AutosaveWatch(QObject):
             saved = load_autosave(path)
         except RoiScoreError as err:
             self.state.report(err)
-            self.path = None  # never overwrite a sidecar we could not read
-            self.autosave_label.value = "autosave: off (its file is unreadable, see the message)"
+            if sidecar_path(path).exists():  # still in place: never overwrite a sidecar we could not read
+                self.path = None
+                self.autosave_label.value = "autosave: off (its file is unreadable, see the message)"
+            else:  # set aside by load_autosave (renamed, kept): autosaving afresh loses nothing
+                self.autosave_label.value = f"autosave: on ({path.name}; the unreadable one was kept aside)"
             self._show_restore()
             return
         first_look = str(path) not in self.checked

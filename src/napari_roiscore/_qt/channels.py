@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 from napari.layers import Image
-from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QScrollArea, QVBoxLayout, QWidget
 
 from napari_roiscore._layer_data import IMAGE_KEY
-from napari_roiscore.images.channels import ROLE_COLOURMAPS, ROLES, role_for_name
+from napari_roiscore.images.channels import ROLE_COLOURMAPS, ROLES, guess_roles, role_for_name
 from napari_roiscore.errors import RoiScoreError
 
 __all__ = ["ChannelRolesWidget", "channel_name", "set_channel_role"]
@@ -68,7 +68,10 @@ class ChannelRolesWidget(QWidget):
         outer.addWidget(QLabel("What each channel shows (sets its colour):"))
         self._form_host = QWidget()
         self._form = QFormLayout(self._form_host)
-        outer.addWidget(self._form_host)
+        scroll = QScrollArea()  # a 40-marker panel is taller than the dock
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self._form_host)
+        outer.addWidget(scroll)
         self.guess_button = QPushButton("Guess roles from channel names")
         self.guess_button.clicked.connect(self.guess_all)
         outer.addWidget(self.guess_button)
@@ -109,7 +112,12 @@ class ChannelRolesWidget(QWidget):
         set_channel_role(self._layers[channel], role)
 
     def guess_all(self) -> None:
-        """Reset every channel to the role its name suggests."""
-        for layer in list(self._layers.values()):
-            set_channel_role(layer, role_for_name(channel_name(layer)))
+        """Reset every channel to the role its name suggests: per image, each role goes to the
+        channel that fits it best (e.g. Nuc rather than HH3), the others to "other"."""
+        groups: dict[int, list[Image]] = {}
+        for layer in self._layers.values():
+            groups.setdefault(id(layer.metadata.get(IMAGE_KEY, layer)), []).append(layer)
+        for layers in groups.values():
+            for layer, role in zip(layers, guess_roles([channel_name(ly) for ly in layers])):
+                set_channel_role(layer, role)
         self._rebuild()

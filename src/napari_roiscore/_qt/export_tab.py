@@ -148,7 +148,7 @@ class ExportTab:
         Session
         """
         from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
-        from napari_roiscore.images.multiplex import read_multiplex_tiff
+        from napari_roiscore.readers.dispatch import read_image
         from napari_roiscore.session import load_session, read_session_spots
 
         session = load_session(path)
@@ -156,7 +156,7 @@ class ExportTab:
         layers = []
         image = None
         if session.image is not None:
-            image = read_multiplex_tiff(session.image.path)
+            image = read_image(session.image.path, **session.image.options)
             layers += image_layers(image)
         px = image.pixel_size_um if image is not None else spots.pixel_size_um
         layers.append(spots_layer(spots, pixel_size_um=px))

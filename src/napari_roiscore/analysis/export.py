@@ -14,16 +14,43 @@ from napari_roiscore.scoring.methods import SpotScores
 from napari_roiscore.scoring.scorer import score_columns
 from napari_roiscore.spots.table import SpotTable
 
-__all__ = ["annotate_spots", "scores_csv", "write_annotated_h5ad"]
+__all__ = ["annotate_spots", "escape_cell", "escape_formulas", "scores_csv", "write_annotated_h5ad"]
 
 
 def scores_csv(table: pd.DataFrame, scores: SpotScores | None, path: str | Path,
-               extra: dict | None = None) -> Path:
-    """Write the ROI table plus signature, method and genes used/missing (atomic)."""
+               extra: dict | None = None, inputs: Sequence[str | Path | None] = ()) -> Path:
+    """Write the ROI table plus signature, method and genes used/missing (atomic).
+
+    Text cells beginning with ``=``, ``+``, ``-``, ``@`` (or a tab/CR) get a
+    leading apostrophe so a spreadsheet shows them as text and never runs them
+    as a formula (an ROI named ``=HYPERLINK(...)``); numbers are untouched.
+    The output may not replace one of ``inputs``.
+    """
     df = table.copy()
     for k, v in {**(score_columns(scores) if scores is not None else {}), **(extra or {})}.items():
         df[k] = v
-    return atomic_write_text(path, df.to_csv(index=False))
+    return atomic_write_text(path, escape_formulas(df).to_csv(index=False), inputs)
+
+
+#: first characters that make a spreadsheet read a cell as a formula
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def escape_cell(value: object) -> object:
+    """``value`` with a leading apostrophe when it is text a spreadsheet would run as a formula."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``df`` whose text cells (and column names) are escaped by :func:`escape_cell`."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object or isinstance(out[col].dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(out[col]):
+            out[col] = out[col].map(escape_cell)
+    out.columns = [escape_cell(str(c)) for c in out.columns]
+    return out
 
 
 def annotate_spots(spots: SpotTable, rois: Sequence[Roi], members: Callable[[Roi], np.ndarray],
@@ -67,6 +94,6 @@ def annotate_spots(spots: SpotTable, rois: Sequence[Roi], members: Callable[[Roi
     return adata
 
 
-def write_annotated_h5ad(adata, path: str | Path) -> Path:
-    """Write ``adata`` as ``.h5ad`` atomically."""
-    return atomic_write(path, lambda p: adata.write_h5ad(p))
+def write_annotated_h5ad(adata, path: str | Path, inputs: Sequence[str | Path | None] = ()) -> Path:
+    """Write ``adata`` as ``.h5ad`` atomically (never over one of ``inputs`` or a data file read)."""
+    return atomic_write(path, lambda p: adata.write_h5ad(p), inputs)

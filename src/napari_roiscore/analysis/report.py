@@ -7,13 +7,13 @@ Qt), so reports can be written headless by the CLI as well as from napari.
 from __future__ import annotations
 
 import platform
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from napari_roiscore._atomic import atomic_write
+from napari_roiscore.outputs import write_all
 from napari_roiscore.rois.classes import DEFAULT_CLASSES, class_colour
 
 __all__ = ["draw_distributions", "draw_distributions_on", "software_versions", "write_report"]
@@ -103,8 +103,8 @@ def draw_distributions_on(ax_roi, ax_cls, values: Mapping[str, np.ndarray], clas
 
 def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFrame,
                  values: Mapping[str, np.ndarray], classes: Mapping[str, str],
-                 metadata: Mapping[str, object], comparison_lines: list[str] | None = None
-                 ) -> tuple[Path, Path]:
+                 metadata: Mapping[str, object], comparison_lines: list[str] | None = None,
+                 inputs: Sequence[str | Path | None] = ()) -> tuple[Path, Path]:
     """Write ``<stem>.png`` and ``<stem>.pdf``: view, table, plots and metadata.
 
     Parameters
@@ -115,6 +115,7 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
     values, classes : per-ROI spot scores and classes (for the plots)
     metadata : signature, method, thresholds, data paths...; software versions are added
     comparison_lines : lines of the tumour-vs-stroma comparison, optional
+    inputs : files read (neither output may replace one); both outputs are written or neither
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -158,7 +159,6 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
     fig.suptitle(f"napari-roiscore report — {metadata.get('signature', '')} — research use only", fontsize=10, y=0.995)
     png = stem.with_suffix(".png")
     pdf = stem.with_suffix(".pdf")
-    atomic_write(png, lambda p: fig.savefig(p, format="png"))
     # the whole table on the PDF's next pages when page 1 could not hold it
     pages = [cells[i:i + PAGE_ROWS] for i in range(0, len(cells), PAGE_ROWS)] if len(cells) > PAGE1_ROWS else []
 
@@ -176,7 +176,7 @@ def write_report(stem: str | Path, *, view: np.ndarray | None, table: pd.DataFra
                 _draw_table(ax, rows, columns, min(1.0, 0.021 * (len(rows) + 1)))
                 out.savefig(page)
 
-    atomic_write(pdf, write_pdf)
+    write_all([(png, lambda p: fig.savefig(p, format="png")), (pdf, write_pdf)], inputs)
     return png, pdf
 
 

@@ -24,6 +24,7 @@ from napari_roiscore.cli.common import output_format, signature_from_args, usage
 from napari_roiscore.cli.cohort import add_cohort_options, with_cohort_columns, write_cohort_section
 from napari_roiscore.cli.slide import score_slide
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import check_outputs
 from napari_roiscore.scoring.scorer import ANNOTATION_COLUMNS, TABLE_COLUMNS
 from napari_roiscore.scoring.signature import Signature
 
@@ -169,15 +170,16 @@ class BatchResult:
 
 def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method: str = "mean_z",
               params: dict | None = None, progress: Callable[[str], None] | None = None,
-              marker: dict | None = None) -> BatchResult:
+              marker: dict | None = None, slide_timeout: float | None = None) -> BatchResult:
     """Score every slide on a Dask ``client``: one task per slide.
 
-    Failed slides (bad files, crashed workers) are collected in
+    Failed slides (bad files, crashed workers, and slides still running
+    ``slide_timeout`` seconds after a worker started them) are collected in
     ``failures`` while the other slides complete.  Rows come out in manifest
     order, whatever order the tasks finish in.  ``marker`` (see
     :func:`score_slide`) applies to every slide, each with its own image.
     """
-    from distributed import as_completed
+    from distributed import wait
 
     check_method(method)
     params = dict(params or {})
@@ -191,14 +193,10 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
     }
     results: dict[str, dict] = {}
     n = len(slides)
-    for k, fut in enumerate(as_completed(futures), start=1):
-        slide = futures[fut]
-        try:
-            res = fut.result()
-        except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the slide fails, the cohort goes on
-            res = {"slide_id": slide.slide_id, "ok": False, "error": f"{type(err).__name__}: {err}",
-                   "seconds": float("nan"), "cpu_seconds": float("nan"), "worker": None}
+
+    def record(slide: Slide, res: dict) -> None:
         results[slide.slide_id] = res
+        k = len(results)
         if res["ok"]:
             progress(f"[{k}/{n}] {slide.slide_id}: {len(res['table'])} ROI(s) scored "
                      f"in {res['seconds']:.1f} s")
@@ -206,6 +204,35 @@ def run_batch(slides: Sequence[Slide], signature: Signature, client: Any, method
                 progress(f"    {slide.slide_id}: warning: {w}")
         else:
             progress(f"[{k}/{n}] {slide.slide_id}: FAILED: {res['error']}")
+
+    def failed(slide: Slide, error: str) -> dict:
+        return {"slide_id": slide.slide_id, "ok": False, "error": error, "seconds": float("nan"),
+                "cpu_seconds": float("nan"), "worker": None}
+
+    pending, started = set(futures), {}
+    while pending:
+        try:
+            done = wait(pending, timeout=0.5 if slide_timeout else None, return_when="FIRST_COMPLETED").done
+        except TimeoutError:
+            done = set()
+        for fut in done:
+            pending.discard(fut)
+            try:
+                res = fut.result()
+            except Exception as err:  # noqa: BLE001 - e.g. KilledWorker: the slide fails, the cohort goes on
+                res = failed(futures[fut], f"{type(err).__name__}: {err}")
+            record(futures[fut], res)
+        if slide_timeout and pending:  # a slide's clock starts when a worker starts it
+            now = time.monotonic()
+            running = {str(key) for keys in client.processing().values() for key in keys}
+            for fut in list(pending):
+                if str(fut.key) in running:
+                    started.setdefault(fut.key, now)
+                if fut.key in started and now - started[fut.key] > slide_timeout:
+                    fut.cancel()
+                    pending.discard(fut)
+                    record(futures[fut], failed(futures[fut], f"timed out: still running after {slide_timeout:g} s "
+                                                              "(--slide-timeout)"))
     tables = [results[s.slide_id]["table"] for s in slides if results[s.slide_id]["ok"]]
     table = (pd.concat(tables, ignore_index=True) if tables
              else pd.DataFrame(columns=["slide_id", *TABLE_COLUMNS, *ANNOTATION_COLUMNS]))
@@ -282,15 +309,18 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         sub, "batch", help="score a cohort (manifest CSV) on Dask distributed",
         description="Score every slide of a cohort manifest, one Dask task per slide.\n\n"
                     "The manifest is a CSV with columns slide_id, spots, rois and optionally image;\n"
-                    "relative paths are relative to the manifest. Optional columns response and\n"
-                    "patient add a cohort validation (per-patient tumour/stroma scores, ROC AUC with\n"
-                    "bootstrap CI, Mann-Whitney p; CSVs and a figure next to --out; research use only). A slide that fails is reported\n"
+                    "relative paths are relative to the manifest. A slide that fails is reported\n"
                     "(stderr and a failures table) while the others complete; exit code 3 then.\n"
+                    "Optional columns response and patient add a cohort validation (per-patient\n"
+                    "tumour/stroma scores, ROC AUC with bootstrap CI, Mann-Whitney p; CSVs and a\n"
+                    "figure next to --out; research use only).\n"
                     "Workers must see the data paths (shared filesystem) when --scheduler is used.",
     )
     add_quiet_option(bt)
     bt.add_argument("manifest", type=Path, help="cohort manifest (CSV)")
     bt.add_argument("--out", type=Path, metavar="FILE", required=True, help="cohort table, .csv or .json")
+    bt.add_argument("--slide-timeout", type=float, metavar="SECONDS", default=None,
+                    help="a slide still running after this long fails (the others are written)")
     bt.add_argument("--failures", type=Path, metavar="FILE",
                     help="failures table (default: OUT with suffix .failures.csv, written when a slide fails)")
     dk = bt.add_argument_group("Dask")
@@ -307,10 +337,15 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     """Run ``roiscore batch``; returns the exit code (3 when a slide failed)."""
     if args.workers is not None and args.workers < 1:
         ap.error("--workers must be at least 1")
+    if args.slide_timeout is not None and not args.slide_timeout > 0:
+        ap.error("--slide-timeout must be a positive number of seconds")
     if args.scheduler and args.workers is not None:
         ap.error("--workers sets up a local cluster; it cannot be combined with --scheduler")
     output_format(args.out)
     slides = read_manifest(args.manifest)
+    fpath = args.failures or args.out.with_name(args.out.stem + ".failures.csv")
+    inputs = [args.manifest, args.signature, *(p for s in slides for p in (s.spots, s.rois, s.image))]
+    check_outputs([args.out, fpath], inputs)  # before any slide is scored
     signature = signature_from_args(args)
     params = usage_checked_params(ap, args.param, args.method)
     marker = marker_from_args(args)
@@ -318,18 +353,18 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     where = args.scheduler or f"a local cluster of {workers} worker process(es)"
     say(f"{len(slides)} slide(s), {signature.label} ({args.method}), on {where}")
     with DaskClient(args.scheduler, workers) as client:
-        result = run_batch(slides, signature, client, args.method, params, progress=say, marker=marker)
+        result = run_batch(slides, signature, client, args.method, params, progress=say, marker=marker,
+                           slide_timeout=args.slide_timeout)
     table = with_cohort_columns(result.table, slides)
-    write_table(table, args.out)
+    write_table(table, args.out, inputs)
     write_cohort_section(table, args.out, args, signature.label, say)
     n_fail = len(result.failures)
     say(f"{len(slides) - n_fail}/{len(slides)} slide(s) scored in {result.seconds:.1f} s -> {args.out}")
-    fpath = args.failures or args.out.with_name(args.out.stem + ".failures.csv")
     if not n_fail and args.failures is None and fpath.is_file():
         fpath.unlink()  # a failures table left by an earlier run would mislead
         say(f"removed the failures table of an earlier run ({fpath})")
     if n_fail:
-        write_table(result.failures, fpath)
+        write_table(result.failures, fpath, inputs)
         say(f"{n_fail} slide(s) failed (listed in {fpath}):")
         for r in result.failures.itertuples(index=False):
             say(f"  {r.slide_id}: {r.error}")

@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from napari_roiscore._atomic import atomic_write_text
+from napari_roiscore.outputs import limited_list, write_all
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.methods import METHODS, check_params
 from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, parse_gene_list
@@ -100,12 +101,12 @@ def resolve_signature(signature_file: str | Path | None = None, genes: str | Non
                 return s
         raise RoiScoreError(
             f"Signature file {str(signature_file)!r} has no signature named {name!r}.",
-            f"Use one of: {', '.join(s.name for s in sigs)}.",
+            f"Use one of: {limited_list([s.name for s in sigs], 10, quote=False)}.",
         )
     if len(sigs) > 1:
         raise RoiScoreError(
             f"Signature file {str(signature_file)!r} holds {len(sigs)} signatures.",
-            f"Choose one with --signature-name: {', '.join(repr(s.name) for s in sigs)} (sets sharing a "
+            f"Choose one with --signature-name: {limited_list([s.name for s in sigs], 10)} (sets sharing a "
             "name are numbered 'NAME (2)', ... in file order).",
         )
     return sigs[0]
@@ -212,7 +213,9 @@ def table_text(df: pd.DataFrame, fmt: str) -> str:
     """CSV (floats written to round-trip exactly) or JSON records (NaN -> null)."""
     if fmt == "json":
         return json.dumps(_records(df), indent=1, allow_nan=False) + "\n"
-    return df.to_csv(index=False)
+    from napari_roiscore.analysis.export import escape_formulas
+
+    return escape_formulas(df).to_csv(index=False)  # an ROI named "=..." is text in a spreadsheet
 
 
 def output_format(path: Path | None) -> str:
@@ -227,14 +230,27 @@ def output_format(path: Path | None) -> str:
                         "Name the output *.csv or *.json.")
 
 
-def write_table(df: pd.DataFrame, path: Path | None) -> None:
-    """Write ``df`` to ``path`` (format from the extension) or to stdout."""
+def write_table(df: pd.DataFrame, path: Path | None, inputs: Sequence[Path | None] = ()) -> None:
+    """Write ``df`` to ``path`` (format from the extension; never over one of ``inputs``) or to stdout."""
     text = table_text(df, output_format(path))
     if path is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return
     try:
-        atomic_write_text(path, text)
+        atomic_write_text(path, text, inputs)
     except OSError as err:
         raise RoiScoreError(f"Cannot write {str(path)!r}: {err}.", "Choose a folder you can write to.") from None
+
+
+def write_outputs(table: pd.DataFrame, out: Path | None, others: list[tuple[Path, str]],
+                  inputs: Sequence[Path | None]) -> None:
+    """The table (to ``out``, else stdout) and further text outputs: all or nothing, none over an input."""
+    texts = ([(out, table_text(table, output_format(out)))] if out is not None else []) + list(others)
+    try:
+        write_all([(p, lambda tmp, text=text: tmp.write_text(text, encoding="utf-8")) for p, text in texts], inputs)
+    except OSError as err:
+        raise RoiScoreError(f"Cannot write the outputs ({err}); none was written.",
+                            "Choose a folder you can write to.") from None
+    if out is None:
+        write_table(table, None)

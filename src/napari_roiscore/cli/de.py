@@ -93,6 +93,13 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
         ap.error("--rois needs --spots")
     if args.out.suffix.lower() != ".csv":
         raise RoiScoreError(f"Output {str(args.out)!r} must be a .csv file.", "Name it e.g. de.csv.")
+    from napari_roiscore.cli.batch import read_manifest
+    from napari_roiscore.outputs import check_outputs
+
+    volcano = args.volcano or args.out.with_suffix(".png")
+    inputs = ([args.manifest, *(p for s in read_manifest(args.manifest) for p in (s.spots, s.rois, s.image))]
+              if args.manifest is not None else [args.spots, args.rois])
+    check_outputs([args.out, volcano, args.signature_out], inputs)  # before the (long) fit
     samples = _samples(args, say)
     for s in samples.skipped:
         say(f"left out: {s}")
@@ -110,7 +117,7 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
                                      pool=not args.no_pool, min_units=args.min_units,
                                      descriptive=args.descriptive, n_cpus=args.cpus)
     result.to_csv(args.out)
-    png = write_volcano(result, args.volcano or args.out.with_suffix(".png"), n_labels=args.labels)
+    png = write_volcano(result, volcano, n_labels=args.labels)
     n_sig = int((result.table["adjusted_p"] < 0.05).sum())
     say(f"{result.design}, {len(result.metadata)} samples, units per group {result.units_per_group}: "
         f"{n_sig} genes with adjusted p < 0.05 -> {args.out}, {png}")

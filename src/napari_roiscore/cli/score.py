@@ -16,8 +16,9 @@ import pandas as pd
 from napari_roiscore._atomic import atomic_write_text
 from napari_roiscore.cli.common import EXIT_OK, Progress, add_marker_options, add_quiet_option
 from napari_roiscore.cli.common import add_signature_options, marker_from_args, new_command, output_format
-from napari_roiscore.cli.common import signature_from_args, usage_checked_params, write_table
+from napari_roiscore.cli.common import signature_from_args, usage_checked_params, write_outputs
 from napari_roiscore.cli.slide import SlideResult, image_warnings, placement_warnings, score_slide
+from napari_roiscore.outputs import check_outputs
 from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer, annotated_table
 
 
@@ -32,6 +33,11 @@ def _md_table(df: pd.DataFrame) -> str:
 
 
 def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]) -> None:
+    """Write :func:`report_text` to ``path`` (never over one of ``inputs``)."""
+    atomic_write_text(path, report_text(result, inputs), list(inputs.values()))
+
+
+def report_text(result: SlideResult, inputs: dict[str, Path | None]) -> str:
     """A short Markdown report: inputs with checksums, signature, genes, table."""
     from napari_roiscore import __version__
     from napari_roiscore.session import sha256_path
@@ -57,7 +63,7 @@ def write_report(path: Path, result: SlideResult, inputs: dict[str, Path | None]
     if result.warnings:
         lines += ["", "## Warnings", ""] + [f"- {w}" for w in result.warnings]
     lines += ["", "## ROI table", "", _md_table(result.table[TABLE_COLUMNS]), ""]
-    atomic_write_text(path, "\n".join(lines))
+    return "\n".join(lines)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -99,6 +105,8 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     if args.spots is None or args.rois is None:
         ap.error("score needs --spots and --rois (or --session)")
     output_format(args.out)  # fail before the work
+    inputs = [args.spots, args.rois, args.image, args.signature]
+    check_outputs([args.out, args.report, args.save_session], inputs)  # never over an input, pipe or folder
     signature = signature_from_args(args)
     params = usage_checked_params(ap, args.param, args.method)
     marker = marker_from_args(args)
@@ -109,20 +117,22 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
         say(f"marker restriction: {res.n_marker_positive} of {res.n_spots} spots pass: {res.marker['label']}")
     for w in res.warnings:
         say(f"warning: {w}")
-    write_table(res.table, args.out)
+    outputs = []  # table, report and session: written all or nothing
+    if args.report:
+        outputs.append((args.report, report_text(res, {"spots": args.spots, "rois": args.rois, "image": args.image})))
+    if args.save_session:
+        from napari_roiscore.session import make_session
+
+        session = make_session(spots=args.spots, rois=args.rois, signature=signature, method=args.method,
+                               params=params, image=args.image, marker=res.marker, results=res.table[TABLE_COLUMNS])
+        outputs.append((args.save_session, session.to_text(args.save_session)))
+    write_outputs(res.table, args.out, outputs, inputs)
     ok = int((res.table["status"] == "ok").sum())
     say(f"{len(res.table)} ROI(s), {ok} scored, {res.n_spots} spots, {time.perf_counter() - t0:.1f} s"
         + (f" -> {args.out}" if args.out else ""))
-    if args.report:
-        write_report(args.report, res, {"spots": args.spots, "rois": args.rois, "image": args.image})
-        say(f"report -> {args.report}")
-    if args.save_session:
-        from napari_roiscore.session import save_session
-
-        save_session(args.save_session, spots=args.spots, rois=args.rois, signature=signature,
-                     method=args.method, params=params, image=args.image, marker=res.marker,
-                     results=res.table[TABLE_COLUMNS])
-        say(f"session -> {args.save_session}")
+    for path, what in ((args.report, "report"), (args.save_session, "session")):
+        if path:
+            say(f"{what} -> {path}")
     return EXIT_OK
 
 
@@ -130,7 +140,10 @@ def _score_from_session(args: argparse.Namespace, say: Progress) -> int:
     from napari_roiscore.session import load_session, same_numbers, session_scorer
 
     output_format(args.out)
+    check_outputs([args.out, args.report], [args.session])
     s = load_session(args.session)
+    inputs = [args.session, *(f.path for f in s.data_files)]
+    check_outputs([args.out, args.report], inputs)
     say(f"session {args.session.name}: checksums verified ({len(s.data_files)} file(s))")
     for d in s.version_differences():
         say(f"warning: software differs from the session's: {d}")
@@ -149,11 +162,14 @@ def _score_from_session(args: argparse.Namespace, say: Progress) -> int:
     if s.results is not None:
         say("scores identical to those stored in the session" if same_numbers(table, s.results)
             else "warning: scores differ from those stored in the session")
-    write_table(table, args.out)
-    say(f"{len(table)} ROI(s), {time.perf_counter() - t0:.1f} s" + (f" -> {args.out}" if args.out else ""))
+    outputs = []
     if args.report:
         res = SlideResult(table=table, scores=scores, n_spots=scorer.spots.n_spots, marker=s.marker,
                           n_marker_positive=None if spot_mask is None else int(spot_mask.sum()))
-        write_report(args.report, res, {"spots": s.spots.path, "image": s.image.path if s.image else None})
+        outputs.append((args.report, report_text(res, {"spots": s.spots.path,
+                                                       "image": s.image.path if s.image else None})))
+    write_outputs(table, args.out, outputs, inputs)
+    say(f"{len(table)} ROI(s), {time.perf_counter() - t0:.1f} s" + (f" -> {args.out}" if args.out else ""))
+    if args.report:
         say(f"report -> {args.report}")
     return EXIT_OK

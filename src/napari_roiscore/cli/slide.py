@@ -60,9 +60,9 @@ def image_checks(img: Any, image_path: str | Path | None, spots_xy: np.ndarray |
 
 def image_warnings(image_path: str | Path, spots_xy: np.ndarray, rois: list[Roi]) -> list[str]:
     """Open the image (lazily); what does not fall on it is worth a warning when scoring."""
-    from napari_roiscore.images.multiplex import read_multiplex_tiff
+    from napari_roiscore.readers.dispatch import read_image
 
-    f = image_checks(read_multiplex_tiff(image_path), image_path, spots_xy, rois)
+    f = image_checks(read_image(image_path), image_path, spots_xy, rois)
     return f.problems + f.warnings
 
 

@@ -73,7 +73,7 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
     and holds spots; spots and ROIs fall on the image; the marker channel
     is in the image.
     """
-    from napari_roiscore.images.multiplex import read_multiplex_tiff
+    from napari_roiscore.readers.dispatch import read_image
     from napari_roiscore.images.markers import find_channel
     from napari_roiscore.spots.reading import read_spots
     from napari_roiscore.scoring.signature import match_genes
@@ -92,7 +92,7 @@ def validate_inputs(spots: str | Path | None = None, rois: str | Path | None = N
         f.extend(rf)
     if image is not None:
         try:
-            img = read_multiplex_tiff(image)
+            img = read_image(image)
         except RoiScoreError as err:
             f.problems.append(str(err))
     if marker:
@@ -145,11 +145,11 @@ def _validate_session(path: Path) -> Findings:
         if r.problem:
             f.problems.append(f"Session {str(path)!r}: ROI {r.name!r} has {r.problem}.")
     if s.marker and s.image is not None and s.image.path.exists():
-        from napari_roiscore.images.multiplex import read_multiplex_tiff
+        from napari_roiscore.readers.dispatch import read_image
         from napari_roiscore.images.markers import find_channel
 
         try:
-            find_channel(read_multiplex_tiff(s.image.path), s.marker["channel"])
+            find_channel(read_image(s.image.path, **s.image.options), s.marker["channel"])
         except RoiScoreError as err:
             f.problems.append(f"Session {str(path)!r}: marker restriction: {err}")
     if s.spots.path.exists():

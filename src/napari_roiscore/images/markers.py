@@ -10,6 +10,10 @@ mostly marker-positive:
 2. :func:`footprint_fractions` gives, per spot, the fraction of its footprint
    (a disc of the spot diameter, or a square of that side for Visium HD bins)
    that is marker-positive.
+   Sparse ion counts (MIBI-TOF, IMC: integer pixels, most of them zero) are
+   smoothed first (Gaussian, :data:`COUNT_SMOOTH_UM`): a cell is a cloud of
+   isolated counts, and Otsu on raw counts would call every pixel with one
+   ion positive and the pixels between them negative.
 3. :func:`restrict_spots` turns "at least X % positive" into a True/False
    mask per spot, to pass as ``spot_mask`` to :meth:`RoiScorer.table`.
 
@@ -42,16 +46,19 @@ from typing import Any
 import numpy as np
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff
+from napari_roiscore.images.multiplex import MultiplexImage
 
 __all__ = [
+    "COUNT_SMOOTH_UM",
     "MarkerMask",
     "choose_level",
     "find_channel",
     "footprint_fractions",
+    "is_sparse_counts",
     "level0_to_level",
     "level_downsample",
     "level_to_level0",
+    "looks_like_counts",
     "marker_mask",
     "marker_restriction",
     "otsu_threshold",
@@ -63,6 +70,56 @@ PIXELS_PER_RADIUS = 4.0
 
 #: Spots are processed in square tiles of this many mask pixels (bounded memory).
 TILE = 1024
+
+#: Gaussian σ (µm) applied to sparse-count channels before thresholding (about a cell radius / 3)
+COUNT_SMOOTH_UM = 1.5
+#: ... and in level-0 pixels when the image has no pixel size
+COUNT_SMOOTH_PX = 3.0
+#: A channel whose coarsest level holds more pixels than this is not checked for sparse counts
+_SPARSE_CHECK_PIXELS = 4_000_000
+
+
+#: sparse counts: at least this fraction of pixels is zero ...
+SPARSE_ZERO_FRACTION = 0.5
+#: ... and the non-zero pixels hold a handful of ions (median at most this)
+SPARSE_MEDIAN_COUNT = 10
+
+
+def looks_like_counts(arrays: list[np.ndarray]) -> bool:
+    """True for integer pixels that are mostly zero, the others small counts (MIBI, IMC).
+
+    A fluorescence image that is black on half its area (e.g. outside the
+    tissue) is not counts: its non-zero pixels are bright.
+    """
+    if not arrays or not all(np.issubdtype(np.asarray(a).dtype, np.integer) for a in arrays):
+        return False
+    # every 4th row and column is plenty for two summary numbers (and 16 x faster on 40 channels)
+    values = np.concatenate([np.asarray(a)[..., ::4, ::4].ravel() if np.ndim(a) >= 2 else np.ravel(a)
+                             for a in arrays])
+    nonzero = values[values != 0]
+    return (values.size > 0 and values.size - nonzero.size >= SPARSE_ZERO_FRACTION * values.size
+            and (nonzero.size == 0 or float(np.median(nonzero)) <= SPARSE_MEDIAN_COUNT))
+
+
+def is_sparse_counts(image: MultiplexImage, channel: int | str) -> bool:
+    """True when a channel holds sparse ion counts (:func:`looks_like_counts`).
+
+    Checked on the coarsest pyramid level (read when it is small enough).
+    """
+    c = find_channel(image, channel)
+    arr = image.levels[-1][c]
+    if not np.issubdtype(np.dtype(arr.dtype), np.integer) or int(np.prod(arr.shape)) > _SPARSE_CHECK_PIXELS:
+        return False
+    return looks_like_counts([np.asarray(arr)])
+
+
+def _smoothed(arr, sigma_px: float):
+    """Gaussian-smoothed float32 copy of a lazy 2-D array (tile by tile, with overlap)."""
+    from scipy import ndimage as ndi
+
+    depth = int(np.ceil(4 * sigma_px)) + 1
+    return _lazy(arr).astype(np.float32).map_overlap(
+        ndi.gaussian_filter, depth=depth, boundary="nearest", sigma=sigma_px, dtype=np.float32)
 
 
 def level_downsample(image: MultiplexImage, level: int) -> tuple[float, float]:
@@ -179,10 +236,13 @@ class MarkerMask:
     downsample : (float, float)
         Level-0 pixels per mask pixel (rows, columns).
     threshold : float
-        A pixel is positive when its intensity is ``> threshold``.
+        A pixel is positive when its intensity (smoothed, when ``smooth_px``
+        > 0) is ``> threshold``.
     method : {"otsu", "user"}
     data : dask array of bool, shape (rows, columns) of the level
         Lazy: computed tile by tile when shown or used.
+    smooth_px : float
+        Gaussian σ (pixels of the mask's level) applied before thresholding.
     """
 
     channel: int
@@ -192,6 +252,7 @@ class MarkerMask:
     threshold: float
     method: str
     data: object
+    smooth_px: float = 0.0
 
     @property
     def scale(self) -> tuple[float, float]:
@@ -206,7 +267,8 @@ class MarkerMask:
     @property
     def label(self) -> str:
         how = "Otsu" if self.method == "otsu" else "user"
-        return f"{self.channel_name}+ (> {self.threshold:g}, {how}, level {self.level})"
+        smooth = f", smoothed σ {self.smooth_px:.2g} px" if self.smooth_px > 0 else ""
+        return f"{self.channel_name}+ (> {self.threshold:g}, {how}, level {self.level}{smooth})"
 
     def layer_kwargs(self) -> dict:
         """Keyword arguments for a napari Labels/Image layer (pure data)."""
@@ -220,6 +282,7 @@ def marker_mask(
     threshold: float | None = None,
     level: int | None = None,
     spot_diameter_px: float | None = None,
+    smooth_um: float | None = None,
 ) -> MarkerMask:
     """Threshold ``channel`` at a pyramid level (lazily).
 
@@ -235,12 +298,30 @@ def marker_mask(
         (level 0 if neither is given).
     spot_diameter_px : float, optional
         Level-0 spot diameter, used to pick the level.
+    smooth_um : float, optional
+        Gaussian σ (µm) applied before thresholding (0: none).  Default:
+        :data:`COUNT_SMOOTH_UM` for sparse ion counts (:func:`is_sparse_counts`;
+        :data:`COUNT_SMOOTH_PX` level-0 pixels when the pixel size is unknown),
+        none otherwise.  ``threshold`` then applies to the smoothed values.
     """
     c = find_channel(image, channel)
     if level is None:
         level = choose_level(image, spot_diameter_px) if spot_diameter_px is not None else 0
     ds = level_downsample(image, level)
     arr = _lazy(image.levels[level][c])
+    if smooth_um is None:
+        sigma0 = 0.0
+        if is_sparse_counts(image, c):
+            sigma0 = COUNT_SMOOTH_UM / image.pixel_size_um if image.pixel_size_um else COUNT_SMOOTH_PX
+    else:
+        if not (np.isfinite(smooth_um) and smooth_um >= 0):
+            raise RoiScoreError(f"Smoothing {smooth_um!r} µm is not a number ≥ 0.", "Give σ in µm, or 0 for none.")
+        sigma0 = smooth_um / image.pixel_size_um if image.pixel_size_um else smooth_um
+    sigma = sigma0 / max(ds)
+    if sigma >= 0.3:  # below a third of a pixel a Gaussian changes nothing
+        arr = _smoothed(arr, sigma)
+    else:
+        sigma = 0.0
     if threshold is None:
         thr, method = otsu_threshold(arr), "otsu"
     else:
@@ -253,7 +334,34 @@ def marker_mask(
                 f"Threshold {thr:g} is at or above the largest value a {dtype.name} pixel of channel "
                 f"{image.channel_names[c]!r} can hold ({np.iinfo(dtype).max}): no pixel would be positive.",
                 f"Give a threshold below {np.iinfo(dtype).max}, or leave it empty for Otsu.")
-    return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr)
+    return MarkerMask(c, image.channel_names[c], int(level), ds, thr, method, arr > thr, float(sigma))
+
+
+#: memory per footprint pixel while measuring (offsets, distances, masks), bytes
+FOOTPRINT_BYTES_PER_PIXEL = 64
+#: one spot's footprint may need at most this much; more is a broken diameter, refused with the estimate
+MAX_FOOTPRINT_BYTES = 2 * 1024**3
+#: spots of a tile are measured in batches needing about this much memory
+FOOTPRINT_CHUNK_BYTES = 256 * 1024**2
+
+
+#: a mask whose file chunks (strips) are larger than this many pixels is decoded once, not per tile
+_BIG_CHUNK_PIXELS = 2 * TILE * TILE
+#: ... when the whole mask fits in this many bytes
+_MAX_DECODED_MASK_BYTES = 1024**3
+
+
+def _decoded_once(data):
+    """``data`` itself, or — for a lazy mask read in few big chunks (a single-strip TIFF) —
+    the mask computed once: slicing such a mask per tile of spots decodes the whole strip again
+    each time (minutes for a 16k² image)."""
+    chunks = getattr(data, "chunks", None)
+    if not chunks or len(chunks) != 2:
+        return data
+    biggest = max(chunks[0]) * max(chunks[1])
+    if biggest > _BIG_CHUNK_PIXELS and data.size <= _MAX_DECODED_MASK_BYTES:
+        return np.asarray(data)
+    return data
 
 
 def footprint_fractions(
@@ -300,20 +408,30 @@ def footprint_fractions(
     cx, cy = lvl[:, 0], lvl[:, 1]
     ci, cj = np.round(cy).astype(np.int64), np.round(cx).astype(np.int64)
     hy, hx = int(np.ceil(radius / dsy)) + 1, int(np.ceil(radius / dsx)) + 1
+    per_spot = (2 * hy + 1) * (2 * hx + 1) * FOOTPRINT_BYTES_PER_PIXEL
+    if per_spot > MAX_FOOTPRINT_BYTES:  # estimated before anything is allocated
+        raise RoiScoreError(
+            f"Spot diameter {diameter_px:g} px covers {(2 * hy + 1) * (2 * hx + 1):,} mask pixels per spot; "
+            f"measuring one footprint would need about {per_spot / 1024**3:.1f} GB "
+            f"(limit {MAX_FOOTPRINT_BYTES / 1024**3:.0f} GB).",
+            "Check the spot diameter (scale factors) — a Visium spot is ~100-200 px.")
     oy, ox = np.mgrid[-hy:hy + 1, -hx:hx + 1]
     oy, ox = oy.ravel(), ox.ravel()
     height, width = (int(s) for s in mask.data.shape)
     tile_id = (np.clip(ci, 0, height - 1) // TILE) * (width // TILE + 1) + np.clip(cj, 0, width - 1) // TILE
     order = np.argsort(tile_id, kind="stable")
     bounds = np.flatnonzero(np.diff(tile_id[order])) + 1
-    for group in np.split(order, bounds):
+    data = _decoded_once(mask.data)
+    chunk = max(1, int(FOOTPRINT_CHUNK_BYTES // per_spot))  # spots measured at once: bounded memory
+    groups = [g[i:i + chunk] for g in np.split(order, bounds) for i in range(0, len(g), chunk)]
+    for group in groups:
         r0 = max(int(ci[group].min()) - hy, 0)
         r1 = min(int(ci[group].max()) + hy + 1, height)
         c0 = max(int(cj[group].min()) - hx, 0)
         c1 = min(int(cj[group].max()) + hx + 1, width)
         if r0 >= r1 or c0 >= c1:
             continue
-        window = np.asarray(mask.data[r0:r1, c0:c1])
+        window = np.asarray(data[r0:r1, c0:c1])
         rr = ci[group, None] + oy[None, :]
         cc = cj[group, None] + ox[None, :]
         dy0 = (rr - cy[group, None]) * dsy
@@ -389,7 +507,12 @@ def marker_restriction(image: Any, spots: Any, channel: int | str, threshold: fl
         ``channel`` (name), ``threshold`` (resolved number), ``threshold_method``,
         ``level``, ``min_fraction`` and ``label`` (as the widget writes it).
     """
-    img = read_multiplex_tiff(image) if isinstance(image, (str, Path)) else image
+    if isinstance(image, (str, Path)):
+        from napari_roiscore.readers.dispatch import read_image
+
+        img = read_image(image)
+    else:
+        img = image
     mask = marker_mask(img, channel, threshold=threshold, level=level, spot_diameter_px=spots.diameter_px)
     frac = footprint_fractions(mask, spots.xy, spots.diameter_px, shape=spots.shape)
     keep = restrict_spots(frac, min_fraction)

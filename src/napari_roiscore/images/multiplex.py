@@ -10,7 +10,9 @@ Three TIFF flavours are read with tifffile:
   pyramid; pixel size from ``<ScanProfile>`` (``PixelSizeMicrons``) or the
   TIFF resolution tags (pixels per centimetre);
 * **plain multi-page TIFF** (one page per channel, maybe no pyramid):
-  channels named ``channel 0``, ``channel 1``...; pixel size from the
+  channel names from each page's ``PageName`` tag or ImageDescription (see
+  :mod:`napari_roiscore.images.tiff_pages`), else ``channel 0``,
+  ``channel 1``...; pixel size from the
   resolution tags when their unit is centimetre (or ImageJ's micron).
 
 Every level is a dask array over tifffile's zarr store, chunked like the
@@ -27,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from napari_roiscore.images.channels import ROLE_COLOURMAPS, role_for_name
+from napari_roiscore.images.channels import ROLE_COLOURMAPS, guess_roles
 from napari_roiscore.errors import RoiScoreError
 
 __all__ = ["MultiplexImage", "read_multiplex_tiff", "spots_on_image", "tiff_flavour"]
@@ -60,7 +62,7 @@ class MultiplexImage:
 
     def __post_init__(self) -> None:
         if not self.roles:
-            self.roles = [role_for_name(n) for n in self.channel_names]
+            self.roles = guess_roles(self.channel_names)
 
     @property
     def n_channels(self) -> int:
@@ -73,6 +75,13 @@ class MultiplexImage:
     def channel_levels(self, c: int) -> list:
         """The pyramid of channel ``c`` (list of 2-D arrays)."""
         return [lvl[c] for lvl in self.levels]
+
+    def set_pixel_size(self, pixel_size_um: float) -> None:
+        """Give the pixel size (µm) the files did not hold; sessions keep it as a reader option."""
+        from napari_roiscore.readers.channel_folder import _check_pixel_size
+
+        self.pixel_size_um = _check_pixel_size(pixel_size_um)
+        self.provenance.update(pixel_size_source="given", reader_options={"pixel_size_um": self.pixel_size_um})
 
     def colormap(self, c: int) -> str:
         return ROLE_COLOURMAPS.get(self.roles[c], "gray")
@@ -120,7 +129,10 @@ def _ome_channels_and_pixel_size(ome_xml: str | None) -> tuple[list[str], float 
     px = None
     val = pixels.get("PhysicalSizeX")
     if val is not None:
-        px = float(val) * _OME_UNIT_UM.get(pixels.get("PhysicalSizeXUnit", "µm"), 1.0)
+        try:
+            px = float(val) * _OME_UNIT_UM.get(pixels.get("PhysicalSizeXUnit", "µm"), 1.0)
+        except ValueError:
+            px = float("nan")  # refused by the caller, naming the file
     names: list[str] = []
     for el in pixels:
         if local(el) == "Channel":
@@ -215,8 +227,9 @@ def _lazy_level(series, level: int, channel_axis: str | None):
 def _open_tiff(path: Path):
     import tifffile
 
-    if not path.is_file():
-        raise RoiScoreError(f"Image {str(path)!r} does not exist.", "Check the path.")
+    from napari_roiscore.outputs import require_regular_file
+
+    require_regular_file(path, "Image")  # a FIFO or device would block forever
     try:
         return tifffile.TiffFile(path)
     except Exception as err:
@@ -291,8 +304,12 @@ def spots_on_image(image: MultiplexImage, spots) -> np.ndarray:
     return inside
 
 
-def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
+def read_multiplex_tiff(path: str | Path, pixel_size_um: float | None = None) -> MultiplexImage:
     """Open an OME-TIFF, QPTIFF or plain multi-page TIFF lazily as a pyramid.
+
+    ``pixel_size_um`` (µm per level-0 pixel), when given, replaces what the
+    file says (or does not say); it is recorded in
+    ``provenance["reader_options"]`` so sessions reopen the image alike.
 
     Nothing but the TIFF headers is read here; pixels are read tile by tile
     when a level is sliced and computed (as napari does for the visible area).
@@ -309,13 +326,22 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
     RoiScoreError
         Missing/corrupt file, unsupported axes, or absurd declared size.
     """
+    from napari_roiscore.outputs import protect_input
+
     path = Path(path)
+    protect_input(path)
     tif = _open_tiff(path)
     try:
         flavour = tiff_flavour(tif)
         if not tif.series:
             raise RoiScoreError(f"Image {str(path)!r} holds no image.",
                                 "Re-export it as OME-TIFF, or check that the file is complete.")
+        if flavour == "tiff" and len(tif.series) > 1:  # 2-D pages written one by one
+            from napari_roiscore.readers.channel_folder import read_tiff_planes
+
+            planes = read_tiff_planes(tif, path, pixel_size_um)
+            if planes is not None:
+                return planes
         series = tif.series[0]
         axes, shape = series.axes, series.shape
         sizes = dict(zip(axes, shape))
@@ -329,6 +355,11 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
                 f"Image {str(path)!r} declares {shape} pixels, more than this tool opens.",
                 "Check the file; it is probably corrupt.",
             )
+        stacks = {a: int(sizes[a]) for a in "ZT" if int(sizes.get(a, 1)) > 1}
+        if stacks:  # never silently reduced to the first plane
+            what = ", ".join(f"{n} {'z-planes' if a == 'Z' else 'time points'}" for a, n in stacks.items())
+            raise RoiScoreError(f"Image {str(path)!r} has {what} (axes {axes!r}); spots are placed on one 2-D plane.",
+                                "Save the plane to score (or a maximum projection) as its own OME-TIFF.")
         if any(int(s) == 0 for s in shape):
             raise RoiScoreError(f"Image {str(path)!r} has an empty dimension (shape {shape}).",
                                 "Re-export the image; it holds no pixels.")
@@ -349,6 +380,10 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
             labels = (tif.imagej_metadata or {}).get("Labels")
             if isinstance(labels, (list, tuple)) and len(labels) == n_c:
                 names = [str(v) for v in labels]
+        if len(names) != n_c and flavour in ("tiff", "imagej") and ch_axis in ("C", "I", "Q"):
+            from napari_roiscore.images.tiff_pages import page_channel_names
+
+            names = page_channel_names(list(series.pages)) or names
         if px is None and page0 is not None:
             unit = (tif.imagej_metadata or {}).get("unit") if flavour == "imagej" else None
             px = _resolution_pixel_size(page0, unit)
@@ -365,10 +400,15 @@ def read_multiplex_tiff(path: str | Path) -> MultiplexImage:
         ) from None
     if len(names) != n_c:
         names = [f"channel {i}" for i in range(n_c)]
-    return MultiplexImage(
-        levels=levels,
-        channel_names=names,
-        pixel_size_um=px,
-        provenance={"reader": "tifffile", "path": str(path), "format": flavour,
-                    "axes": axes, "n_levels": len(levels)},
-    )
+    if px is not None and not (np.isfinite(px) and 0 < px <= 1e4):
+        raise RoiScoreError(f"Image {str(path)!r}: the pixel size in its metadata is {px!r} µm "
+                            "(OME PhysicalSizeX / resolution); it must be a positive number.",
+                            "Fix the pixel size in the metadata (e.g. bfconvert, QuPath) or re-export the image.")
+    provenance = {"reader": "tifffile", "path": str(path), "format": flavour,
+                  "axes": axes, "n_levels": len(levels), "pixel_size_source": "files" if px else "unknown"}
+    if pixel_size_um is not None:
+        from napari_roiscore.readers.channel_folder import _check_pixel_size
+
+        px = _check_pixel_size(pixel_size_um)
+        provenance.update(pixel_size_source="given", reader_options={"pixel_size_um": px})
+    return MultiplexImage(levels=levels, channel_names=names, pixel_size_um=px, provenance=provenance)

@@ -14,6 +14,10 @@ Kinds
 ``"geomx_export"``  GeoMx DSP export (``.xlsx`` workbook, or a folder holding
                     it or the two tables as text files);
 ``"h5ad"``          an ``.h5ad`` file.
+
+Images go through :func:`image_kind` and :func:`read_image` in the same way:
+``"tiff"`` (OME-TIFF, QPTIFF, multi-page TIFF) or ``"channel_folder"`` (a
+folder of one TIFF per marker, see :mod:`napari_roiscore.readers.channel_folder`).
 """
 
 from __future__ import annotations
@@ -23,16 +27,20 @@ from pathlib import Path
 from typing import Any
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import require_regular_file
+from napari_roiscore.spots.checks import reader_errors
 from napari_roiscore.spots.table import SpotTable
 
-__all__ = ["FOLDER_KINDS", "SPOTS_KINDS", "enclosing_instrument_folder", "folder_kind", "is_geomx_export_workbook",
-           "read_spots_of_kind",
-           "spots_kind"]
+__all__ = ["FOLDER_KINDS", "IMAGE_SUFFIXES", "SPOTS_KINDS", "enclosing_instrument_folder", "folder_kind",
+           "image_kind", "is_geomx_export_workbook", "is_tiff", "read_image", "read_spots_of_kind", "spots_kind"]
 
 #: kinds :func:`folder_kind` returns
 FOLDER_KINDS = ("visium", "visium_hd", "xenium", "geomx", "spatialdata", "geomx_export")
 #: kinds :func:`spots_kind` returns
 SPOTS_KINDS = FOLDER_KINDS + ("h5ad",)
+#: file endings opened as multiplex images
+IMAGE_SUFFIXES = (".ome.tif", ".ome.tiff", ".qptiff", ".tif", ".tiff")
+_TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def _looks_like_spaceranger(outs: Path) -> bool:
@@ -158,16 +166,87 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
     if kind not in readers:
         raise RoiScoreError(f"Spots {str(p)!r}: unknown kind {kind!r}.",
                             f"Use one of {', '.join(SPOTS_KINDS)}.")
-    try:
-        return readers[kind]()
-    except TypeError as err:  # an option the reader does not take
-        if not options:
-            raise
-        raise RoiScoreError(f"Spots {str(p)!r}: bad reader option ({err}).",
-                            "Remove the option or check its name.") from None
+    from napari_roiscore.outputs import protect_input
+
+    protect_input(p)
+    if p.exists() and not p.is_dir():
+        require_regular_file(p, "Spots")  # a FIFO or device would block forever
+    with reader_errors(f"Spots {str(p)!r}", "Check the files of this output; copy them again from the run."):
+        try:
+            return readers[kind]()
+        except TypeError as err:  # an option the reader does not take
+            if not options:
+                raise
+            raise RoiScoreError(f"Spots {str(p)!r}: bad reader option ({err}).",
+                                "Remove the option or check its name.") from None
 
 
 def _read_h5ad(path: Path, **options: Any) -> SpotTable:
     from napari_roiscore.spots.table import read_h5ad_spots
 
     return read_h5ad_spots(path, **options)
+
+
+def is_tiff(path: str | Path) -> bool:
+    """True for an existing file with an image ending that starts like a (Big)TIFF."""
+    p = Path(path)
+    if not str(p).lower().endswith(IMAGE_SUFFIXES) or not p.is_file():
+        return False
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(4) in _TIFF_MAGIC
+    except OSError:
+        return False
+
+
+def image_kind(path: str | Path) -> str | None:
+    """``"tiff"`` for a TIFF image file, ``"channel_folder"`` for a folder of
+    per-marker TIFFs that is no instrument output, else ``None``."""
+    p = Path(path)
+    if is_tiff(p):
+        return "tiff"
+    if p.is_dir() and folder_kind(p) is None:
+        from napari_roiscore.readers.channel_folder import is_channel_folder
+
+        if is_channel_folder(p):
+            return "channel_folder"
+    return None
+
+
+def read_image(path: str | Path, pixel_size_um: float | None = None, **options: Any):
+    """Open the multiplex image at ``path`` (TIFF file or channel folder) lazily.
+
+    Parameters
+    ----------
+    path : str or Path
+    pixel_size_um : float, optional
+        µm per pixel, for images that do not store it (kept in sessions as the
+        image's reader option).
+    **options
+        Ignored reader options of other versions are refused.
+
+    Returns
+    -------
+    MultiplexImage
+
+    Raises
+    ------
+    RoiScoreError
+        Not an image, an unknown option, or the reader's own error.
+    """
+    p = Path(path)
+    if options:
+        raise RoiScoreError(f"Image {str(p)!r}: unknown reader option(s) {sorted(options)}.",
+                            "Only 'pixel_size_um' is understood; remove the others.")
+    kind = image_kind(p)
+    if kind == "channel_folder":
+        from napari_roiscore.readers.channel_folder import read_channel_folder
+
+        return read_channel_folder(p, pixel_size_um=pixel_size_um)
+    if kind is None and p.is_dir():
+        from napari_roiscore.readers.channel_folder import read_channel_folder
+
+        return read_channel_folder(p, pixel_size_um=pixel_size_um)  # says what the folder lacks
+    from napari_roiscore.images.multiplex import read_multiplex_tiff
+
+    return read_multiplex_tiff(p, pixel_size_um=pixel_size_um)

@@ -10,8 +10,9 @@ One observation per AOI (area of illumination = one sequenced library).
 * **Annotation sheet** (``.xlsx`` or ``.csv``): one row per DCC, keyed by
   ``Sample_ID``; ``slide name`` == "No Template Control" marks the NTC well.
 
-Probes are combined per target gene as GeomxTools ``aggregateCounts`` does
-(default ``ngeoMean``): within one AOI, if any probe count of the gene is
+Probes are combined per target gene by the rule GeomxTools documents for
+``aggregateCounts`` (default ``ngeoMean``; tested by hand against that rule,
+not against the R package itself): within one AOI, if any probe count of the gene is
 below 0.5, 0.5 is added to all of that gene's probe counts, then the
 geometric mean is taken.  The result is therefore a non-negative real count
 (0 probes counted → 0.5), not an integer.  Probes missing from a DCC count 0;
@@ -27,11 +28,11 @@ along the row in sheet order; spots are ``GRID_SPOT_DIAMETER_PX`` wide on a
 nobody mistakes the grid for tissue positions.
 
 No template control: the NTC well(s) are a sequencing control, not a
-sample, so — as in GeomxTools — they are **left out** of the observations
+sample, so they are **left out** of the observations
 (and so of every normalisation, z-score and ROI statistic).  Their ids and
 number are kept in ``provenance["ntc_wells_left_out"]`` and
 ``provenance["n_ntc_wells_left_out"]``; every AOI keeps ``obs["ntc_count"]``
-(total counts of its NTC well, as GeomxTools reports it).
+(total counts of its NTC well).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import require_regular_file
+from napari_roiscore.spots.checks import check_counts, reader_errors
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["GRID_PITCH_PX", "GRID_SPOT_DIAMETER_PX", "combine_probes", "read_dcc", "read_geomx_ngs",
@@ -80,6 +83,7 @@ def _code_summary(block: str, path: Path) -> pd.Series:
         bad = next(r for r in rows if not _is_number(r[2]))
         raise RoiScoreError(f"{str(path)!r}: <Code_Summary> line {''.join(bad)[:60]!r} has no numeric count.",
                             "Each line must read 'RTS_ID,count'; re-export the DCC file.") from None
+    check_counts(values, f"{str(path)!r} <Code_Summary>")  # finite, non-negative, whole
     series = pd.Series(values, index=pd.Index(ids, dtype=object), dtype=float)
     return series.groupby(level=0).sum() if series.index.has_duplicates else series.sort_index()
 
@@ -96,10 +100,15 @@ def read_dcc(path: str | Path) -> dict:
     path = Path(path)
     sections: dict[str, list[str]] = {}
     current = None
+    require_regular_file(path, "DCC file")
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as err:
         raise RoiScoreError(f"{str(path)!r} cannot be read ({err}).", "Check the DCC file.") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # an instrument name typed in Latin-1: every byte is a character
+        text = raw.decode("latin-1")
     # the probe counts (thousands of lines) are parsed in one go; the small sections line by line
     code = _CODE_START.search(text)
     block = ""
@@ -127,6 +136,30 @@ def read_dcc(path: str | Path) -> dict:
     return out
 
 
+#: a .pkc file (or all of them in a zip, unpacked) larger than this is not a probe kit: refused unread
+MAX_PKC_BYTES = 256 * 1024**2
+
+
+def _pkcs_in_zip(p: Path) -> list[tuple[str, dict, str]]:
+    """The .pkc documents of a zip, refusing one that would unpack to more than MAX_PKC_BYTES (a zip bomb)."""
+    out = []
+    with zipfile.ZipFile(p) as z:
+        members = [i for i in z.infolist() if i.filename.lower().endswith(".pkc")]
+        declared = sum(i.file_size for i in members)
+        if declared > MAX_PKC_BYTES:
+            raise RoiScoreError(f"PKC zip {str(p)!r} would unpack to {declared / 1024**2:,.0f} MB; "
+                                f"a probe kit is at most {MAX_PKC_BYTES // 1024**2} MB.",
+                                "Download the probe kit configuration again.")
+        for info in sorted(members, key=lambda i: i.filename):
+            with z.open(info) as fh:  # never trust the declared size: read at most the limit
+                data = fh.read(MAX_PKC_BYTES + 1)
+            if len(data) > MAX_PKC_BYTES:
+                raise RoiScoreError(f"PKC zip {str(p)!r}: {info.filename} unpacks beyond "
+                                    f"{MAX_PKC_BYTES // 1024**2} MB.", "Download the probe kit configuration again.")
+            out.append((Path(info.filename).stem, json.loads(data.decode("utf-8-sig")), f"{p}:{info.filename}"))
+    return out
+
+
 def read_pkc(paths: str | Path | list) -> pd.DataFrame:
     """Probe table from PKC files (``.pkc`` JSON or ``.zip`` archives of them).
 
@@ -140,17 +173,15 @@ def read_pkc(paths: str | Path | list) -> pd.DataFrame:
     for p in map(Path, items):
         if not p.is_file():
             raise RoiScoreError(f"PKC file {str(p)!r} is missing.", "Give the .pkc files (or their .zip) of the kit.")
-        try:
+        require_regular_file(p, "PKC file")
+        with reader_errors(f"PKC file {str(p)!r}", "Download the probe kit configuration again."):
             if p.suffix.lower() == ".zip":
-                with zipfile.ZipFile(p) as z:
-                    for n in sorted(z.namelist()):
-                        if n.lower().endswith(".pkc"):
-                            docs.append((Path(n).stem, json.loads(z.read(n)), f"{p}:{n}"))
+                docs += _pkcs_in_zip(p)
             else:
-                docs.append((p.stem, json.loads(p.read_text()), str(p)))
-        except (ValueError, zipfile.BadZipFile) as err:
-            raise RoiScoreError(f"PKC file {str(p)!r} is not valid JSON/zip ({err}).",
-                                "Download the probe kit configuration again.") from None
+                if p.stat().st_size > MAX_PKC_BYTES:
+                    raise RoiScoreError(f"PKC file {str(p)!r} is larger than {MAX_PKC_BYTES // 1024**2} MB.",
+                                        "Give the kit's .pkc files (a few MB each).")
+                docs.append((p.stem, json.loads(p.read_text(encoding="utf-8-sig")), str(p)))
     if not docs:
         raise RoiScoreError(f"no .pkc file found in {[str(i) for i in items]}.",
                             "Give the .pkc probe kit files (or a .zip holding them).")
@@ -173,7 +204,8 @@ def read_pkc(paths: str | Path | list) -> pd.DataFrame:
 
 def combine_probes(probe_counts: np.ndarray, targets: np.ndarray, thresh: float = 0.5
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """Combine probe counts per target by GeomxTools' thresholded geometric mean.
+    """Combine probe counts per target by a thresholded geometric mean
+    (the rule GeomxTools documents as ``ngeoMean``).
 
     Parameters
     ----------
@@ -226,13 +258,12 @@ def _find_inputs(folder: Path) -> tuple[list[Path], list[Path], Path]:
 def _read_annotations(path: Path, sheet: str | int | None, id_column: str) -> pd.DataFrame:
     if not path.is_file():
         raise RoiScoreError(f"annotation sheet {str(path)!r} is missing.", "Give the GeoMx annotation .xlsx.")
-    if path.suffix.lower() in (".csv", ".txt", ".tsv"):
-        ann = pd.read_csv(path, sep=None, engine="python")
-    else:
-        try:
+    require_regular_file(path, "Annotation sheet")
+    with reader_errors(f"annotation sheet {str(path)!r}", "Save the sheet again from Excel, or export it as CSV."):
+        if path.suffix.lower() in (".csv", ".txt", ".tsv"):
+            ann = pd.read_csv(path, sep=None, engine="python", encoding="utf-8-sig")
+        else:
             ann = pd.read_excel(path, sheet_name=sheet if sheet is not None else 0)
-        except ImportError as err:  # pragma: no cover - openpyxl is a dependency
-            raise RoiScoreError(f"{str(path)!r}: cannot read .xlsx ({err}).", "pip install openpyxl") from None
     cols = {_norm(c): c for c in ann.columns}
     key = cols.get(_norm(id_column))
     if key is None:

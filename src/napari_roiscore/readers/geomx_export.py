@@ -21,7 +21,7 @@ are recognised by their header (``SegmentDisplayName``; ``TargetName`` plus
 columns named like the AOIs), not by their name.
 
 Probe rows of one target are combined by the thresholded geometric mean
-GeomxTools and the DSP use (see :func:`~napari_roiscore.readers.geomx.combine_probes`).
+of :func:`~napari_roiscore.readers.geomx.combine_probes` (GeomxTools' documented rule).
 
 **Raw or normalised?**  ``counts_kind="auto"`` decides, in this order: a
 ``Q3`` in the sheet/file name → ``"q3"``; ``raw`` in the name, or whole
@@ -54,9 +54,7 @@ Without coordinates AOIs are laid out on a grid (one row per slide) and
 
 from __future__ import annotations
 
-import re
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +62,11 @@ import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.spots.table import SpotTable
-from napari_roiscore.readers.geomx import GRID_PITCH_PX, GRID_SPOT_DIAMETER_PX, combine_probes
+from napari_roiscore.readers.geomx import GRID_SPOT_DIAMETER_PX, combine_probes
+from napari_roiscore.readers.geomx_export_layout import _coordinates, _grid
+from napari_roiscore.readers.geomx_export_tables import (_PROBE_COLUMNS, _Table, _column, _count_candidates, _norm,
+                                                        _read_table, _segment_candidates, _tables_in,
+                                                        find_geomx_export, is_geomx_export)
 
 __all__ = [
     "COUNTS_KINDS",
@@ -83,136 +85,6 @@ COUNTS_KINDS = ("raw", "q3", "normalised")
 GEOMX_SCAN_PIXEL_SIZE_UM = 1e4 / 25145
 #: diameter drawn when the export has no AOISurfaceArea (display only)
 DEFAULT_AOI_DIAMETER_UM = 200.0
-
-_TABLE_SUFFIXES = (".xlsx", ".csv", ".tsv", ".txt")
-_MAX_FILES_SCANNED = 40
-_PROBE_COLUMNS = ("probename", "probedisplayname", "rtsid")
-
-
-def _norm(text: object) -> str:
-    return re.sub(r"[^a-z0-9]", "", str(text).lower())
-
-
-@dataclass(frozen=True)
-class _Table:
-    """One candidate table: a sheet of a workbook or a delimited text file."""
-
-    file: Path
-    sheet: str | None
-    header: tuple[str, ...]
-
-    @property
-    def label(self) -> str:
-        return f"{self.file.name}[{self.sheet}]" if self.sheet is not None else self.file.name
-
-    @property
-    def name_hint(self) -> str:
-        return _norm(f"{self.file.stem} {self.sheet or ''}")
-
-    def has(self, column: str) -> bool:
-        return _norm(column) in {_norm(h) for h in self.header}
-
-
-def _delimiter(path: Path) -> str:
-    if path.suffix.lower() == ".csv":
-        return ","
-    if path.suffix.lower() == ".tsv":
-        return "\t"
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        first = fh.readline()
-    return "\t" if first.count("\t") >= first.count(",") else ","
-
-
-def _headers(path: Path) -> list[_Table]:
-    """The tables of one file with their header rows (cheap: no data read)."""
-    if path.suffix.lower() == ".xlsx":
-        import openpyxl
-
-        try:
-            wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-        except Exception:  # not a workbook (or a locked/corrupt one): not ours to open
-            return []
-        try:
-            out = []
-            for ws in wb.worksheets:
-                row = next(ws.iter_rows(max_row=1, values_only=True), ())
-                out.append(_Table(path, ws.title, tuple("" if v is None else str(v) for v in row)))
-            return out
-        finally:
-            wb.close()
-    try:
-        header = pd.read_csv(path, sep=_delimiter(path), nrows=0, encoding="utf-8-sig").columns
-    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError):
-        return []
-    return [_Table(path, None, tuple(str(h) for h in header))]
-
-
-def _tables_in(path: Path) -> list[_Table]:
-    if path.is_file():
-        return _headers(path) if path.suffix.lower() in _TABLE_SUFFIXES else []
-    if not path.is_dir():
-        return []
-    files = sorted(p for p in path.iterdir()
-                   if p.is_file() and p.suffix.lower() in _TABLE_SUFFIXES and not p.name.startswith(("~$", ".")))
-    return [t for f in files[:_MAX_FILES_SCANNED] for t in _headers(f)]
-
-
-def _segment_candidates(tables: list[_Table]) -> list[_Table]:
-    found = [t for t in tables if t.has("SegmentDisplayName")]
-    return sorted(found, key=lambda t: _norm(t.sheet or "") != "segmentproperties")
-
-
-def _count_candidates(tables: list[_Table]) -> list[_Table]:
-    return [t for t in tables if t.has("TargetName") and not t.has("SegmentDisplayName")]
-
-
-def find_geomx_export(path: str | Path) -> dict | None:
-    """Where the two tables of a DSP export are, reading headers only.
-
-    Parameters
-    ----------
-    path : str or Path
-        An export workbook (``.xlsx``) or a folder holding it (or the two
-        tables as ``.csv``/``.tsv``/``.txt`` files).
-
-    Returns
-    -------
-    dict or None
-        ``{"segments": [(file, sheet), ...], "counts": [(file, sheet), ...]}``
-        (best candidate first; ``sheet`` is ``None`` for text files), or
-        ``None`` when ``path`` does not hold both tables.
-    """
-    tables = _tables_in(Path(path))
-    seg, cnt = _segment_candidates(tables), _count_candidates(tables)
-    if not seg or not cnt:
-        return None
-    return {"segments": [(t.file, t.sheet) for t in seg], "counts": [(t.file, t.sheet) for t in cnt]}
-
-
-def is_geomx_export(path: str | Path) -> bool:
-    """True for a DSP export workbook, or a folder with a segment table and a counts table."""
-    try:
-        return find_geomx_export(path) is not None
-    except OSError:
-        return False
-
-
-def _read_table(t: _Table) -> pd.DataFrame:
-    try:
-        if t.sheet is not None:
-            df = pd.read_excel(t.file, sheet_name=t.sheet)
-        else:
-            df = pd.read_csv(t.file, sep=_delimiter(t.file), encoding="utf-8-sig", low_memory=False)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise RoiScoreError(f"GeoMx export table {t.label!r} cannot be read ({type(err).__name__}: "
-                            f"{str(err)[:80]}).", "Re-export it from the GeoMx DSP.") from None
-    df.columns = [str(c).strip() for c in df.columns]
-    return df.dropna(how="all")
-
-
-def _column(df: pd.DataFrame, name: str) -> str | None:
-    return next((c for c in df.columns if _norm(c) == _norm(name)), None)
-
 
 def detect_counts_kind(values: np.ndarray, name: str = "", negative: np.ndarray | None = None
                        ) -> tuple[str, str]:
@@ -364,44 +236,6 @@ def _check_against_probes(x: np.ndarray, var: pd.DataFrame, aois: list[str], tab
                 x[:, var.index.get_indexer(common)], px[:, pvar.index.get_indexer(common)], rtol=1e-3, atol=1e-3):
             return "raw", f"equals the per-target geometric mean of the raw probe counts in {t.label!r}"
     return None
-
-
-def _coordinates(obs: pd.DataFrame, scan_col: str | None) -> tuple[np.ndarray | None, np.ndarray, str]:
-    cx, cy = _column(obs, "ROICoordinateX"), _column(obs, "ROICoordinateY")
-    offsets = np.zeros(len(obs))
-    if cx is None or cy is None:
-        return None, offsets, "no ROICoordinateX/ROICoordinateY columns"
-    xy = obs[[cx, cy]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-    missing = ~np.isfinite(xy).all(axis=1)
-    if missing.any():
-        warnings.warn(f"GeoMx export: {int(missing.sum())} AOI(s) have no ROI coordinates, e.g. "
-                      f"{obs.index[missing][:3].tolist()}; all AOIs are laid out on a grid instead.", stacklevel=3)
-        return None, offsets, f"grid: {int(missing.sum())} AOI(s) without {cx!r}/{cy!r}"
-    how = f"segment properties {cx!r}, {cy!r} (ROI centre, scan pixels)"
-    if scan_col is not None:
-        scans = obs[scan_col].astype(str).to_numpy()
-        order = list(dict.fromkeys(scans))
-        if len(order) > 1:
-            span = np.ptp(xy[:, 0]) if len(xy) > 1 else 0.0
-            margin = max(span * 0.1, 10 * GRID_PITCH_PX)
-            start = None
-            for s in order:  # the first scan keeps its coordinates; the next start right of it
-                rows = scans == s
-                offsets[rows] = 0.0 if start is None else start - xy[rows, 0].min()
-                start = (xy[rows, 0] + offsets[rows]).max() + margin
-            xy[:, 0] += offsets
-            how += f"; {len(order)} scans ({scan_col}) placed side by side along x, offsets in obs['scan_offset_x']"
-    return xy, offsets, how
-
-
-def _grid(obs: pd.DataFrame, slide_col: str | None) -> np.ndarray:
-    slides = obs[slide_col].astype(str).to_numpy() if slide_col else np.full(len(obs), "slide")
-    xy = np.zeros((len(obs), 2))
-    for r, s in enumerate(dict.fromkeys(slides)):
-        idx = np.flatnonzero(slides == s)
-        xy[idx, 0] = np.arange(len(idx)) * GRID_PITCH_PX
-        xy[idx, 1] = r * GRID_PITCH_PX
-    return xy
 
 
 def read_geomx_export(path: str | Path | None = None, *, segments: str | Path | None = None,

@@ -16,6 +16,13 @@ axis-aligned 4-corner polygon is drawn as a square bin), in that element's own
 Ranger these are full-resolution image pixels.  Without such shapes,
 ``obsm["spatial"]`` and the scale factors in ``uns["spatial"]`` are used as for
 ``.h5ad``.
+
+Other elements: :func:`read_spatialdata_image` opens an image element (single
+or multiscale, lazily) as a :class:`~napari_roiscore.images.multiplex.MultiplexImage`
+whose ``provenance["affine"]`` is its transformation to a coordinate system
+(napari draws it there); :func:`read_spatialdata_points` reads a points
+element; ROIs (shapes of polygons) and their table are read and written by
+:mod:`napari_roiscore.readers.spatialdata_rois`.
 """
 
 from __future__ import annotations
@@ -27,10 +34,13 @@ import numpy as np
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.spots.table import SpotTable, select_raw_counts
 
-__all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spatialdata"]
+__all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spatialdata", "read_spatialdata_image",
+           "read_spatialdata_points", "store_elements"]
 
 #: top-level groups of a SpatialData zarr store
 ELEMENT_GROUPS = ("tables", "points", "shapes", "images", "labels")
+#: the shapes element ROIs are written to (see :mod:`napari_roiscore.readers.spatialdata_rois`)
+ROI_ELEMENT = "roiscore_rois"
 INSTALL_HINT = 'pip install "napari-roiscore[spatialdata]"  (or: pip install "spatialdata>=0.2")'
 
 
@@ -126,7 +136,12 @@ def read_spatialdata(path: str | Path, table: str | None = None, region: str | N
     except Exception as err:  # spatialdata raises many kinds for bad stores
         raise RoiScoreError(f"SpatialData store {src!r} cannot be read ({type(err).__name__}: {str(err)[:120]}).",
                             "Check that it was written by a compatible spatialdata version.") from None
-    name = _pick(list(sdata.tables.keys()), table, "table", src)
+    names = list(sdata.tables.keys())
+    if table is None:  # the ROI table this plugin writes into a store is not a table of spots
+        spot_tables = [n for n in names if (sdata.tables[n].uns.get("spatialdata_attrs") or {}).get("region")
+                       != ROI_ELEMENT]
+        names = spot_tables or names
+    name = _pick(names, table, "table", src)
     adata = sdata.tables[name].copy()
     adata, _ = select_raw_counts(adata, f"SpatialData store {src!r}, table {name!r}")
     attrs = adata.uns.get("spatialdata_attrs", {}) or {}
@@ -159,3 +174,91 @@ def read_spatialdata(path: str | Path, table: str | None = None, region: str | N
                      provenance={"reader": "spatialdata", "path": src, "table": name, "region": chosen,
                                  "coordinates": f"intrinsic coordinates of shapes {chosen!r}"
                                  if chosen is not None and chosen in sdata.shapes else "obsm['spatial']"})
+
+
+def store_elements(path: str | Path) -> dict[str, list[str]]:
+    """Element names per group (``images``, ``shapes``…) of a store, with zarr alone."""
+    import zarr
+
+    root = zarr.open_group(str(path), mode="r")
+    out: dict[str, list[str]] = {}
+    for group in ELEMENT_GROUPS:
+        if group in root:
+            out[group] = sorted(name for name, _ in root[group].groups())
+    return out
+
+
+def _read_store(path: str | Path):
+    p = Path(path)
+    sd = _import_spatialdata()
+    if not is_spatialdata_store(p):
+        raise RoiScoreError(f"{str(p)!r} is not a SpatialData store.", "Open the .zarr folder written by spatialdata.")
+    try:
+        return sd.read_zarr(p)
+    except Exception as err:
+        raise RoiScoreError(f"SpatialData store {str(p)!r} cannot be read ({type(err).__name__}: {str(err)[:120]}).",
+                            "Check that it was written by a compatible spatialdata version.") from None
+
+
+def _affine(element, coordinate_system: str) -> np.ndarray:
+    """3 x 3 (y, x) affine of an element into ``coordinate_system`` (identity when it has none)."""
+    from spatialdata.transformations import get_transformation
+
+    transforms = get_transformation(element, get_all=True) or {}
+    if coordinate_system not in transforms:
+        return np.eye(3)
+    return np.asarray(transforms[coordinate_system].to_affine_matrix(input_axes=("y", "x"), output_axes=("y", "x")),
+                      dtype=np.float64)
+
+
+def _spot_frame(sdata, element) -> str:
+    """The coordinate system the spots are drawn in: one where a shapes element has an
+    identity transformation (its intrinsic pixels) and ``element`` has one too; else
+    ``"global"`` when the element has it; else the element's first."""
+    from spatialdata.transformations import Identity, get_transformation
+
+    own = get_transformation(element, get_all=True) or {}
+    for shapes in sdata.shapes.values():
+        for cs, tr in (get_transformation(shapes, get_all=True) or {}).items():
+            if isinstance(tr, Identity) and cs in own:
+                return cs
+    return "global" if "global" in own or not own else next(iter(own))
+
+
+def read_spatialdata_image(path: str | Path, element: str | None = None, coordinate_system: str | None = None):
+    """One image element as a lazy :class:`MultiplexImage` with its transformation.
+
+    Multiscale images keep their levels; channel names come from the ``c``
+    coordinate.  ``provenance["affine"]`` maps level-0 (y, x) pixels into
+    ``coordinate_system`` — by default the frame of the spots (see
+    :func:`read_spatialdata`), e.g. for stores written by spatialdata-io from
+    Space Ranger the low-res image scaled back onto full-resolution pixels.
+    """
+    from napari_roiscore.images.multiplex import MultiplexImage
+
+    sdata = _read_store(path)
+    name = _pick(list(sdata.images.keys()), element, "image", str(path))
+    el = sdata.images[name]
+    if coordinate_system is None:
+        coordinate_system = _spot_frame(sdata, el)
+    if hasattr(el, "children") and len(el.children):  # multiscale: a DataTree of scale0, scale1, ...
+        arrays = [next(iter(el[k].ds.data_vars.values())) for k in sorted(el.children, key=lambda k: int(k[5:]))]
+    else:
+        arrays = [el]
+    levels = [a.transpose("c", "y", "x").data for a in arrays]
+    names = [str(c) for c in arrays[0].coords["c"].values] if "c" in arrays[0].coords else \
+        [f"channel {i}" for i in range(levels[0].shape[0])]
+    return MultiplexImage(levels=levels, channel_names=names, pixel_size_um=None,
+                          provenance={"reader": "spatialdata", "path": str(path), "element": name,
+                                      "coordinate_system": coordinate_system,
+                                      "affine": _affine(el, coordinate_system).tolist()})
+
+
+def read_spatialdata_points(path: str | Path, element: str | None = None, coordinate_system: str | None = None):
+    """A points element as a pandas DataFrame (``x``, ``y`` and its other columns) and its
+    3 x 3 (y, x) affine into ``coordinate_system`` (default: the spots' frame)."""
+    sdata = _read_store(path)
+    name = _pick(list(sdata.points.keys()), element, "points element", str(path))
+    points = sdata.points[name]
+    cs = coordinate_system if coordinate_system is not None else _spot_frame(sdata, points)
+    return points.compute(), _affine(points, cs)

@@ -23,7 +23,9 @@ import scipy.io
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import require_regular_file
 from napari_roiscore.readers._files import first_existing
+from napari_roiscore.spots.checks import check_counts, csr_from_parts, reader_errors
 
 __all__ = ["CountMatrix", "read_10x_h5", "read_10x_mtx"]
 
@@ -84,16 +86,26 @@ def _attr(value):
 def read_10x_h5(path: str | Path) -> CountMatrix:
     """Read a 10x HDF5 feature-barcode matrix with h5py.
 
+    The sparse arrays are checked before use (indices within the feature
+    count, a consistent index pointer, counts finite, non-negative and whole)
+    and the matrix made canonical (duplicates summed, indices sorted).
+
     Raises
     ------
     RoiScoreError
-        The file is missing, not HDF5, or not in a 10x layout.
+        The file is missing, not HDF5, not in a 10x layout, or damaged.
     """
+    path = Path(path)
+    if not path.exists():
+        raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path to the .h5 matrix.")
+    require_regular_file(path, "Count matrix")
+    with reader_errors(repr(str(path)), "Re-download the 10x .h5 matrix or use the Matrix Market folder instead."):
+        return _read_10x_h5(path)
+
+
+def _read_10x_h5(path: Path) -> CountMatrix:
     import h5py
 
-    path = Path(path)
-    if not path.is_file():
-        raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path to the .h5 matrix.")
     try:
         f = h5py.File(path, "r")
     except OSError as err:
@@ -140,11 +152,13 @@ def read_10x_h5(path: str | Path) -> CountMatrix:
                 f"{str(path)!r}: dataset(s) {missing} missing in group {g.name!r}.",
                 "The .h5 file is incomplete; re-download it or use the Matrix Market folder.",
             )
-        n_feat, n_bc = (int(v) for v in g["shape"][:])
-        # stored as CSC features x barcodes == CSR barcodes x features
-        counts = sp.csr_matrix(
-            (g["data"][:], g["indices"][:], g["indptr"][:]), shape=(n_bc, n_feat)
-        )
+        shape = g["shape"][:]
+        if len(shape) != 2:
+            raise RoiScoreError(f"{str(path)!r}: 'shape' has {len(shape)} entries, not 2.",
+                                "The .h5 file is damaged; re-download it.")
+        n_feat, n_bc = (int(v) for v in shape)
+        # stored as CSC features x barcodes == CSR barcodes x features; checked before scipy sees it
+        counts = csr_from_parts(g["data"][:], g["indices"][:], g["indptr"][:], (n_bc, n_feat), repr(str(path)))
         barcodes = _decode(g["barcodes"][:])
     if len(features) != n_feat or len(barcodes) != n_bc:
         raise RoiScoreError(
@@ -152,7 +166,6 @@ def read_10x_h5(path: str | Path) -> CountMatrix:
             f"{len(features)} features and {len(barcodes)} barcodes.",
             "The .h5 file is inconsistent; re-download it.",
         )
-    counts.sort_indices()
     return CountMatrix(counts, barcodes, features, attrs)
 
 
@@ -185,8 +198,18 @@ def read_10x_mtx(folder: str | Path) -> CountMatrix:
                 "Copy the complete *_feature_bc_matrix folder (matrix, features, barcodes).",
             )
         found[key] = p
+    for p in found.values():
+        require_regular_file(p, "Matrix Market file")
+    with reader_errors(repr(str(found["matrix"])), "Copy the matrix again from the Space Ranger output."):
+        return _read_mtx_files(found)
+
+
+def _read_mtx_files(found: dict[str, Path]) -> CountMatrix:
     with _open_text(found["matrix"]) as fh:
-        header = [next(fh) for _ in range(2)]
+        header = [line for line, _ in zip(fh, range(2))]
+    if not header or not header[0].startswith("%%MatrixMarket"):
+        raise RoiScoreError(f"{str(found['matrix'])!r} is empty or not a Matrix Market file.",
+                            "Copy the matrix again from the Space Ranger output.")
     meta = {}
     for line in header:
         if line.startswith("%metadata_json:"):
@@ -196,27 +219,58 @@ def read_10x_mtx(folder: str | Path) -> CountMatrix:
                 meta = json.loads(line.split(":", 1)[1])
             except ValueError:
                 meta = {}
-    with (gzip.open(found["matrix"], "rb") if found["matrix"].suffix == ".gz"
-          else open(found["matrix"], "rb")) as fh:
-        m = scipy.io.mmread(fh)
+    m = _mmread(found["matrix"])
+    if not sp.issparse(m):
+        m = sp.coo_matrix(np.asarray(m))
     counts = sp.csr_matrix(m.T)
-    if counts.dtype.kind in "fiu" and np.all(np.mod(counts.data, 1) == 0):
+    counts.sum_duplicates()
+    check_counts(counts.data, repr(str(found["matrix"])))  # finite, non-negative, whole: as for .h5 and .h5ad
+    if counts.dtype.kind in "fiu":
         big = counts.data.size and counts.data.max() >= 2**31
         counts = counts.astype(np.int64 if big else np.int32)
-    feats = pd.read_csv(found["features"], sep="\t", header=None, dtype=str)
+    feats = _read_tsv(found["features"])
     features = pd.DataFrame({
         "gene_ids": feats[0].to_numpy(dtype=str),
         "gene_symbols": (feats[1] if feats.shape[1] > 1 else feats[0]).to_numpy(dtype=str),
         "feature_types": (feats[2].to_numpy(dtype=str) if feats.shape[1] > 2
                           else np.full(len(feats), "Gene Expression")),
     })
-    barcodes = pd.read_csv(found["barcodes"], sep="\t", header=None, dtype=str)[0].to_numpy(dtype=str)
+    barcodes = _read_tsv(found["barcodes"])[0].to_numpy(dtype=str)
     if counts.shape != (len(barcodes), len(features)):
         raise RoiScoreError(
             f"{str(found['matrix'])!r}: matrix is {counts.shape[1]} x {counts.shape[0]} but there are "
             f"{len(features)} features and {len(barcodes)} barcodes.",
             "The three files come from different runs; copy them from one folder.",
         )
-    counts.sort_indices()
     attrs = {"software_version": meta["software_version"]} if "software_version" in meta else {}
     return CountMatrix(counts, barcodes, features, attrs)
+
+
+def _read_tsv(path: Path) -> pd.DataFrame:
+    """A features/barcodes table (tab-separated, no header); empty is an error naming it."""
+    try:
+        df = pd.read_csv(path, sep="\t", header=None, dtype=str, encoding="utf-8-sig")
+    except pd.errors.EmptyDataError:
+        df = pd.DataFrame()
+    if df.empty:
+        raise RoiScoreError(f"{str(path)!r} is empty.", "Copy it again from the Space Ranger output.")
+    return df.fillna("")
+
+
+def _mmread(path: Path):
+    """``scipy.io.mmread`` of a plain or gzipped Matrix Market file.
+
+    A ``.gz`` file is first unpacked to a temporary file: scipy's reader runs
+    in a compiled thread, and a decompression error raised inside it (a
+    truncated or damaged ``.gz``) aborts the whole process instead of raising.
+    """
+    if path.suffix != ".gz":
+        return scipy.io.mmread(str(path))
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="roiscore-mtx-") as tmp:
+        plain = Path(tmp) / "matrix.mtx"
+        with gzip.open(path, "rb") as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)  # gzip errors raise here, in Python
+        return scipy.io.mmread(str(plain))

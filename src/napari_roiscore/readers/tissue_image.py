@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from napari_roiscore.errors import RoiScoreError
+
 __all__ = ["TissueImage", "read_png", "tissue_image_layer", "tissue_images_from_uns"]
 
 
@@ -58,11 +60,43 @@ class TissueImage:
         return out
 
 
-def read_png(path: str | Path) -> np.ndarray:
-    """Read a PNG/JPEG slide image into a numpy array."""
-    from skimage.io import imread
+#: tissue images above this many pixels are refused before decoding (Space Ranger hires: 2000² or 4000²)
+MAX_IMAGE_PIXELS = 20000 * 20000
 
-    return np.asarray(imread(str(path)))
+
+def read_png(path: str | Path) -> np.ndarray:
+    """Read a PNG/JPEG slide image into a numpy array.
+
+    Refused (RoiScoreError naming the file): not a regular file, damaged, or
+    declaring more than :data:`MAX_IMAGE_PIXELS` pixels (a decompression bomb
+    is refused from its header, before any pixel is decoded).
+    """
+    from PIL import Image
+
+    from napari_roiscore.outputs import require_regular_file
+    from napari_roiscore.spots.checks import reader_errors
+
+    path = Path(path)
+    require_regular_file(path, "Tissue image")
+    with open(path, "rb") as fh:
+        head = fh.read(24)
+    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR":  # size from the header, before PIL
+        _check_size(path, int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big"))
+    with reader_errors(repr(str(path)), "Copy the image again from the Space Ranger run."):
+        with Image.open(path) as im:
+            _check_size(path, *im.size)
+            im.load()
+            if im.mode in ("P", "PA", "CMYK", "YCbCr", "LAB", "HSV"):  # as skimage.io.imread gives them
+                im = im.convert("RGBA" if "transparency" in im.info or im.mode == "PA" else "RGB")
+            return np.asarray(im)
+
+
+def _check_size(path: Path, w: int, h: int) -> None:
+    if w * h > MAX_IMAGE_PIXELS:
+        raise RoiScoreError(
+            f"{str(path)!r} declares {w:,} x {h:,} pixels; decoding it would need about "
+            f"{w * h * 4 / 1024**3:.1f} GB (at most {MAX_IMAGE_PIXELS:,} pixels are read).",
+            "Use the lowres/hires PNG Space Ranger writes, or downscale the image.")
 
 
 def tissue_image_layer(image: TissueImage, pixel_size_um: float | None = None) -> tuple:

@@ -27,7 +27,10 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.spots.table import SpotTable
+from napari_roiscore.outputs import limited_list, require_regular_file
+from napari_roiscore.spots.checks import check_positive
+from napari_roiscore.spots.lattice import VISIUM_SPOT_DIAMETER_UM, check_bin_pitch, visium_pixel_size_um
+from napari_roiscore.spots.table import MAX_DIAMETER_PX, SpotTable
 from napari_roiscore.readers._files import require_dir, require_file
 from napari_roiscore.readers.tenx import CountMatrix, read_10x_h5, read_10x_mtx
 from napari_roiscore.readers.tissue_image import read_png
@@ -45,9 +48,6 @@ __all__ = [
 #: Column order of Space Ranger tissue position files.
 POSITION_COLUMNS = ["barcode", "in_tissue", "array_row", "array_col",
                     "pxl_row_in_fullres", "pxl_col_in_fullres"]
-#: Nominal diameter of a Visium (standard definition) spot.
-VISIUM_SPOT_DIAMETER_UM = 55.0
-
 _POSITION_FILES = ["spatial/tissue_positions.csv", "spatial/tissue_positions_list.csv",
                    "spatial/tissue_positions.parquet"]
 _OUTS_FIX = ("Point to the Space Ranger 'outs' folder (it holds filtered_feature_bc_matrix.h5 "
@@ -64,8 +64,9 @@ def find_spaceranger_outs(path: str | Path) -> Path:
 
 def read_scalefactors(path: Path) -> dict:
     """Read ``scalefactors_json.json``; it must hold ``spot_diameter_fullres``."""
+    require_regular_file(path, "Scale factors")
     try:
-        sf = json.loads(path.read_text())
+        sf = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, ValueError) as err:
         raise RoiScoreError(f"{str(path)!r} is not valid JSON ({err}).",
                             "Copy scalefactors_json.json again from the Space Ranger run.") from None
@@ -77,6 +78,10 @@ def read_scalefactors(path: Path) -> dict:
         raise RoiScoreError(f"{str(path)!r}: field 'spot_diameter_fullres' is {str(d)[:40]!r}, "
                             "not a positive number.",
                             "Copy scalefactors_json.json again from the Space Ranger run.")
+    check_positive(d, repr(str(path)), "'spot_diameter_fullres'", upper=MAX_DIAMETER_PX)
+    for key, value in sf.items():  # a scale factor of 0, NaN or 1e300 puts the image anywhere
+        if key.endswith("_scalef") or key == "regist_target_img_scalef":
+            check_positive(value, repr(str(path)), repr(key), upper=1e3)
     return {k: (float(v) if isinstance(v, (int, float)) else v) for k, v in sf.items()}
 
 
@@ -93,12 +98,16 @@ def read_tissue_positions(path: str | Path) -> pd.DataFrame:
             raise RoiScoreError(f"{str(path)!r} is not a readable parquet file ({type(err).__name__}).",
                                 "Copy the tissue positions file again from the Space Ranger run.") from None
     else:
+        require_regular_file(path, "Tissue positions")
         try:
-            with open(path, encoding="utf-8") as fh:
+            with open(path, encoding="utf-8-sig") as fh:
                 first = fh.readline()
-            has_header = first.split(",")[0].strip().lower() == "barcode"
-            df = pd.read_csv(path, header=0 if has_header else None,
+            # a header row names the columns (in any order); the old headerless file has Space Ranger's order
+            has_header = bool({c.strip().strip('"').lower() for c in first.split(",")} & set(POSITION_COLUMNS))
+            df = pd.read_csv(path, header=0 if has_header else None, encoding="utf-8-sig",
                              names=None if has_header else POSITION_COLUMNS)
+            if has_header:
+                df.columns = [str(c).strip().lower() for c in df.columns]
         except (OSError, UnicodeDecodeError, ValueError, pd.errors.ParserError) as err:
             raise RoiScoreError(f"{str(path)!r} is not a readable CSV file ({type(err).__name__}: "
                                 f"{str(err)[:80]}).",
@@ -112,6 +121,11 @@ def read_tissue_positions(path: str | Path) -> pd.DataFrame:
             raise RoiScoreError(f"{str(path)!r}: column {col!r} holds text, not pixel numbers.",
                                 "Copy the tissue positions file again from the Space Ranger run.")
     df["barcode"] = df["barcode"].astype(str)
+    dup = df["barcode"][df["barcode"].duplicated()]
+    if len(dup):
+        raise RoiScoreError(f"{str(path)!r}: {len(dup):,} barcode(s) appear twice, e.g. "
+                            f"{limited_list(dict.fromkeys(dup), 3)}.",
+                            "Copy the tissue positions file again from the Space Ranger run.")
     return df.set_index("barcode")
 
 
@@ -191,8 +205,12 @@ def read_spaceranger(path: str | Path, matrix: str = "filtered", layout: str = "
     Notes
     -----
     Spot centres are ``(pxl_col_in_fullres, pxl_row_in_fullres)`` = (x, y).
-    The pixel size is estimated from the nominal 55 µm spot diameter
-    (``55 / spot_diameter_fullres`` µm), so layers are drawn in micrometres.
+    The pixel size comes from the spot lattice: 100 µm (the Visium pitch) over
+    the median nearest-neighbour distance of all spot centres of the positions
+    file, checked against ``spot_diameter_fullres`` (pixels across a theoretical
+    65 µm spot; a warning when they disagree by more than 10 %); see
+    :mod:`napari_roiscore.spots.lattice`.  Spots are drawn 55 µm wide and layers
+    in micrometres.
 
     Raises
     ------
@@ -209,15 +227,20 @@ def read_spaceranger(path: str | Path, matrix: str = "filtered", layout: str = "
     pos = read_tissue_positions(pos_path)
     images, image_paths = _load_images(outs / "spatial", sf) if load_images else ({}, [])
     library_id = str((cm.attrs.get("library_ids") or [outs.parent.name or "visium"])[0])
-    diameter = float(sf["spot_diameter_fullres"])
+    all_xy = pos[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(dtype=float)
+    px, how = visium_pixel_size_um(all_xy, float(sf["spot_diameter_fullres"]),
+                                   source=f"Space Ranger folder {str(outs)!r}")
+    if px is None:  # pragma: no cover - read_scalefactors guarantees a positive diameter
+        raise RoiScoreError(f"Space Ranger folder {str(outs)!r}: no spot spacing or spot diameter.",
+                            _OUTS_FIX)
     return _spot_table(
-        cm, pos, pos_path, sf, diameter_px=diameter, shape="circle",
-        pixel_size_um=VISIUM_SPOT_DIAMETER_UM / diameter, library_id=library_id, images=images,
+        cm, pos, pos_path, sf, diameter_px=VISIUM_SPOT_DIAMETER_UM / px, shape="circle",
+        pixel_size_um=px, library_id=library_id, images=images,
         provenance={
             "reader": "spaceranger", "path": str(outs), "matrix": str(matrix_path),
             "positions": str(pos_path), "scalefactors": str(sf_path), "images": image_paths,
             "software_version": str(cm.attrs.get("software_version", "")),
-            "pixel_size_source": "nominal 55 µm spot diameter / spot_diameter_fullres",
+            "pixel_size_source": how,
         },
     )
 
@@ -260,8 +283,11 @@ def read_visium_hd(path: str | Path, bin_size_um: int | None = None, matrix: str
     Notes
     -----
     Bins are squares (``SpotTable.shape == "square"``) whose side is
-    ``bin_size_um / microns_per_pixel`` full-resolution pixels (falling back on
-    ``spot_diameter_fullres``).
+    ``bin_size_um / microns_per_pixel`` full-resolution pixels (both from
+    ``scalefactors_json.json``; the bin size else from the folder name).  Without
+    ``microns_per_pixel`` the pixel size is the bin size over the median
+    nearest-neighbour distance of the bin centres; with it, that distance is
+    checked against the bin side (a warning beyond 10 %).
     """
     folder = _find_hd_bin_folder(require_dir(path, "Visium HD"), bin_size_um)
     fix = ("Point to a complete Visium HD binned_outputs/square_XXXum folder "
@@ -282,9 +308,20 @@ def read_visium_hd(path: str | Path, bin_size_um: int | None = None, matrix: str
             bin_um = float(folder.name[len("square_"):-2])
         except ValueError:
             bin_um = None
-    side_px = (bin_um / um_per_px) if (bin_um and um_per_px) else float(sf["spot_diameter_fullres"])
-    if um_per_px is None and bin_um:
+    xy = pos[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy(dtype=float)
+    source = f"Visium HD bin folder {str(folder)!r}"
+    if bin_um and um_per_px:
+        side_px = bin_um / um_per_px
+        check_bin_pitch(xy, side_px, source=source)
+        how = "bin_size_um / microns_per_pixel (scalefactors)"
+    elif bin_um:
+        pitch = check_bin_pitch(xy, float(sf["spot_diameter_fullres"]), source=source)
+        side_px = pitch if pitch else float(sf["spot_diameter_fullres"])
         um_per_px = bin_um / side_px
+        how = ("bin size / median nearest-neighbour bin distance" if pitch else
+               "bin size / spot_diameter_fullres")
+    else:
+        side_px, how = float(sf["spot_diameter_fullres"]), "unknown (no bin size)"
     images, image_paths = {}, []
     if load_images:
         spatial = folder / "spatial"
@@ -300,6 +337,6 @@ def read_visium_hd(path: str | Path, bin_size_um: int | None = None, matrix: str
         provenance={
             "reader": "visium_hd", "path": str(folder), "matrix": str(matrix_path),
             "positions": str(pos_path), "scalefactors": str(sf_path), "images": image_paths,
-            "bin_size_um": bin_um, "software_version": str(cm.attrs.get("software_version", "")),
+            "bin_size_um": bin_um, "pixel_size_source": how, "software_version": str(cm.attrs.get("software_version", "")),
         },
     )

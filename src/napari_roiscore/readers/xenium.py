@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import limited_list
+from napari_roiscore.spots.checks import check_positive
 from napari_roiscore.spots.table import SpotTable
 from napari_roiscore.readers._files import first_existing, require_dir
 from napari_roiscore.readers.tenx import read_10x_h5, read_10x_mtx
@@ -48,9 +50,11 @@ def _pixel_size(folder: Path) -> tuple[float, str]:
     exp = folder / "experiment.xenium"
     if exp.is_file():
         try:
-            meta = json.loads(exp.read_text())
-            return float(meta["pixel_size"]), str(exp)
-        except (ValueError, KeyError, TypeError):
+            meta = json.loads(exp.read_text(encoding="utf-8-sig"))
+            return check_positive(meta["pixel_size"], repr(str(exp)), "'pixel_size'", upper=1e3), str(exp)
+        except RoiScoreError:
+            raise
+        except (OSError, ValueError, KeyError, TypeError):
             pass
     return XENIUM_PIXEL_SIZE_UM, "Xenium default 0.2125 µm"
 
@@ -99,7 +103,15 @@ def read_xenium(path: str | Path, pixel_size_um: float | None = None) -> SpotTab
     if missing:
         raise RoiScoreError(f"{str(cells_path)!r}: column(s) {missing} missing.",
                             "Xenium cells tables need cell_id, x_centroid and y_centroid (µm).")
-    cells["cell_id"] = [c.decode() if isinstance(c, bytes) else str(c) for c in cells["cell_id"]]
+    cells["cell_id"] = [c.decode("utf-8", "replace") if isinstance(c, bytes) else str(c) for c in cells["cell_id"]]
+    dup = cells["cell_id"][cells["cell_id"].duplicated()]
+    if len(dup):
+        raise RoiScoreError(f"{str(cells_path)!r}: {len(dup):,} cell id(s) appear twice, e.g. "
+                            f"{limited_list(dict.fromkeys(dup), 3)}.", "Copy the cells file again from the Xenium run.")
+    for col in ("x_centroid", "y_centroid"):
+        if not pd.api.types.is_numeric_dtype(cells[col]):
+            raise RoiScoreError(f"{str(cells_path)!r}: column {col!r} holds text, not µm.",
+                                "Copy the cells file again from the Xenium run.")
     cells = cells.set_index("cell_id")
     absent = pd.Index(cm.barcodes).difference(cells.index)
     if len(absent):
@@ -111,7 +123,8 @@ def read_xenium(path: str | Path, pixel_size_um: float | None = None) -> SpotTab
     genes = cm.features["feature_types"] == "Gene Expression"
     control = cm.counts[:, np.flatnonzero(~genes.to_numpy())].sum(axis=1).A1 if (~genes).any() else None
     cm = cm.only_feature_type("Gene Expression")
-    px, px_source = (float(pixel_size_um), "given") if pixel_size_um else _pixel_size(folder)
+    px, px_source = ((check_positive(pixel_size_um, "Xenium", "the pixel size", upper=1e3), "given")
+                     if pixel_size_um is not None else _pixel_size(folder))
     c = cells.loc[cm.barcodes]
     obs = pd.DataFrame({"in_tissue": np.ones(len(c), dtype=bool)}, index=pd.Index(cm.barcodes))
     for col in ("cell_area", "nucleus_area", "transcript_counts"):
@@ -124,8 +137,9 @@ def read_xenium(path: str | Path, pixel_size_um: float | None = None) -> SpotTab
     adata = ad.AnnData(X=cm.counts, obs=obs, var=var)
     adata.obsm["spatial"] = np.column_stack([c["x_centroid"].to_numpy(float) / px,
                                              c["y_centroid"].to_numpy(float) / px])
-    if "cell_area" in c.columns and np.isfinite(c["cell_area"]).any():
-        diameter_um = 2.0 * np.sqrt(float(np.nanmedian(c["cell_area"])) / np.pi)
+    area = pd.to_numeric(c["cell_area"], errors="coerce").to_numpy(float) if "cell_area" in c.columns else None
+    if area is not None and (np.isfinite(area) & (area > 0)).any():
+        diameter_um = 2.0 * np.sqrt(float(np.median(area[np.isfinite(area) & (area > 0)])) / np.pi)
     else:
         diameter_um = DEFAULT_CELL_DIAMETER_UM
     morph = find_morphology_image(folder)

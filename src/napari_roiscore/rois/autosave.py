@@ -23,18 +23,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 from napari_roiscore._atomic import atomic_write
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.rois.autosave_guard import AutosaveWarning, claim, keep_aside, remember, written_here
 from napari_roiscore.rois.roi import DEFAULT_CLASSES, Roi
 from napari_roiscore.rois.geojson import parse_geojson, rois_to_geojson
 
 __all__ = [
     "SUFFIX",
     "AutosaveState",
+    "AutosaveWarning",
+    "keep_aside",
     "discard_autosave",
     "load_autosave",
     "save_autosave",
@@ -219,7 +223,36 @@ def save_autosave(
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1, allow_nan=False)
 
-    return atomic_write(path, write)
+    path = claim(path, data_path.name, SUFFIX)
+    _guard_existing(path, data_path)
+    atomic_write(path, write, [data_path])
+    remember(path)
+    return path
+
+
+def _guard_existing(path: Path, data_path: Path) -> None:
+    """Set aside the sidecar about to be replaced when it is not ours to replace.
+
+    Unreadable or ill-typed (e.g. edited by hand, or a damaged disk), or
+    changed by another program since this process wrote it: it is renamed
+    aside (never overwritten) with an :class:`AutosaveWarning`.
+    """
+    if not path.exists():
+        return
+    seen = written_here(path)
+    if seen:
+        return
+    if seen is False:
+        aside = keep_aside(path, "changed-elsewhere")
+        warnings.warn(AutosaveWarning(f"Autosave {str(path)!r} was changed by another program since this napari "
+                                      f"wrote it; that version was kept as {str(aside)!r}."), stacklevel=3)
+        return
+    try:
+        _read_sidecar(path, data_path)
+    except RoiScoreError as err:
+        aside = keep_aside(path, "unreadable")
+        warnings.warn(AutosaveWarning(f"{err.problem} It was kept as {str(aside)!r} and a new autosave started."),
+                      stacklevel=3)
 
 
 def load_autosave(data_path: str | Path) -> AutosaveState | None:
@@ -228,41 +261,95 @@ def load_autosave(data_path: str | Path) -> AutosaveState | None:
     Raises
     ------
     RoiScoreError
-        The sidecar exists but cannot be read; the message names it so the
-        user can move it aside.
+        The sidecar exists but cannot be read or holds ill-typed members: it is
+        first renamed aside (``<sidecar>.unreadable-<UTC time>``, never
+        overwritten nor deleted) and the message names both files.
     """
     data_path = Path(data_path)
     path = sidecar_path(data_path)
     if not path.is_file():
         return None
+    try:
+        state = _read_sidecar(path, data_path)
+    except RoiScoreError as err:
+        aside = keep_aside(path, "unreadable")
+        raise RoiScoreError(f"{err.problem} It was kept as {str(aside)!r}; the next autosave starts afresh.",
+                            f"Move or delete {aside.name} when you no longer need it (it is not your data).") from None
+    remember(path)
+    return state
+
+
+def _read_sidecar(path: Path, data_path: Path) -> AutosaveState:
+    """Parse and type-check a sidecar; any problem is a RoiScoreError naming it."""
     fix = f"Move or delete {path.name} to start without it (it is not your data)."
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise RoiScoreError(f"Autosave {str(path)!r} is unreadable ({type(err).__name__}: {err}).",
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
+        raise RoiScoreError(f"Autosave {str(path)!r} is unreadable ({type(err).__name__}: {_short(err)}).",
                             fix) from None
-    rois = parse_geojson(doc, str(path))
-    meta = doc.get(KEY) if isinstance(doc, dict) else None
-    if not isinstance(meta, dict):
-        meta = {}
     try:
-        saved_at = datetime.fromisoformat(str(meta.get("saved_at")))
+        _check_types(doc, path)
+        rois = parse_geojson(doc, str(path))
+        meta = doc.get(KEY) or {}
+        saved_at = _saved_at(meta.get("saved_at"), path)
+        classes = list(dict.fromkeys(list(meta.get("classes") or []) + [r.roi_class for r in rois]))
+        classes = classes or list(DEFAULT_CLASSES)
+        data = meta.get("data") or {}
+        now_fp = _data_fingerprint(data_path)
+        changed = any(k in data and k in now_fp and data[k] != now_fp[k] for k in ("size", "mtime"))
+        extra = meta.get("extra") or {}
+        binned = doc.get(DELETED_KEY)
+        try:  # a damaged bin must not cost the ROIs themselves
+            deleted = parse_geojson(binned, f"{path} (deleted ROIs)") if binned else []
+        except RoiScoreError:
+            deleted = []
+    except RoiScoreError:
+        raise
+    except Exception as err:  # noqa: BLE001 - anything else a damaged sidecar can cause
+        raise RoiScoreError(f"Autosave {str(path)!r} is damaged ({type(err).__name__}: {_short(err)}).",
+                            fix) from None
+    return AutosaveState(path, rois, classes, saved_at, data, changed, extra, deleted)
+
+
+#: the members of ``"roiscore_autosave"`` and the types they must have
+_META_TYPES = {"saved_at": str, "classes": list, "data": dict, "extra": dict, "n_rois": int, "version": int}
+
+
+def _check_types(doc: object, path: Path) -> None:
+    """Refuse a sidecar whose members have the wrong JSON types (RoiScoreError)."""
+    fix = f"Move or delete {path.name} to start without it (it is not your data)."
+
+    def bad(what: str, value: object, want: str) -> RoiScoreError:
+        return RoiScoreError(f"Autosave {str(path)!r}: {what} is {type(value).__name__} "
+                             f"{_short(value)}, not {want}.", fix)
+
+    if not isinstance(doc, dict):
+        raise bad("the document", doc, "a GeoJSON object")
+    meta = doc.get(KEY, {})
+    if not isinstance(meta, dict):
+        raise bad(f"{KEY!r}", meta, "an object")
+    for key, want in _META_TYPES.items():
+        if key in meta and not isinstance(meta[key], want):
+            raise bad(f"{KEY}.{key}", meta[key], f"a JSON {want.__name__}")
+    if any(not isinstance(c, str) for c in meta.get("classes", [])):
+        raise RoiScoreError(f"Autosave {str(path)!r}: {KEY}.classes holds something other than text.", fix)
+    if DELETED_KEY in doc and not isinstance(doc[DELETED_KEY], list):
+        raise bad(f"{DELETED_KEY!r}", doc[DELETED_KEY], "a list")
+
+
+def _saved_at(value: object, path: Path) -> datetime:
+    try:
+        saved_at = datetime.fromisoformat(str(value))
     except ValueError:
         saved_at = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
     if saved_at.tzinfo is None:
         saved_at = saved_at.replace(tzinfo=timezone.utc)
-    classes = [str(c) for c in meta.get("classes", []) if isinstance(c, str)]
-    classes = list(dict.fromkeys(classes + [r.roi_class for r in rois])) or list(DEFAULT_CLASSES)
-    data = meta.get("data") if isinstance(meta.get("data"), dict) else {}
-    now_fp = _data_fingerprint(data_path)
-    changed = any(k in data and k in now_fp and data[k] != now_fp[k] for k in ("size", "mtime"))
-    extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
-    binned = doc.get(DELETED_KEY) if isinstance(doc, dict) else None
-    try:  # a damaged bin must not cost the ROIs themselves
-        deleted = parse_geojson(binned, f"{path} (deleted ROIs)") if isinstance(binned, list) and binned else []
-    except RoiScoreError:
-        deleted = []
-    return AutosaveState(path, rois, classes, saved_at, data, changed, extra, deleted)
+    return saved_at
+
+
+def _short(value: object, limit: int = 80) -> str:
+    text = repr(value) if not isinstance(value, BaseException) else str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def discard_autosave(data_path: str | Path) -> bool:

@@ -12,6 +12,15 @@ Tissue
     summed (or only the ``tissue_channels`` given, e.g. DAPI), smoothed with
     ``tissue_sigma_um`` and thresholded (Otsu by default); small objects and
     small holes are removed as for the tumour.
+Sparse ion counts (MIBI-TOF, IMC)
+    Detected automatically (integer pixels, most of them zero; or
+    ``counts=True``).  Most of such a field is tissue, so Otsu on the summed
+    channels would split cell-dense from cell-poor tissue rather than tissue
+    from background.  Instead, tissue is where the smoothed total ion count
+    (all channels, or ``tissue_channels``) reaches ``tissue_fraction`` of its
+    90th percentile: background (glass, lumens) holds almost no ions.  The
+    tumour channel is smoothed, then square-root transformed (variance-stabilising
+    for counts) before Otsu.
 Stroma
     Tissue polygons minus tumour polygons (exact polygon difference, so the
     two classes never overlap); parts smaller than ``min_area_um2`` are
@@ -34,13 +43,17 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.images.multiplex import MultiplexImage
-from napari_roiscore.images.markers import find_channel, level_downsample, level_to_level0, otsu_threshold
+from napari_roiscore.images.markers import (find_channel, level_downsample, level_to_level0, looks_like_counts,
+                                             otsu_threshold)
 from napari_roiscore.rois.roi import Roi, polygonal
 
 __all__ = ["Compartments", "mask_to_polygons", "propose_compartments"]
 
 #: Largest working image (pixels per channel) for compartment proposals.
 MAX_PIXELS = 16_000_000
+#: Default tissue smoothing (µm), and for sparse ion counts
+TISSUE_SIGMA_UM = 20.0
+COUNT_TISSUE_SIGMA_UM = 8.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +69,8 @@ class Compartments:
     downsample : (float, float)
         Level-0 pixels per working pixel.
     tumour_threshold, tissue_threshold : float
-        On the smoothed (tumour) and smoothed, scaled sum (tissue) images.
+        On the smoothed (tumour; square-rooted for counts) and smoothed, scaled
+        sum (tissue; total counts for counts) images.
     tumour_mask, tissue_mask : ndarray of bool
         Working-level masks after size filtering and hole filling.
     settings : dict
@@ -184,13 +198,15 @@ def propose_compartments(
     tumour_threshold: float | None = None,
     tissue_threshold: float | None = None,
     sigma_um: float = 6.0,
-    tissue_sigma_um: float = 20.0,
+    tissue_sigma_um: float | None = None,
     min_area_um2: float = 2000.0,
     max_hole_um2: float | None = None,
     target_pixel_um: float = 4.0,
     simplify_um: float | None = None,
     level: int | None = None,
     pixel_size_um: float | None = None,
+    counts: bool | None = None,
+    tissue_fraction: float = 0.05,
 ) -> Compartments:
     """Propose tumour ROIs and stroma ROIs (see the module docstring).
 
@@ -206,7 +222,9 @@ def propose_compartments(
         in channel intensity units; the tissue image is a sum of channels each
         scaled to 0..1 by its 0.5th..99.5th percentiles.
     sigma_um, tissue_sigma_um : float
-        Gaussian smoothing (standard deviation, µm).
+        Gaussian smoothing (standard deviation, µm).  ``tissue_sigma_um``
+        defaults to 20 µm, or :data:`COUNT_TISSUE_SIGMA_UM` for sparse counts
+        (enough to bridge the gaps between ions, small enough to keep lumens out).
     min_area_um2 : float
         Smallest tumour region, tissue piece or stroma part kept.
     max_hole_um2 : float, optional
@@ -219,6 +237,12 @@ def propose_compartments(
         Force a pyramid level.
     pixel_size_um : float, optional
         Level-0 pixel size if the image does not declare one.
+    counts : bool, optional
+        Treat the channels as sparse ion counts (see the module docstring);
+        default: detected from the pixels.
+    tissue_fraction : float
+        Counts only: tissue is where the smoothed total count reaches this
+        fraction of its 90th percentile (ignored when ``tissue_threshold`` is given).
     """
     from scipy import ndimage as ndi
 
@@ -226,9 +250,10 @@ def propose_compartments(
     if not px or not np.isfinite(px) or px <= 0:
         raise RoiScoreError(
             "The image does not say how large its pixels are (PhysicalSizeX missing).",
-            "Enter the pixel size in µm (e.g. 0.5) so areas and smoothing can be set in µm.",
+            "Give the pixel size in µm (e.g. 0.5) so areas and smoothing can be set in µm: open the "
+            "image again and enter it when asked, or pass pixel_size_um.",
         )
-    for name, v in (("sigma_um", sigma_um), ("tissue_sigma_um", tissue_sigma_um),
+    for name, v in (("sigma_um", sigma_um), ("tissue_sigma_um", 0.0 if tissue_sigma_um is None else tissue_sigma_um),
                     ("min_area_um2", min_area_um2), ("target_pixel_um", target_pixel_um)):
         if not (np.isfinite(v) and v >= 0):
             raise RoiScoreError(f"Compartment setting {name} = {v!r} is not a number ≥ 0.",
@@ -248,13 +273,26 @@ def propose_compartments(
     lvl = image.levels[level]
 
     # tissue
-    total = sum(_scaled(np.asarray(lvl[c])) for c in tissue_idx)
-    total = ndi.gaussian_filter(total, tissue_sigma_um / work_um)
-    t_thr = otsu_threshold(total) if tissue_threshold is None else float(tissue_threshold)
+    channels = [np.asarray(lvl[c]) for c in tissue_idx]
+    tumour_raw = np.asarray(lvl[t_c])
+    if counts is None:
+        counts = looks_like_counts(channels + [tumour_raw])
+    if tissue_sigma_um is None:
+        tissue_sigma_um = COUNT_TISSUE_SIGMA_UM if counts else TISSUE_SIGMA_UM
+    if counts:
+        total = ndi.gaussian_filter(sum(a.astype(np.float32) for a in channels), tissue_sigma_um / work_um)
+        t_thr = tissue_fraction * float(np.percentile(total, 90)) if tissue_threshold is None \
+            else float(tissue_threshold)
+    else:
+        total = ndi.gaussian_filter(sum(_scaled(a) for a in channels), tissue_sigma_um / work_um)
+        t_thr = otsu_threshold(total) if tissue_threshold is None else float(tissue_threshold)
+    del channels
     tissue = _clean(total > t_thr, min_px, hole_px)
 
     # tumour
-    tum = ndi.gaussian_filter(np.asarray(lvl[t_c]).astype(np.float32), sigma_um / work_um)
+    tum = ndi.gaussian_filter(tumour_raw.astype(np.float32), sigma_um / work_um)
+    if counts:
+        tum = np.sqrt(np.clip(tum, 0, None))
     if tumour_threshold is None:
         u_thr = otsu_threshold(tum[tissue]) if tissue.any() else otsu_threshold(tum)
     else:
@@ -285,6 +323,8 @@ def propose_compartments(
         "max_hole_um2": min_area_um2 if max_hole_um2 is None else max_hole_um2,
         "working_pixel_um": work_um, "simplify_um": tol * px,
         "tumour_threshold": "Otsu" if tumour_threshold is None else "user",
-        "tissue_threshold": "Otsu" if tissue_threshold is None else "user",
+        "tissue_threshold": ("user" if tissue_threshold is not None
+                             else f"{tissue_fraction:g} x 90th percentile" if counts else "Otsu"),
+        "counts": bool(counts),
     }
     return Compartments(rois, int(level), ds, float(u_thr), float(t_thr), tumour, tissue, settings)

@@ -10,6 +10,7 @@ Holes (interior rings) are preserved in both directions.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,10 @@ __all__ = ["read_geojson", "rois_to_geojson", "write_geojson"]
 
 MAX_COORD = 1e8  # pixels; anything larger is a broken file
 MAX_FILE_BYTES = 512 * 1024 * 1024
+
+
+#: longest ROI name or class accepted (names are never cut: cut names could collide)
+MAX_NAME = 1000
 
 
 def _colour_int(cls: str) -> list[int]:
@@ -44,9 +49,9 @@ def rois_to_geojson(rois: list[Roi]) -> dict:
     return {"type": "FeatureCollection", "features": feats}
 
 
-def write_geojson(rois: list[Roi], path: str | Path) -> Path:
-    """Write ``rois`` as QuPath-compatible GeoJSON (atomically)."""
-    return atomic_write_text(path, json.dumps(rois_to_geojson(rois), indent=1))
+def write_geojson(rois: list[Roi], path: str | Path, inputs: Sequence[str | Path | None] = ()) -> Path:
+    """Write ``rois`` as QuPath-compatible GeoJSON (atomically; never over one of ``inputs``)."""
+    return atomic_write_text(path, json.dumps(rois_to_geojson(rois), indent=1), inputs)
 
 
 def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
@@ -63,12 +68,15 @@ def read_geojson(path: str | Path, merge: bool = True) -> list[Roi]:
     """
     path = Path(path)
     src = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(f"ROI file {src!r} does not exist.", "Check the path.")
+    from napari_roiscore.outputs import require_regular_file
+
+    require_regular_file(path, "ROI file")
     if path.stat().st_size > MAX_FILE_BYTES:
         raise RoiScoreError(f"ROI file {src!r} is larger than 512 MB.", "Split it.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # QuPath on Windows may write a BOM
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise RoiScoreError(
             f"ROI file {src!r} is not valid GeoJSON ({type(err).__name__}: {err}).",
@@ -125,6 +133,10 @@ def parse_geojson(data: object, src: str = "GeoJSON") -> list[Roi]:
         cls_name = cls.get("name") if isinstance(cls, dict) else (cls if isinstance(cls, str) else None)
         # names and classes must be text (or a number); anything else falls back to the default
         name = _text(props.get("name")) or _text(feat.get("id")) or ""  # unnamed: numbered below
+        for what, text in (("name", name), ("class", _text(cls_name) or "")):
+            if len(text) > MAX_NAME:
+                raise RoiScoreError(f"{where}: the {what} is {len(text):,} characters long "
+                                    f"({text[:40]!r}…); at most {MAX_NAME:,}.", f"Give the ROI a shorter {what}.")
         roi = Roi(name, normalise_class(_text(cls_name)), g)  # QuPath "Tumor" is our "tumour"
         if isinstance(g, (Polygon, MultiPolygon)):
             rois.append(roi)
@@ -152,7 +164,7 @@ def _text(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
     text = str(value).strip() if not isinstance(value, int) or abs(value) < 10**30 else None
-    return text[:200] if text else None
+    return text or None  # never cut: two long names cut alike would merge two ROIs
 
 
 def _check_coords(coords: object, depth: int, where: str) -> None:

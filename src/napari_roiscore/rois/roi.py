@@ -199,13 +199,18 @@ def merge_same_named(rois: Iterable[Roi]) -> list[Roi]:
     taken = {r.name for r in rois}
     first_class: dict[str, str] = {}
     groups: dict[str, list[Roi]] = {}
+    split: dict[tuple[str, str], str] = {}  # (name, class) -> the new name of that class's parts
     for roi in rois:
         cls = first_class.setdefault(roi.name, roi.roi_class)
         name = roi.name
         if roi.roi_class != cls and roi.problem is None:  # parts without area just drop out below
-            name = f"{roi.name} ({roi.roi_class})"
-            while name in taken and name not in groups:
-                name += "'"
+            name = split.get((roi.name, roi.roi_class), "")
+            if not name:  # a name no ROI has and no other split took: never merged into another ROI
+                name = f"{roi.name} ({roi.roi_class})"
+                while name in taken or name in groups:
+                    name += "'"
+                split[(roi.name, roi.roi_class)] = name
+                taken.add(name)
             roi = Roi(name, roi.roi_class, roi.geometry)
         groups.setdefault(name, []).append(roi)
     out = []

@@ -20,7 +20,9 @@ Methods (keys of :data:`METHODS`)
     genes are drawn once on the whole slide and recorded in ``params``.
     See :mod:`napari_roiscore.scoring.control_genes`.
 ``ucell``
-    UCell (max_rank=1500), per spot.  See :mod:`napari_roiscore.scoring.rank_scores`.
+    UCell (max_rank=1500) as UCell >= 2.8 and pyucell 0.8 compute it, per spot;
+    ``variant="2021"`` for the formula of UCell before 2.8.  See
+    :mod:`napari_roiscore.scoring.rank_scores`.
 ``singscore``
     singscore (ties "min", centred), per spot.
 ``pseudobulk``
@@ -191,12 +193,20 @@ def _scanpy(
 
 
 def _ucell(
-    spots: SpotTable, match: GeneMatch, *, max_rank: int = 1500, w_neg: float = 1.0
+    spots: SpotTable, match: GeneMatch, *, max_rank: int = 1500, w_neg: float = 1.0,
+    variant: str = "current",
 ) -> tuple[np.ndarray, tuple[str, ...], dict]:
-    values = ucell_spots(spots.counts, match.up_index, match.down_index, max_rank=max_rank, w_neg=w_neg)
+    values = ucell_spots(spots.counts, match.up_index, match.down_index, max_rank=max_rank, w_neg=w_neg,
+                         n_missing_up=len(match.missing_up), n_missing_down=len(match.missing_down),
+                         variant=variant)
     return values, (), {
         "max_rank": max_rank,
         "w_neg": w_neg,
+        "variant": variant,
+        "formula": ("UCell >= 2.8 / pyucell 0.8: 1 - U / (n*maxRank - n(n+1)/2)" if variant == "current"
+                    else "UCell 2021 (< 2.8): 1 - U / (n*maxRank)"),
+        "missing_genes": ("imputed as unexpressed, kept in n (UCell default)" if variant == "current"
+                          else "left out"),
         "ties": "average (UCell)",
         "weights": "ignored (rank method)",
     }

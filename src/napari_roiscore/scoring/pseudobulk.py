@@ -9,8 +9,9 @@ the other ROIs)::
 
     x_rg = counts_rg / (sum_g counts_rg / 1e6)
 
-``norm="q3"`` (GeomxTools ``normalize(norm_method="quant",
-desiredQuantile=0.75)``, across all scored ROIs)::
+``norm="q3"`` (the rule GeomxTools documents for ``normalize(norm_method="quant",
+desiredQuantile=0.75)``, across all scored ROIs; tested by hand, not against the
+R package)::
 
     q_r   = 75th percentile of ROI r's counts over all genes
             (linear interpolation = R's quantile type 7 = numpy's default)

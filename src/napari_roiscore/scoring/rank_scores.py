@@ -17,24 +17,33 @@ entries of a spot count: small counts through a per-spot histogram, large
 ones by a binary search among that spot's large entries, so the cost is
 O(stored entries) whatever the signature size.
 
-UCell (Andreatta & Carmona 2021; R package UCell, ``u_stat``)
-    Genes ranked by decreasing expression, ties averaged (data.table
-    ``frankv(ties.method="average", order=-1)``)::
+UCell (Andreatta & Carmona 2021), as UCell computes it since version 2.8 (R/Bioconductor, 2024; pyucell 0.8)
+    Genes ranked by decreasing expression, ties averaged::
 
         rank = n_greater + (n_equal + 1) / 2
 
-    ``maxRank = min(max_rank, G)``; ranks above ``maxRank`` become
-    ``maxRank + 1``; if every signature gene is above ``maxRank`` the score is
-    0; otherwise ``U = sum(rank) - n(n+1)/2`` and
-    ``score = 1 - U / (n * maxRank)``, exactly as UCell's ``u_stat`` computes
-    it (a denominator ``n*maxRank - n(n+1)/2`` would be the textbook AUC
-    normalisation, but it is not what the UCell package returns).  With a
-    down set: ``max(0, up - w_neg * down)``.
-    Zeros tie at the bottom with rank ``k + (G - k + 1)/2``, which exceeds
-    ``maxRank`` whenever ``k >= maxRank`` (and, with 18k genes, always),
-    so unexpressed genes count as "not in the top maxRank".
+    ``maxRank = min(max_rank, G)``; ranks above ``maxRank`` count as
+    ``maxRank``; a signature gene absent from the data counts as a gene with
+    zero expression (rank ``maxRank``) and stays in ``n`` (UCell's default
+    ``missing_genes="impute"``).  ``U = sum(rank) - n(n+1)/2`` and::
 
-singscore (Foroutan et al. 2018; R package singscore, ``simpleScore``)
+        score = 1 - U / (n * maxRank - n(n+1)/2)
+
+    so a signature whose genes are all beyond ``maxRank`` scores 0 and one whose
+    genes are the top ``n`` scores 1.  With a down set:
+    ``max(0, up - w_neg * down)``.  Zeros tie at the bottom with rank
+    ``k + (G - k + 1)/2``, which exceeds ``maxRank`` whenever ``k >= maxRank``
+    (and, with 18k genes, always), so unexpressed genes count as "not in the
+    top maxRank".  ``tests/test_ucell_pyucell.py`` compares every spot with
+    pyucell on real Visium data.
+
+    ``variant="2021"`` keeps the formula of UCell before 2.8 (the one this
+    package used until then): ranks above ``maxRank`` become ``maxRank + 1``,
+    ``score = 1 - U / (n * maxRank)``, 0 when every gene is beyond ``maxRank``,
+    and missing genes are left out of ``n``.
+
+singscore (the definition of Foroutan et al. 2018, R package singscore's ``simpleScore``;
+tested by hand and against a dense brute force, not against the R package)
     Genes ranked by increasing expression, ties "min"::
 
         rank = G - n_greater - n_equal + 1        (zeros: rank 1)
@@ -44,8 +53,8 @@ singscore (Foroutan et al. 2018; R package singscore, ``simpleScore``)
     ``1 - down`` (also centred), so ``total = up + (1 - down)``.  With ties
     "min" a score can fall below the theoretical minimum (e.g. all genes 0).
 
-Missing genes are left out and ``n`` counts the genes present (UCell itself
-would add missing genes as zeros; singscore drops them, as here).  Per-gene
+singscore leaves missing genes out (``n`` counts the genes present); UCell
+imputes them (see above).  Per-gene
 weights are not part of either method and are ignored.
 """
 
@@ -63,9 +72,13 @@ __all__ = [
     "singscore_from_ranks",
     "singscore_profiles",
     "singscore_spots",
+    "UCELL_VARIANTS",
     "ucell_from_ranks",
     "ucell_spots",
 ]
+
+#: UCell formulas: "current" = UCell >= 2.8 / pyucell 0.8, "2021" = UCell before 2.8.
+UCELL_VARIANTS = ("current", "2021")
 
 #: Stored entries per chunk.
 _CHUNK_NNZ = 1_000_000
@@ -158,15 +171,30 @@ def gene_tie_counts(counts: sp.spmatrix | np.ndarray, genes: np.ndarray) -> tupl
     return n_greater, n_equal
 
 
-def ucell_from_ranks(ranks: np.ndarray, max_rank: int) -> np.ndarray:
-    """UCell score from descending average ranks, shape (n_samples, n_genes_in_set)."""
+def ucell_from_ranks(ranks: np.ndarray, max_rank: int, n_missing: int = 0,
+                     variant: str = "current") -> np.ndarray:
+    """UCell score from descending average ranks, shape (n_samples, n_genes_in_set).
+
+    ``n_missing`` signature genes absent from the data count as unexpressed genes
+    (rank ``max_rank``) in the current variant and are ignored in ``"2021"``.
+    """
     ranks = np.asarray(ranks, dtype=np.float64)
-    n = ranks.shape[1]
-    insig = ranks > max_rank
-    capped = np.where(insig, max_rank + 1.0, ranks)
-    u = capped.sum(axis=1) - n * (n + 1) / 2.0
-    score = 1.0 - u / (n * max_rank)
-    return np.where(insig.all(axis=1), 0.0, score)
+    if variant == "2021":
+        n = ranks.shape[1]
+        if n == 0:
+            return np.zeros(ranks.shape[0])
+        insig = ranks > max_rank
+        capped = np.where(insig, max_rank + 1.0, ranks)
+        u = capped.sum(axis=1) - n * (n + 1) / 2.0
+        return np.where(insig.all(axis=1), 0.0, 1.0 - u / (n * max_rank))
+    if variant != "current":
+        raise RoiScoreError(f"Unknown UCell variant {variant!r}.", f"Use one of {list(UCELL_VARIANTS)}.")
+    n = ranks.shape[1] + int(n_missing)
+    s_min, s_max = n * (n + 1) / 2.0, float(n) * max_rank
+    if n == 0 or s_max == s_min:
+        return np.zeros(ranks.shape[0])
+    rank_sum = np.minimum(ranks, max_rank).sum(axis=1) + n_missing * float(max_rank)
+    return 1.0 - (rank_sum - s_min) / (s_max - s_min)
 
 
 def _check_max_rank(max_rank: int, n_genes: int, sizes: tuple[int, ...]) -> int:
@@ -190,18 +218,30 @@ def ucell_spots(
     *,
     max_rank: int = 1500,
     w_neg: float = 1.0,
+    n_missing_up: int = 0,
+    n_missing_down: int = 0,
+    variant: str = "current",
 ) -> np.ndarray:
-    """UCell score of every spot (see module docstring)."""
+    """UCell score of every spot (see module docstring).
+
+    ``up``/``down`` are the column indices of the signature genes found in the
+    data; ``n_missing_up``/``n_missing_down`` count those that are not.
+    """
+    if variant not in UCELL_VARIANTS:
+        raise RoiScoreError(f"Unknown UCell variant {variant!r}.", f"Use one of {list(UCELL_VARIANTS)}.")
     X = as_csr(counts)
     up = np.asarray(up, dtype=np.int64)
     down = np.zeros(0, dtype=np.int64) if down is None else np.asarray(down, dtype=np.int64)
-    m = _check_max_rank(max_rank, X.shape[1], (len(up), len(down)))
+    if variant == "2021":
+        n_missing_up = n_missing_down = 0
+    m = _check_max_rank(max_rank, X.shape[1], (len(up) + n_missing_up, len(down) + n_missing_down))
     genes = np.concatenate([up, down])
     gt, eq = gene_tie_counts(X, genes)
     ranks = gt + (eq + 1) / 2.0
-    score = ucell_from_ranks(ranks[:, : len(up)], m) if len(up) else np.zeros(X.shape[0])
-    if len(down):
-        score = np.maximum(score - w_neg * ucell_from_ranks(ranks[:, len(up) :], m), 0.0)
+    score = ucell_from_ranks(ranks[:, : len(up)], m, n_missing_up, variant)
+    if len(down) + n_missing_down:
+        down_score = ucell_from_ranks(ranks[:, len(up) :], m, n_missing_down, variant)
+        score = np.maximum(score - w_neg * down_score, 0.0)
     return score
 
 

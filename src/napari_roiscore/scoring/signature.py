@@ -73,6 +73,18 @@ class Signature:
                     f"Signature {self.name!r}: weight of {gene!r} is {w!r}.",
                     "Use finite numbers as weights.",
                 )
+        if self.weights:
+            genes = {g.upper() for g in self.up + self.down}
+            stray = [g for g in self.weights if str(g).upper() not in genes]
+            if stray:  # a typo would silently weight nothing
+                from napari_roiscore.outputs import limited_list
+
+                raise RoiScoreError(f"Signature {self.name!r}: weights given for {len(stray)} gene(s) not in the "
+                                    f"signature: {limited_list(stray)}.",
+                                    "Weight only the signature's genes (check the spelling).")
+            if all(float(self.weight(g)) == 0 for g in self.up + self.down):
+                raise RoiScoreError(f"Signature {self.name!r}: every gene has weight 0, so every score would be 0.",
+                                    "Give the genes non-zero weights (or leave weights out: each gets 1).")
 
     @property
     def genes(self) -> tuple[str, ...]:
@@ -224,6 +236,8 @@ class GeneMatch:
         Signature genes not found in the data.
     weights_up, weights_down : ndarray of float
         Weights of the matched genes.
+    missing_up, missing_down : tuple of str
+        ``missing`` split by set (UCell counts them as unexpressed genes).
     """
 
     up_index: np.ndarray
@@ -233,6 +247,8 @@ class GeneMatch:
     missing: tuple[str, ...]
     weights_up: np.ndarray
     weights_down: np.ndarray
+    missing_up: tuple[str, ...] = ()
+    missing_down: tuple[str, ...] = ()
 
     @property
     def n_used(self) -> int:
@@ -303,6 +319,8 @@ def match_genes(
         missing=tuple(um + dm),
         weights_up=np.asarray(uw, dtype=float),
         weights_down=np.asarray(dw, dtype=float),
+        missing_up=tuple(um),
+        missing_down=tuple(dm),
     )
 
 

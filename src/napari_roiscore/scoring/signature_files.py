@@ -17,6 +17,7 @@ import warnings
 from pathlib import Path
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import limited_list
 from napari_roiscore.scoring.signature import Signature
 
 __all__ = ["MAX_SIGNATURE_BYTES", "MAX_YAML_BYTES", "load_signatures"]
@@ -48,10 +49,14 @@ def load_signatures(path: str | Path) -> list[Signature]:
         Unreadable file, unknown extension or malformed content.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(
             f"Signature file {str(path)!r} does not exist.", "Check the path."
         )
+    from napari_roiscore.outputs import protect_input, require_regular_file
+
+    require_regular_file(path, "Signature file")  # a FIFO or device would block forever
+    protect_input(path)  # no export may replace it
     suffix = path.suffix.lower()
     size = path.stat().st_size
     limit = MAX_YAML_BYTES if suffix in (".yaml", ".yml") else MAX_SIGNATURE_BYTES
@@ -62,7 +67,7 @@ def load_signatures(path: str | Path) -> list[Signature]:
             "Keep only the gene sets you score (a few hundred genes each).",
         )
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (Excel, Notepad) is not part of the first name
     except (OSError, UnicodeDecodeError) as err:
         raise RoiScoreError(
             f"Cannot read signature file {str(path)!r}: {err}.",
@@ -125,7 +130,7 @@ def _numbered_duplicates(sigs: list[Signature], source: str) -> list[Signature]:
         out.append(sig)
     if renamed:
         warnings.warn(f"{source}: several signatures share a name; later ones are numbered: "
-                      f"{', '.join(repr(r) for r in renamed)} (choose them by these names)", stacklevel=3)
+                      f"{limited_list(renamed, 10)} (choose them by these names)", stacklevel=3)
     return out
 
 

@@ -167,12 +167,16 @@ class Session:
             data["extra"] = jsonable(self.extra, "extra")
         return data
 
+    def to_text(self, path: str | Path) -> str:
+        """The session as the JSON text :meth:`save` writes to ``path`` (paths relative to its folder)."""
+        return json.dumps(self.to_dict(base=Path(path).resolve().parent), indent=1, allow_nan=False) + "\n"
+
     def save(self, path: str | Path) -> Path:
-        """Write the session as JSON (atomically)."""
+        """Write the session as JSON (atomically; never over one of its own data files)."""
         path = Path(path)
-        text = json.dumps(self.to_dict(base=path.resolve().parent), indent=1, allow_nan=False)
+        text = self.to_text(path)
         try:
-            return atomic_write_text(path, text + "\n")
+            return atomic_write_text(path, text, [f.path for f in self.data_files])
         except OSError as err:
             raise RoiScoreError(f"Cannot write session {str(path)!r}: {err}.",
                                 "Choose a folder you can write to.") from None

@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.outputs import require_regular_file
 from napari_roiscore.rois.geojson import parse_geojson, read_geojson
 from napari_roiscore.rois.roi import Roi, merge_same_named
 from napari_roiscore.scoring.signature import Signature
@@ -105,7 +106,8 @@ def make_session(
         params=jsonable(dict(params or {}), "params"),
         thresholds=jsonable(dict(thresholds or {}), "thresholds"),
         marker=jsonable(dict(marker), "marker") if marker else None,
-        image=DataFile.from_path("image", _path_of(image, "image")) if image is not None else None,
+        image=DataFile.from_path("image", _path_of(image, "image"),
+                                 getattr(image, "provenance", {}).get("reader_options")) if image is not None else None,
         rois_file=roi_ref,
         results=None if results is None else results.copy(),
         extra=jsonable(dict(extra or {}), "extra"),
@@ -169,10 +171,11 @@ def load_session(path: str | Path, verify: bool = True) -> Session:
     """
     path = Path(path)
     src = str(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(f"Session file {src!r} does not exist.", "Check the path.")
+    require_regular_file(path, "Session file")  # a FIFO or device would block forever
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as err:
         raise RoiScoreError(
             f"Session file {src!r} is not valid JSON ({type(err).__name__}: {err}).",

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
-__all__ = ["SyntheticSlide", "make_slide", "write_slide"]
+__all__ = ["SyntheticSlide", "expression_for_composition", "make_slide", "write_slide"]
 
 CHANNELS = ("DAPI", "panCK", "CD31", "CD68")
 
@@ -207,6 +207,24 @@ def make_slide(size: int = 4096, pixel_size_um: float = 1.0, n_genes: int = 2000
         genes=genes,
         rois=rois,
     )
+
+
+def expression_for_composition(composition: dict, n_genes: int = 2000,
+                               seed: int = 7) -> tuple[np.ndarray, list[str]]:
+    """Raw counts of spots whose footprints hold the given tissue composition.
+
+    The generator's own expression model, for spots placed on a real image:
+    ``composition`` maps ``"tumour"``, ``"vessel"`` and ``"macrophage"`` to
+    per-spot fractions of the footprint (0..1, e.g. marker-positive areas).
+
+    Returns
+    -------
+    counts : ndarray of int32, shape (n_spots, n_genes)
+    genes : list of str
+    """
+    comp = {k: np.clip(np.asarray(composition[k], dtype=np.float64), 0, 1)
+            for k in ("tumour", "vessel", "macrophage")}
+    return _expression(np.random.default_rng(seed), comp, n_genes)
 
 
 def _expression(rng, comp: dict, n_genes: int) -> tuple[np.ndarray, list[str]]:

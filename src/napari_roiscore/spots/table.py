@@ -22,6 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.checks import canonical_csr, check_coordinates
 
 __all__ = ["SpotTable", "is_whole_numbers", "read_h5ad_spots", "select_raw_counts"]
 
@@ -29,6 +30,10 @@ __all__ = ["SpotTable", "is_whole_numbers", "read_h5ad_spots", "select_raw_count
 #: ``var`` columns searched for alternative gene identifiers (Ensembl ids or symbols)
 GENE_ID_COLUMNS = ("gene_ids", "gene_id", "ensembl_id", "gene_symbols", "gene_symbol", "gene_name",
                    "gene_names", "symbol", "feature_name")
+
+
+#: spot diameters above this are a broken scale factor (a Visium spot is ~100-200 px)
+MAX_DIAMETER_PX = 100_000
 
 
 @dataclass
@@ -115,22 +120,14 @@ class SpotTable:
                 f"{src}: obsm['spatial'] has shape {xy.shape}; expected ({ad.n_obs}, 2).",
                 "Store one (x, y) pair per spot.",
             )
+        check_coordinates(xy[:, :2], src, "spot centres in obsm['spatial']")  # finite, bounded
         try:
-            xy = xy[:, :2].astype(float)
-        except (TypeError, ValueError) as err:
+            ok = bool(np.isfinite(self.diameter_px) and 0 < self.diameter_px <= MAX_DIAMETER_PX)
+        except TypeError:
+            ok = False
+        if not ok:
             raise RoiScoreError(
-                f"{src}: obsm['spatial'] (spot centres) is not numeric ({err}).",
-                "Store spot centres as numbers: (x, y) in full-resolution pixels.",
-            ) from None
-        if not np.all(np.isfinite(xy)):
-            bad = int((~np.isfinite(xy)).any(axis=1).sum())
-            raise RoiScoreError(
-                f"{src}: {bad} spot(s) have NaN/inf coordinates in obsm['spatial'].",
-                "Remove those spots or fix their coordinates.",
-            )
-        if not (np.isfinite(self.diameter_px) and self.diameter_px > 0):
-            raise RoiScoreError(
-                f"{src}: spot diameter {self.diameter_px!r} px is not a positive number.",
+                f"{src}: spot diameter {self.diameter_px!r} px is not a positive number up to {MAX_DIAMETER_PX:,} px.",
                 "Set the spot diameter (e.g. scalefactors 'spot_diameter_fullres').",
             )
         if self.shape not in ("circle", "square"):
@@ -155,6 +152,10 @@ class SpotTable:
                 "Make them unique (adata.var_names_make_unique(); read_h5ad_spots does this).",
             )
         X = ad.X
+        if sp.issparse(X):  # indices in range (else a compiled scorer reads past an array), canonical
+            X = canonical_csr(X, src)
+            if X is not ad.X:
+                ad.X = X
         data = X.data if sp.issparse(X) else np.asarray(X)
         if data.size:
             if not np.issubdtype(data.dtype, np.number):
@@ -169,6 +170,9 @@ class SpotTable:
                     f"{src}: the count matrix contains negative values — it is not raw counts.",
                     "Provide raw integer counts (e.g. adata.layers['counts']).",
                 )
+        if not data.size or not np.any(data):
+            raise RoiScoreError(f"{src}: every count is zero — there is nothing to score.",
+                                "Open the raw counts (e.g. adata.layers['counts'] holds them?).")
 
     def to_layer_kwargs(self) -> dict:
         """Keyword arguments for a napari Points layer (pure data, no napari import)."""
@@ -183,7 +187,11 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
 
     Spot diameter comes from ``uns["spatial"][library]["scalefactors"]
     ["spot_diameter_fullres"]``; the pixel size from ``uns["roiscore"]
-    ["pixel_size_um"]`` when present.  If ``X`` is not raw counts but
+    ["pixel_size_um"]`` when present.  Without it, spots that keep Space Ranger's
+    array grid (``obs`` columns ``array_row``/``array_col``, as
+    ``scanpy.read_visium`` writes) are scaled as the Space Ranger reader does
+    (:func:`napari_roiscore.spots.lattice.space_ranger_scale`: 100 µm pitch, 55 µm
+    spots), since their ``spot_diameter_fullres`` spans a theoretical 65 µm spot.  If ``X`` is not raw counts but
     ``layers["counts"]`` exists, the latter is used.  Duplicate gene names
     are made unique the anndata way (``CD68``, ``CD68-1``...; as
     ``adata.var_names_make_unique()``): a signature gene then matches the
@@ -196,9 +204,12 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
     """
     import anndata as ad
 
+    from napari_roiscore.outputs import require_regular_file
+
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise RoiScoreError(f"{str(path)!r} does not exist.", "Check the path.")
+    require_regular_file(path, "Spots file")
     try:
         with warnings.catch_warnings():  # duplicate names are handled below
             warnings.filterwarnings("ignore", message=".*names are not unique", category=UserWarning)
@@ -218,13 +229,28 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
             "['spot_diameter_fullres'].",
             "Add the scalefactors (as Space Ranger writes them) to uns['spatial'].",
         )
+    provenance = {"reader": "h5ad", "path": str(path), "counts": counts_from}
+    shape = "circle"
+    if isinstance(meta := adata.uns.get("roiscore"), dict):
+        shape = str(meta.get("spot_shape", "circle"))
+    elif pixel_size is None and {"array_row", "array_col"} <= set(adata.obs.columns) \
+            and "spatial" in adata.obsm:
+        from napari_roiscore.spots.lattice import space_ranger_scale
+
+        sf = next(lib["scalefactors"] for lib in adata.uns["spatial"].values()
+                  if isinstance(lib, dict) and "spot_diameter_fullres" in lib.get("scalefactors", {}))
+        scale = space_ranger_scale(np.asarray(adata.obsm["spatial"], dtype=float)[:, :2],
+                                   dict(sf), source=repr(str(path)))
+        if scale is not None:
+            diameter, pixel_size, provenance["pixel_size_source"] = scale
+            if "bin_size_um" in sf:
+                shape = "square"
     return SpotTable(
         adata=adata,
         diameter_px=float(diameter),
-        shape=str(meta.get("spot_shape", "circle")) if isinstance(meta := adata.uns.get("roiscore"), dict)
-        else "circle",
+        shape=shape,
         pixel_size_um=pixel_size,
-        provenance={"reader": "h5ad", "path": str(path), "counts": counts_from},
+        provenance=provenance,
     )
 
 
