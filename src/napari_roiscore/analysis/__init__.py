@@ -10,4 +10,10 @@ Where to look
     The PNG/PDF report.
 ``export.py``
     CSV and annotated ``.h5ad`` exports.
+``pseudobulk_samples.py`` / ``differential.py`` / ``volcano.py``
+    ROI pseudobulk samples, differential expression between ROI groups (PyDESeq2), volcano plot.
+``signature_from_de.py``
+    A new signature from DE genes, saved with its provenance.
+``cohort.py`` / ``synthetic_cohort.py``
+    Patient-level validation (AUC, CI, no double dipping) and a seeded test cohort.
 """

@@ -5,6 +5,7 @@ Subcommands
 ``roiscore score``     one slide (spots + ROIs [+ image]) -> ROI table (CSV/JSON);
                        or ``--session FILE`` to reproduce a saved session;
 ``roiscore batch``     a cohort manifest (CSV) -> one table, on Dask distributed;
+``roiscore de``        differential expression between ROI groups -> CSV + volcano PNG;
 ``roiscore validate``  check inputs and list every problem found;
 ``roiscore demo``      the README demo (napari with the synthetic sample).
 
@@ -19,7 +20,7 @@ Progress and messages go to stderr; tables go to ``--out`` or to stdout.
 
 Modules: :mod:`~napari_roiscore.cli.common` (exit codes, shared options,
 writing tables), :mod:`~napari_roiscore.cli.slide` (scoring one slide), and
-one module per command: ``score``, ``batch``, ``validate``, ``demo``.
+one module per command: ``score``, ``batch``, ``de``, ``validate``, ``demo``.
 
 This module is part of the pure core: it imports neither Qt nor napari
 (``demo`` imports the GUI only when it is run).
@@ -32,7 +33,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from napari_roiscore.cli import batch, demo, score, validate
+from napari_roiscore.cli import batch, de, demo, score, validate
 from napari_roiscore.cli.batch import BatchResult, DaskClient, Slide, quiet_dask_logs, read_manifest, run_batch
 from napari_roiscore.cli.common import (
     EXIT_CODES_HELP,
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 #: Sub-command name -> its module (each has ``add_parser(sub)`` and ``run(args, say, ap)``).
-COMMANDS = {"score": score, "batch": batch, "validate": validate, "demo": demo}
+COMMANDS = {"score": score, "batch": batch, "de": de, "validate": validate, "demo": demo}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,6 +21,7 @@ import pandas as pd
 from napari_roiscore.cli.common import EXIT_OK, EXIT_PARTIAL, Progress, add_marker_options, add_quiet_option
 from napari_roiscore.cli.common import add_signature_options, check_method, marker_from_args, new_command
 from napari_roiscore.cli.common import output_format, signature_from_args, usage_checked_params, write_table
+from napari_roiscore.cli.cohort import add_cohort_options, with_cohort_columns, write_cohort_section
 from napari_roiscore.cli.slide import score_slide
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import check_outputs
@@ -36,15 +37,23 @@ class Slide:
     spots: Path
     rois: Path
     image: Path | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def attribute_dict(self) -> dict[str, str]:
+        """The manifest's other columns (e.g. ``patient``, ``response``) for this slide."""
+        return dict(self.attributes)
 
 
 MANIFEST_REQUIRED = ("slide_id", "spots", "rois")
 
 
 def read_manifest(path: str | Path) -> list[Slide]:
-    """Read a cohort manifest (CSV with ``slide_id, spots, rois[, image]``).
+    """Read a cohort manifest (CSV with ``slide_id, spots, rois[, image]`` and optional
+    attribute columns such as ``patient`` and ``response``).
 
-    Relative paths are relative to the manifest's folder.  Missing data files
+    Relative paths are relative to the manifest's folder.  Columns other than
+    the four above are kept as the slide's ``attributes``.  Missing data files
     are *not* an error here: they fail their own slide only.
 
     Raises
@@ -76,8 +85,7 @@ def read_manifest(path: str | Path) -> list[Slide]:
     problems = []
     slides = []
     seen: dict[str, int] = {}
-    for i, row in enumerate(df.itertuples(index=False), start=2):  # line 1 is the header
-        rec = row._asdict()
+    for i, rec in enumerate(df.to_dict("records"), start=2):  # line 1 is the header
         sid = str(rec["slide_id"]).strip()
         where = f"line {i}"
         if not sid:
@@ -90,11 +98,14 @@ def read_manifest(path: str | Path) -> list[Slide]:
             if not str(rec[col]).strip():
                 problems.append(f"{where}: empty {col!r} path")
         image = str(rec.get("image", "") or "").strip()
+        extra = tuple((str(k), str(v).strip()) for k, v in rec.items()
+                      if k not in (*MANIFEST_REQUIRED, "image") and not str(k).startswith("unnamed"))
         slides.append(Slide(
             slide_id=sid,
             spots=(base / str(rec["spots"]).strip()).resolve(),
             rois=(base / str(rec["rois"]).strip()).resolve(),
             image=(base / image).resolve() if image else None,
+            attributes=extra,
         ))
     if problems:
         raise RoiScoreError(f"Manifest {src!r}: " + "; ".join(problems) + ".",
@@ -300,6 +311,9 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "The manifest is a CSV with columns slide_id, spots, rois and optionally image;\n"
                     "relative paths are relative to the manifest. A slide that fails is reported\n"
                     "(stderr and a failures table) while the others complete; exit code 3 then.\n"
+                    "Optional columns response and patient add a cohort validation (per-patient\n"
+                    "tumour/stroma scores, ROC AUC with bootstrap CI, Mann-Whitney p; CSVs and a\n"
+                    "figure next to --out; research use only).\n"
                     "Workers must see the data paths (shared filesystem) when --scheduler is used.",
     )
     add_quiet_option(bt)
@@ -315,6 +329,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     help="worker processes of the local cluster (default: number of CPUs)")
     add_signature_options(bt)
     add_marker_options(bt)
+    add_cohort_options(bt)
     return bt
 
 
@@ -340,7 +355,9 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     with DaskClient(args.scheduler, workers) as client:
         result = run_batch(slides, signature, client, args.method, params, progress=say, marker=marker,
                            slide_timeout=args.slide_timeout)
-    write_table(result.table, args.out, inputs)
+    table = with_cohort_columns(result.table, slides)
+    write_table(table, args.out, inputs)
+    write_cohort_section(table, args.out, args, signature.label, say)
     n_fail = len(result.failures)
     say(f"{len(slides) - n_fail}/{len(slides)} slide(s) scored in {result.seconds:.1f} s -> {args.out}")
     if not n_fail and args.failures is None and fpath.is_file():
