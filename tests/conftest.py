@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,12 @@ settings.load_profile("roiscore")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SAMPLE_DIR = REPO / "sample_images"
+
+# Autosaves of the whole run go to a temporary folder, never next to real data — also
+# when a debounced autosave fires after its test's own monkeypatch was undone.
+# (Tests of the next-to-the-data rule remove the variable with monkeypatch.delenv.)
+_AUTOSAVE_TMP = tempfile.mkdtemp(prefix="roiscore-test-autosave-")
+os.environ.setdefault("NAPARI_ROISCORE_AUTOSAVE_DIR", _AUTOSAVE_TMP)
 
 
 @pytest.fixture(scope="session")

@@ -134,6 +134,22 @@ def test_sidecar_goes_to_state_dir_for_shipped_sample_and_override(tmp_path, mon
     assert sidecar_path(tmp_path / "y" / "x.h5ad") != p2  # same name, other folder
 
 
+def test_folder_marked_read_only_is_never_written_even_by_root(tmp_path, monkeypatch):
+    """Root may write into an r-x folder; the autosave must still go to the state folder."""
+    monkeypatch.delenv("NAPARI_ROISCORE_AUTOSAVE_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    data = tmp_path / "shared"
+    data.mkdir()
+    (data / "x.h5ad").write_bytes(b"")
+    assert sidecar_path(data / "x.h5ad").parent == data  # writable: next to the data
+    data.chmod(0o555)
+    try:
+        p = sidecar_path(data / "x.h5ad")
+        assert data not in p.parents and p.name.startswith("x.h5ad.")
+    finally:
+        data.chmod(0o755)
+
+
 def test_bin_keeps_deleted_rois_not_renamed_or_moved_ones():
     from shapely.affinity import translate
 

@@ -83,10 +83,18 @@ def sidecar_path(data_path: str | Path) -> Path:
     resolved = p.resolve()
     shipped = Path(__file__).resolve().parent.parent / "sample_images"
     in_package = shipped.resolve() in resolved.parents
-    if os.environ.get(ENV_DIR) or in_package or not os.access(resolved.parent, os.W_OK):
+    if os.environ.get(ENV_DIR) or in_package or _read_only(resolved.parent):
         digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:12]
         return _state_dir() / f"{p.name}.{digest}{SUFFIX}"
     return p.with_name(p.name + SUFFIX)
+
+
+def _read_only(folder: Path) -> bool:
+    """Not writable, or marked read-only (no write bit: root could write, but must not)."""
+    try:
+        return not os.access(folder, os.W_OK) or not (folder.stat().st_mode & 0o222)
+    except OSError:
+        return True
 
 
 def _data_fingerprint(data_path: Path) -> dict:
