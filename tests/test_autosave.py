@@ -18,6 +18,13 @@ from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.geojson import read_geojson, rois_to_geojson
 
 
+
+@pytest.fixture(autouse=True)
+def _autosave_rules_as_users_get_them(monkeypatch):
+    """These tests check where the sidecar goes: without the test run's override folder."""
+    monkeypatch.delenv("NAPARI_ROISCORE_AUTOSAVE_DIR", raising=False)
+
+
 def _rois() -> list[Roi]:
     donut = Polygon([(0, 0), (100, 0), (100, 100), (0, 100)], [[(40, 40), (60, 40), (60, 60), (40, 60)]])
     return [
