@@ -243,3 +243,15 @@ def test_bad_inputs_raise_value_error():
     index = SpotIndex(np.zeros((4, 2)))
     with pytest.raises(ValueError):
         index.prefix_sums(np.zeros(3))
+
+
+def test_subnormal_sliver_found_by_hypothesis():
+    """A ring with a 1e-45 coordinate: make_valid left slivers thinner than any float
+    spacing near 1, and the index and shapely disagreed on spots along them."""
+    ring = np.array([[0, 1.40129846e-45], [1, 29], [0, 0], [1, 2], [4, 0], [0, 0], [0, -1], [3, 0]])
+    g = np.arange(-5.0, 26.0, 0.5)
+    xx, yy = np.meshgrid(g, g)
+    xy = np.column_stack([xx.ravel(), yy.ravel()])
+    geometry = polygonal(Polygon(ring))
+    assert geometry.is_valid
+    check(SpotIndex(xy, cell_size=1.0), geometry, xy)

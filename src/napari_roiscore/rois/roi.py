@@ -86,7 +86,7 @@ def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
     that, the ROI becomes empty (it then reports a problem instead of
     scoring a broken outline).
     """
-    out = _polygonal(geom)
+    out = _polygonal(_flush_tiny(geom))
     if out.is_empty or out.is_valid:
         return out
     try:
@@ -94,6 +94,22 @@ def polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
     except shapely.errors.GEOSException:
         return Polygon()
     return fixed if isinstance(fixed, (Polygon, MultiPolygon)) and fixed.is_valid else Polygon()
+
+
+def _flush_tiny(geom: BaseGeometry) -> BaseGeometry:
+    """Coordinates that are numerical noise (e.g. subnormal 1e-45 beside values of order 1)
+    become exactly 0, so slivers thinner than any pixel cannot survive the repair.
+
+    Ordinary outlines are returned unchanged (bit for bit).
+    """
+    xy = shapely.get_coordinates(geom)
+    if xy.size == 0:
+        return geom
+    scale = float(np.nanmax(np.abs(xy))) if np.isfinite(xy).any() else 0.0
+    tiny = (xy != 0) & (np.abs(xy) < max(scale, 1.0) * 1e-12)
+    if not tiny.any():
+        return geom
+    return shapely.transform(geom, lambda c: np.where(np.abs(c) < max(scale, 1.0) * 1e-12, 0.0, c))
 
 
 def _polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
