@@ -47,7 +47,8 @@ def simulated_spots(image, pixel_size_um: float, seed: int = 7):
     import anndata as ad
     import pandas as pd
 
-    from napari_roiscore.images.markers import footprint_fractions, marker_mask
+    from napari_roiscore.images.markers import marker_mask
+    from napari_roiscore.images.spot_footprints import footprint_fractions
     from napari_roiscore.spots.synthetic import expression_for_composition, hex_grid
     from napari_roiscore.spots.table import SpotTable
 

@@ -25,7 +25,8 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.images.multiplex import MultiplexImage, read_multiplex_tiff, spots_on_image
-from napari_roiscore.images.markers import footprint_fractions, marker_mask
+from napari_roiscore.images.markers import marker_mask
+from napari_roiscore.images.spot_footprints import footprint_fractions
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.geojson import parse_geojson, read_geojson
 from napari_roiscore.rois.shapes import rois_from_shapes

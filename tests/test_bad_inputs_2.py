@@ -36,7 +36,7 @@ from shapely.geometry import Polygon
 from napari_roiscore.analysis.export import scores_csv, write_annotated_h5ad
 from napari_roiscore.analysis.report import write_report
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.images.markers import footprint_fractions
+from napari_roiscore.images.spot_footprints import footprint_fractions
 from napari_roiscore.images.multiplex import read_multiplex_tiff
 from napari_roiscore.outputs import check_outputs, clear_protected, limited_list, write_all
 from napari_roiscore.readers.dispatch import read_spots_of_kind

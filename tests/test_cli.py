@@ -325,7 +325,8 @@ def test_demo_widget_and_cli_give_identical_numbers(tmp_path):
 # -- marker restriction ------------------------------------------------------
 def test_marker_restriction_matches_the_marker_module(cohort, tmp_path):
     from napari_roiscore.images.multiplex import read_multiplex_tiff
-    from napari_roiscore.images.markers import footprint_fractions, marker_mask, restrict_spots
+    from napari_roiscore.images.markers import marker_mask
+    from napari_roiscore.images.spot_footprints import footprint_fractions, restrict_spots
 
     a = cohort["slides"]["A"]
     out = tmp_path / "m.csv"

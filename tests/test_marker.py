@@ -11,14 +11,13 @@ from napari_roiscore.images.multiplex import MultiplexImage
 from napari_roiscore.images.markers import (
     choose_level,
     find_channel,
-    footprint_fractions,
     level0_to_level,
     level_downsample,
     level_to_level0,
     marker_mask,
     otsu_threshold,
-    restrict_spots,
 )
+from napari_roiscore.images.spot_footprints import footprint_fractions, restrict_spots
 from napari_roiscore.spots.sample import open_sample
 from napari_roiscore.scoring.scorer import RoiScorer
 from napari_roiscore.scoring.signature import Signature

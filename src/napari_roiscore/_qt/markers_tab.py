@@ -116,7 +116,8 @@ class MarkersTab:
 
     def apply_marker_restriction(self) -> None:
         """Compute footprint fractions (worker) and restrict scoring to positive spots."""
-        from napari_roiscore.images.markers import footprint_fractions, marker_mask, restrict_spots
+        from napari_roiscore.images.markers import marker_mask
+        from napari_roiscore.images.spot_footprints import footprint_fractions, restrict_spots
 
         state = self.state
         image, channel = self._marker_image()

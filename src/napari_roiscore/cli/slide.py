@@ -112,7 +112,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     marker : dict, optional
         Restrict scoring to marker-positive spots: ``channel`` (name or index),
         ``threshold`` (None: Otsu), ``min_fraction`` (0.1 = 10 % of the spot
-        area); needs ``image``.  See :func:`~napari_roiscore.images.markers.marker_restriction`.
+        area); needs ``image``.  See :func:`~napari_roiscore.images.spot_footprints.marker_restriction`.
 
     Raises
     ------
@@ -120,7 +120,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
         Any unreadable or invalid input.
     """
     from napari_roiscore.rois.geojson import read_geojson
-    from napari_roiscore.images.markers import marker_restriction
+    from napari_roiscore.images.spot_footprints import marker_restriction
     from napari_roiscore.spots.reading import read_spots
 
     check_method(method)

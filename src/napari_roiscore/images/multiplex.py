@@ -272,7 +272,7 @@ def spots_on_image(image: MultiplexImage, spots) -> np.ndarray:
 
     Spots partly off the image are legitimate (tissue at the edge): they are
     flagged ``False`` here, get no marker fraction (NaN, see
-    :func:`napari_roiscore.images.markers.footprint_fractions`) and are still scored.
+    :func:`napari_roiscore.images.spot_footprints.footprint_fractions`) and are still scored.
 
     Parameters
     ----------

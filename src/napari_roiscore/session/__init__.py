@@ -37,7 +37,7 @@ re-exported here for existing callers.
 
 from __future__ import annotations
 
-from napari_roiscore.images.markers import marker_restriction
+from napari_roiscore.images.spot_footprints import marker_restriction
 from napari_roiscore.session.checksums import sha256_path, software_versions
 from napari_roiscore.session.contents import (
     FORMAT,

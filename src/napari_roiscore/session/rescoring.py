@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.images.markers import marker_restriction
+from napari_roiscore.images.spot_footprints import marker_restriction
 from napari_roiscore.rois.classes import normalise_class
 from napari_roiscore.session.contents import Session
 from napari_roiscore.spots.reading import read_spots
