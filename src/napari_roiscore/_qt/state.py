@@ -161,7 +161,11 @@ class DockState:
         table, meas = self.last_table, self.measurements
         if table.empty or meas.empty or len(meas) != len(table):
             return table.copy()
-        return pd.concat([table.reset_index(drop=True), meas.reset_index(drop=True)], axis=1)
+        out = pd.concat([table.reset_index(drop=True), meas.reset_index(drop=True)], axis=1)
+        for col in ("total_umis", "genes_detected"):  # counts are whole numbers (NA while not measured)
+            if col in out:
+                out[col] = pd.to_numeric(out[col], errors="coerce").round().astype("Int64")
+        return out
 
     def refresh(self) -> None:
         """Ask for the ROI table (and everything shown from it) to be recomputed now."""
