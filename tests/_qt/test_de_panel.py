@@ -91,6 +91,16 @@ def test_clicking_a_gene_colours_the_spots_by_it(make_napari_viewer, qtbot, plan
     assert colours.by_combo.value == "gene" and colours.gene_edit.value == PLANTED[1]
     assert f"{PLANTED[1]} counts" in widget.state.spots_layer.features
     assert colours.scale is not None and PLANTED[1] in colours.scale.label
+    # a click on a volcano point (a real matplotlib event at the gene's pixel) colours by that gene
+    from matplotlib.backend_bases import MouseEvent
+
+    genes, x, y = panel._points
+    i = list(genes).index(PLANTED[2])
+    px, py = panel.figure.axes[0].transData.transform((x[i], y[i]))
+    event = MouseEvent("button_press_event", panel.canvas, px, py, button=1)
+    panel.canvas.callbacks.process("button_press_event", event)
+    assert colours.gene_edit.value == PLANTED[2]
+    assert panel.table.selectedItems()[0].text() == PLANTED[2]
     # export through the atomic writer
     out = panel.export_csv(tmp_path / "de.csv")
     back = pd.read_csv(out, comment="#")

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QProgressBar, QTableWidget,
-                            QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QProgressBar, QSizePolicy, QSplitter,
+                            QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from napari_roiscore._qt.spot_colours import SpotColours
 from napari_roiscore._qt.state import DockState
@@ -96,8 +96,10 @@ class DEPanel(QWidget):
         self.message = Label(value="choose two ROI classes and run (research use only)")
         self.box = Container(widgets=[self.research_note, self.group_a, self.group_b, self.unit_combo,
                                       self.descriptive_check, self.run_button, self.message], labels=True)
-        for label in (self.research_note, self.message):
+        for label in (self.research_note, self.message):  # wrap, never widen the dock
             label.native.setWordWrap(True)
+            label.native.setMinimumWidth(50)
+            label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # busy indicator: PyDESeq2 gives no progress
         self.busy.setVisible(False)
@@ -111,12 +113,15 @@ class DEPanel(QWidget):
         self.table.setSortingEnabled(True)
         self.figure = Figure(figsize=(4, 3), dpi=90)
         self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(220)
+        self.canvas.setMinimumHeight(200)
+        self.table.setMinimumHeight(150)
         lay = QVBoxLayout(self)
         lay.addWidget(self.box.native)
         lay.addWidget(self.busy)
-        lay.addWidget(self.table, 1)
-        lay.addWidget(self.canvas, 1)
+        split = QSplitter(Qt.Orientation.Vertical)  # table above the volcano; the user moves the border
+        split.addWidget(self.table)
+        split.addWidget(self.canvas)
+        lay.addWidget(split, 1)
         lay.addWidget(self.export_button.native)
         self.run_button.changed.connect(lambda *_: self.run())
         self.export_button.changed.connect(lambda *_: state.run_file_action(
