@@ -10,6 +10,7 @@ from napari_roiscore._layer_data import roi_layer, spots_layer
 from napari_roiscore.analysis.differential import differential_expression
 from napari_roiscore.analysis.pseudobulk_samples import SlideRois, roi_pseudobulk
 from napari_roiscore.analysis.synthetic_cohort import synthetic_cohort
+from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.spots.table import SpotTable
 
 PLANTED = ["G0007", "G0023", "G0041"]
@@ -75,6 +76,12 @@ def test_de_fills_the_table_with_the_planted_genes(make_napari_viewer, qtbot, pl
     assert float(panel.table.item(0, 1).text()) == pytest.approx(first["log2FC"], abs=1e-3)
     assert float(panel.table.item(0, 3).text()) == pytest.approx(first["adjusted_p"], rel=1e-2)
     assert panel.figure.axes and "tumour vs stroma" in panel.figure.axes[0].get_title()
+    # editing the ROIs marks the result stale (it was computed on the earlier ROIs)
+    assert not panel.stale
+    viewer.layers["ROIs"].selected_data = {5}
+    viewer.layers["ROIs"].remove_selected()
+    qtbot.waitUntil(lambda: panel.stale, timeout=10_000)
+    assert "run it again" in panel.message.value
     # sorting by log2FC puts the most down-regulated gene first
     panel.table.sortItems(1)
     assert panel.table.item(0, 0).text() == panel.result.table.head(200).sort_values("log2FC")["gene"].iloc[0]
@@ -101,10 +108,19 @@ def test_clicking_a_gene_colours_the_spots_by_it(make_napari_viewer, qtbot, plan
     panel.canvas.callbacks.process("button_press_event", event)
     assert colours.gene_edit.value == PLANTED[2]
     assert panel.table.selectedItems()[0].text() == PLANTED[2]
-    # export through the atomic writer
+    # export through the atomic writer; the output guard refuses to replace an input
     out = panel.export_csv(tmp_path / "de.csv")
     back = pd.read_csv(out, comment="#")
     assert list(back["gene"]) == list(panel.result.table["gene"])
+    assert "Research use only" in out.read_text().splitlines()[3]
+    from napari_roiscore.outputs import protect_input
+
+    data = tmp_path / "spots.csv"
+    data.write_text("barcode\n")
+    protect_input(data)
+    with pytest.raises(RoiScoreError):
+        panel.export_csv(data)
+    assert data.read_text() == "barcode\n"
 
 
 def test_sample_with_two_rois_on_one_slide_is_refused(sample_viewer, qtbot):
@@ -119,3 +135,6 @@ def test_sample_with_two_rois_on_one_slide_is_refused(sample_viewer, qtbot):
     panel.unit_combo.value = "roi"  # one ROI per class is still too few
     _run(qtbot, panel)
     assert "each group needs at least 3" in panel.refusal
+    # nothing to export: said, not crashed; an export never replaces a data file read as input
+    with pytest.raises(RoiScoreError, match="no differential expression"):
+        panel.export_csv("de.csv")

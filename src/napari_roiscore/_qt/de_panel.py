@@ -51,6 +51,11 @@ class Refusal(str):
     """Why differential expression was refused (too few replicates, unknown class...)."""
 
 
+def rois_fingerprint(rois: list) -> tuple:
+    """Names, classes and outlines of ROIs: tells whether a result still matches them."""
+    return tuple((r.name, r.roi_class, r.geometry.wkb if r.geometry is not None else b"") for r in rois)
+
+
 def de_samples(state: DockState):
     """Pseudobulk samples of the dock's ROIs (one slide; marker restriction honoured)."""
     if state.scorer is None:
@@ -85,6 +90,8 @@ class DEPanel(QWidget):
         self.refusal = ""
         self._worker = None
         self._points: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._run_rois: tuple = ()  # the ROIs (name, class, outline) the result was computed on
+        self.stale = False
         self.research_note = Label(value=f"Differential expression between ROI classes (PyDESeq2). {RESEARCH_ONLY}")
         self.group_a = ComboBox(label="group A (test)", choices=self._classes, value="tumour")
         self.group_b = ComboBox(label="group B (reference)", choices=self._classes, value="stroma")
@@ -131,6 +138,7 @@ class DEPanel(QWidget):
         state.classes_changed.connect(self._reset_classes)
         state.rois_changed.connect(lambda *_: self._reset_classes())
         state.spots_changed.connect(lambda *_: self.clear("new spots: run differential expression again"))
+        state.rois_seen.connect(self._on_rois_seen)
 
     # -- inputs -------------------------------------------------------------
     def _classes(self, *_) -> list[str]:
@@ -166,6 +174,7 @@ class DEPanel(QWidget):
                 return Refusal(str(err))  # (a worker returning an exception would raise it)
 
         self.clear(f"computing {a} vs {b} (PyDESeq2)…")
+        self._run_rois = rois_fingerprint(state.current_rois())
         self.run_button.enabled = False
         self.busy.setVisible(True)
         self._worker = worker = create_worker(compute)
@@ -205,6 +214,7 @@ class DEPanel(QWidget):
         if result.note:
             lines.append(result.note)
         self.message.value = "\n".join(lines)
+        self.stale = False
         top = result.table.head(TOP_ROWS)
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(top))
@@ -223,6 +233,11 @@ class DEPanel(QWidget):
         self.canvas.draw_idle()
         self._points = volcano_points(result)
         self.export_button.enabled = True
+
+    def _on_rois_seen(self, rois: list) -> None:
+        if self.result is not None and not self.stale and rois_fingerprint(rois) != self._run_rois:
+            self.stale = True
+            self.message.value += "\nThe ROIs changed since this run: run it again for these ROIs."
 
     def clear(self, why: str = "") -> None:
         """Forget the result (table, plot) and say why."""
