@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
+import shapely
 
 from napari_roiscore._layer_data import roi_layer, spots_layer
 from napari_roiscore.analysis.differential import differential_expression
@@ -22,17 +24,13 @@ def planted_slide() -> SlideRois:
     slide = synthetic_cohort(1, n_genes=60, n_planted=0, rois_per_class=3, spots_per_roi=16, seed=5).slides[0]
     adata = slide.spots.adata.copy()
     X = adata.X.toarray()
+    x, y = slide.spots.xy.T
     tumour = np.zeros(len(X), bool)
     for roi in slide.rois:
         if roi.roi_class == "tumour":
-            x, y = slide.spots.xy.T
-            import shapely
-
             tumour |= shapely.contains_xy(roi.geometry, x, y)
     cols = [adata.var_names.get_loc(g) for g in PLANTED]
     X[np.ix_(tumour, cols)] = X[np.ix_(tumour, cols)] * 30 + 200
-    import scipy.sparse as sp
-
     adata.X = sp.csr_matrix(X.astype(np.float32))
     spots = SpotTable(adata=adata, diameter_px=slide.spots.diameter_px, provenance={"reader": "test"})
     return SlideRois(slide.slide, spots, slide.rois)

@@ -18,8 +18,8 @@ from matplotlib.figure import Figure
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import Qt
-from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QProgressBar, QSizePolicy, QSplitter,
-                            QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QProgressBar, QScrollArea, QSizePolicy,
+                            QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from napari_roiscore._qt.spot_colours import SpotColours
 from napari_roiscore._qt.state import DockState
@@ -122,7 +122,14 @@ class DEPanel(QWidget):
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(200)
         self.table.setMinimumHeight(150)
-        lay = QVBoxLayout(self)
+        body = QWidget()  # in a scroll area: the tab never forces the dock taller (the canvas keeps its room)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        lay = QVBoxLayout(body)
         lay.addWidget(self.box.native)
         lay.addWidget(self.busy)
         split = QSplitter(Qt.Orientation.Vertical)  # table above the volcano; the user moves the border
