@@ -29,8 +29,7 @@ from napari_roiscore.analysis.volcano import draw_volcano, volcano_points
 from napari_roiscore.errors import RoiScoreError
 
 #: what counts as one independent unit -> the ``unit`` of differential_expression
-UNIT_CHOICES = [("slide (ROIs of one slide are not replicates)", "slide"),
-                ("each ROI (e.g. TMA cores of different patients)", "roi")]
+UNIT_CHOICES = [("slide", "slide"), ("each ROI (e.g. TMA cores)", "roi")]
 #: rows shown in the table (smallest adjusted p first)
 TOP_ROWS = 200
 HEADERS = ["gene", "log2FC", "p", "adjusted p", "base mean"]
@@ -96,7 +95,12 @@ class DEPanel(QWidget):
         self.group_a = ComboBox(label="group A (test)", choices=self._classes, value="tumour")
         self.group_b = ComboBox(label="group B (reference)", choices=self._classes, value="stroma")
         self.unit_combo = ComboBox(label="independent unit", choices=UNIT_CHOICES, value="slide")
-        self.descriptive_check = CheckBox(text="run with too few units as descriptive (fold changes only)",
+        self.unit_combo.tooltip = ("ROIs of one slide are not replicates; choose 'each ROI' only when every ROI "
+                                   "comes from a different patient (e.g. TMA cores)")
+        for combo in (self.group_a, self.group_b, self.unit_combo):
+            combo.native.setMinimumContentsLength(8)
+            combo.native.setSizeAdjustPolicy(combo.native.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.descriptive_check = CheckBox(text="descriptive when too few units",
                                           value=False)
         self.run_button = PushButton(text="Run differential expression")
         self.export_button = PushButton(text="Export DE CSV…", enabled=False)
@@ -125,6 +129,7 @@ class DEPanel(QWidget):
         body = QWidget()  # in a scroll area: the tab never forces the dock taller (the canvas keeps its room)
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         scroll.setWidget(body)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
