@@ -136,3 +136,18 @@ def test_sample_with_two_rois_on_one_slide_is_refused(sample_viewer, qtbot):
     # nothing to export: said, not crashed; an export never replaces a data file read as input
     with pytest.raises(RoiScoreError, match="no differential expression"):
         panel.export_csv("de.csv")
+
+
+def test_marker_restriction_sums_only_the_restricted_spots(make_napari_viewer, qtbot, planted_slide):
+    viewer, widget = _dock(make_napari_viewer, qtbot, planted_slide)
+    mask = np.zeros(planted_slide.spots.n_spots, bool)
+    mask[::2] = True
+    widget.state.spot_mask = mask  # as the Markers tab sets it
+    panel = widget.de_panel
+    panel.unit_combo.value = "roi"
+    _run(qtbot, panel)
+    restricted = SlideRois(planted_slide.slide, planted_slide.spots, planted_slide.rois, spot_mask=mask)
+    direct = differential_expression(roi_pseudobulk([restricted]), "class", "tumour", "stroma", unit=None)
+    pd.testing.assert_frame_equal(panel.result.table, direct.table)
+    plain = differential_expression(roi_pseudobulk([planted_slide]), "class", "tumour", "stroma", unit=None)
+    assert not np.allclose(panel.result.table["base_mean"].sum(), plain.table["base_mean"].sum())
