@@ -7,7 +7,8 @@ spots layer (with its :class:`~napari_roiscore.spots.table.SpotTable` in metadat
 The dock builds one :class:`~napari_roiscore._qt.state.DockState`, the form
 (:mod:`~napari_roiscore._qt.form`), the live update path
 (:mod:`~napari_roiscore._qt.live_update`) and the tabs: *Scores* (table +
-plots), *Compare* (tumour vs stroma), *ROIs* (classes, shortcuts, QuPath
+plots), *Compare* (tumour vs stroma), *Discover* (differential
+expression between ROI classes, :mod:`~napari_roiscore._qt.de_panel`), *ROIs* (classes, shortcuts, QuPath
 GeoJSON, compartments, autosave restore), *Markers* (marker-positive
 restriction), *Export* (CSV, h5ad, report, sessions).  Here it only follows
 the viewer's layers and hands the chosen ones to the state.
@@ -26,6 +27,7 @@ from qtpy.QtWidgets import QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 from napari_roiscore._layer_data import SPOTS_KEY
 from napari_roiscore._qt import roi_layer
 from napari_roiscore._qt.compare_tab import CompareTab
+from napari_roiscore._qt.de_panel import DEPanel
 from napari_roiscore._qt.export_tab import ExportTab
 from napari_roiscore._qt.form import METHOD_CHOICES, ScoringForm, parse_method
 from napari_roiscore._qt.live_update import LiveUpdate
@@ -58,7 +60,7 @@ class RoiScoresWidget(QWidget):
         Layer pickers, signature, method, class of new ROIs, status line.
     live : LiveUpdate
         Spot scores (worker) and the throttled ROI table.
-    scores_tab, compare_tab, rois_tab, markers_tab, export_tab
+    scores_tab, compare_tab, de_panel, rois_tab, markers_tab, export_tab
         The tabs; ``autosave`` is the ROIs tab's autosave watch.
     """
 
@@ -71,6 +73,7 @@ class RoiScoresWidget(QWidget):
         self.spot_colours = SpotColours(napari_viewer, state)
         self.scores_tab = ScoresTab(state)
         self.compare_tab = CompareTab(state)
+        self.de_panel = DEPanel(state, self.spot_colours)
         self.markers_tab = MarkersTab(napari_viewer, state)
         self.rois_tab = RoisTab(napari_viewer, state, self.form, self.markers_tab.marker_channel_combo)
         self.autosave = self.rois_tab.autosave
@@ -85,6 +88,7 @@ class RoiScoresWidget(QWidget):
         self.tabs = QTabWidget()
         self.tabs.addTab(self.scores_tab, "Scores")
         self.tabs.addTab(self.compare_tab, "Compare")
+        self.tabs.addTab(self.de_panel, "Discover")
         self.tabs.addTab(self.rois_tab.container.native, "ROIs")
         self.tabs.addTab(self.markers_tab.container.native, "Markers")
         self.tabs.addTab(self.export_tab.container.native, "Export")

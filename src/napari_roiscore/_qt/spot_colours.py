@@ -121,6 +121,11 @@ class SpotColours:
             else:
                 self.apply()
 
+    def colour_by_gene(self, gene: str) -> None:
+        """Colour the spots by ``gene`` (as if typed in the gene box)."""
+        self.gene_edit.value = gene
+        self._on_gene()
+
     def _on_limits_edited(self, *_) -> None:
         if self._setting_limits:
             return
