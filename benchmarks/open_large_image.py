@@ -4,12 +4,17 @@ Writes the image on the fly (tile by tile, from a handful of pre-compressed
 tiles, so memory stays low), then, in a fresh subprocess with a real napari
 viewer (under Xvfb when there is no display), measures
 
-* time to first render: ``read_multiplex_tiff`` + one ``viewer.add_image``
-  per channel (as the plugin's reader does) + drawing until the canvas shows
-  the image — with the viewer already open, as when a file is dropped on it;
-  "cold" is the first image of the session (it pays for importing dask and
-  napari's unit registry), "warm" opens the same file again;
-* the same after zooming to full resolution at the centre;
+* napari viewer start (window + first GL frame), reported apart;
+* time to first render, cold: the file flushed and evicted from the page cache
+  (``posix_fadvise`` DONTNEED, checked with ``fincore``), then
+  ``read_multiplex_tiff`` + one ``viewer.add_image`` per channel (as the
+  plugin's reader does) + drawing until the final frame — layers loaded,
+  pyramid levels settled, the canvas unchanged over three screenshots — and
+  then checked against the displayed level's pixels (share of the pixels that
+  should be lit that are); it is also the first image of the session (imports
+  of dask and napari's unit registry included);
+* warm (baseline, same run): the same file again, cached; cold / warm printed;
+* drawing after zooming to full resolution at the centre;
 * peak RSS of that process (``ru_maxrss``), and its RSS with an empty viewer.
 
 Goals (issue 7): first render ≤ 2 s and peak RSS ≤ 1.5 GB; an eager read of
