@@ -217,7 +217,9 @@ def measure(path: Path) -> dict:
     t2 = time.perf_counter()
     viewer.camera.center = (ny * px / 2, nx * px / 2)
     viewer.camera.zoom = 1.0 / px
-    shot, t_zoom = _render_until_final(viewer, app)
+    t_camera = time.perf_counter() - t2  # napari slices the new level here, synchronously
+    shot, t_final_zoom = _render_until_final(viewer, app)
+    t_zoom = t_camera + t_final_zoom
     levels = [int(ly.data_level) for ly in viewer.layers]
 
     # the same file again in the same session: imports (dask, pint units) already done
