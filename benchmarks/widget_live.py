@@ -8,12 +8,14 @@ each drag step until the table shows the new score.  Baseline, measured in
 the same run: the naive recomputation (shapely.contains_xy over all spots +
 mean/median) that a plugin without an index would do per step.
 
-Default (``--shown``): a shown window (Xvfb) with the spots VISIBLE, added
-the way the plugin's reader does (``spots_layers``: napari Points up to
-30,000 spots, above that a raster + markers-in-view), so each step is also
-timed until the canvas has redrawn (``viewer.screenshot``); the frame the
-user waits for is table + redraw.  ``--hidden`` is the old measurement
-(hidden window, spots layer hidden: scoring alone).
+By default the window is shown (Xvfb) with the spots VISIBLE, added the
+way the plugin's reader does (``spots_layers``: napari Points up to 30,000
+spots, above that a raster + markers-in-view; ``--points``: every spot as
+one Points layer, the plugin before the raster view).  Per step: event ->
+table computed, the event-loop turn after it (Qt paints canvas and table),
+and one more full canvas render (``viewer.screenshot``); a second baseline
+is the same loop turn with the spot layers hidden.  ``--hidden`` is the old
+measurement (hidden window, spots layer hidden: scoring alone).
 
     xvfb-run -a -s "-screen 0 1920x1200x24" python benchmarks/widget_live.py --spots 100000
     xvfb-run -a python benchmarks/widget_live.py --hidden --spots 1000000 --steps 30
