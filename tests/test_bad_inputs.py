@@ -57,10 +57,11 @@ def _no_hang():
 # ---------------------------------------------------------------------------
 # builders of valid inputs, broken below
 # ---------------------------------------------------------------------------
-def _adata(n: int = 20, g: int = 8) -> ad.AnnData:
+def _adata(n: int = 20, g: int = 8, X=None) -> ad.AnnData:
+    """A small raw-count AnnData with spot centres (``X`` replaces the counts)."""
     rng = np.random.default_rng(0)
     a = ad.AnnData(
-        X=rng.poisson(2.0, (n, g)).astype(np.float32),
+        X=rng.poisson(2.0, (n, g)).astype(np.float32) if X is None else X,
         obs=pd.DataFrame(index=[f"AAAC-{i}" for i in range(n)]),
         var=pd.DataFrame(index=[f"GENE{j}" for j in range(g)]),
     )

@@ -20,7 +20,7 @@ import time
 import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ from napari_roiscore.scoring.signature import Signature, load_signatures
 from napari_roiscore.session import load_session, save_session
 from napari_roiscore.spots.table import SpotTable, read_h5ad_spots
 from tenx_fixtures import write_10x_h5, write_json
+from test_bad_inputs import _adata, _h5ad
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 30
@@ -134,25 +135,6 @@ def _xenium(tmp: Path, cells: pd.DataFrame | None = None) -> Path:
          "cell_area": [50.0, 60.0, 70.0]})
     cells.to_csv(folder / "cells.csv", index=False)
     return folder
-
-
-def _adata(n: int = 20, g: int = 8, X=None) -> ad.AnnData:
-    rng = np.random.default_rng(0)
-    a = ad.AnnData(X=rng.poisson(2.0, (n, g)).astype(np.float32) if X is None else X,
-                   obs=pd.DataFrame(index=[f"S{i}" for i in range(n)]),
-                   var=pd.DataFrame(index=[f"GENE{j}" for j in range(g)]))
-    a.obsm["spatial"] = rng.uniform(0, 1000, (n, 2))
-    a.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 55.0}}}
-    return a
-
-
-def _h5ad(tmp: Path, edit: Callable[[ad.AnnData], object] | None = None, name: str = "spots.h5ad") -> Path:
-    a = _adata()
-    if edit is not None:
-        a = edit(a) or a
-    p = tmp / name
-    a.write_h5ad(p)
-    return p
 
 
 def _png(path: Path, width: int, height: int, idat: bytes | None = None) -> Path:

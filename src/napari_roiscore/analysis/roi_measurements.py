@@ -15,6 +15,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from napari_roiscore.rois.roi import Roi
+from napari_roiscore.scoring.normalise import library_sizes
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["MEASUREMENT_COLUMNS", "measure_rois", "area_column"]
@@ -31,7 +32,7 @@ def measure_rois(
     spots: SpotTable,
     rois: Sequence[Roi],
     members: Sequence[np.ndarray],
-    library_sizes: np.ndarray | None = None,
+    totals: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """One row per ROI: area, total UMIs, mean UMIs per spot, genes detected.
 
@@ -45,7 +46,7 @@ def measure_rois(
         Indices of the spots counted for each ROI (after any marker
         restriction), as :meth:`napari_roiscore.scoring.scorer.RoiScorer.members`
         returns them.
-    library_sizes : ndarray, optional
+    totals : ndarray, optional
         Total counts per spot (computed when not given; pass it to reuse).
 
     Returns
@@ -56,14 +57,14 @@ def measure_rois(
         ``genes_detected``; an ROI with a problem (``roi.problem``) gets NaN area.
     """
     X = spots.counts
-    if library_sizes is None:
-        library_sizes = np.asarray(X.sum(axis=1)).ravel()
+    if totals is None:
+        totals = library_sizes(X)
     scale = float(spots.pixel_size_um) ** 2 if spots.pixel_size_um else 1.0
     rows = []
     for roi, m in zip(rois, members):
         m = np.asarray(m, dtype=np.int64)
         area = np.nan if roi.problem else float(roi.geometry.area) * scale
-        total = float(library_sizes[m].sum()) if m.size else 0.0
+        total = float(totals[m].sum()) if m.size else 0.0
         mean = total / m.size if m.size else np.nan
         rows.append([area, total, mean, _genes_detected(X, m)])
     out = pd.DataFrame(rows, columns=[area_column(spots), *MEASUREMENT_COLUMNS[1:]])

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 
+from napari_roiscore.scoring.normalise import selected_columns
+
 if TYPE_CHECKING:
     from napari_roiscore.scoring.methods import SpotScores
     from napari_roiscore.scoring.signature import GeneMatch
@@ -59,11 +61,8 @@ def genes_without_counts(counts: sp.spmatrix | np.ndarray, match: GeneMatch) -> 
     cols = np.concatenate([match.up_index, match.down_index]).astype(np.int64)
     if cols.size == 0:
         return ()
-    if sp.issparse(counts):
-        sub = sp.csc_matrix(counts)[:, cols]
-        positive = np.asarray((sub > 0).sum(axis=0)).ravel() > 0
-    else:
-        positive = (np.asarray(counts)[:, cols] > 0).any(axis=0)
+    # only the signature's columns are read (no copy of the whole matrix)
+    positive = np.asarray(selected_columns(counts, cols, None).max(axis=0).toarray()).ravel() > 0
     return tuple(g for g, p in zip(match.used, positive) if not p)
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from napari_roiscore.analysis.roi_measurements import measure_rois
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.normalise import library_sizes
 from napari_roiscore.scoring.pseudobulk import pseudobulk_counts, score_bulk_profiles
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.scoring.methods import METHODS, SpotScores, aggregate, score_spots
@@ -174,7 +175,7 @@ class RoiScorer:
         :func:`napari_roiscore.analysis.roi_measurements.measure_rois`.
         """
         if self._library_sizes is None:
-            self._library_sizes = np.asarray(self.spots.counts.sum(axis=1), dtype=np.float64).ravel()
+            self._library_sizes = library_sizes(self.spots.counts)
         members = [np.empty(0, np.int64) if roi.problem else self._masked_members(roi, spot_mask)
                    for roi in rois]
         return measure_rois(self.spots, rois, members, self._library_sizes)
