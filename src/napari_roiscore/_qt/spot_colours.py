@@ -41,6 +41,16 @@ OUTSIDE = [0.6, 0.6, 0.6, 0.25]
 PLAIN_BORDER = [1.0, 1.0, 1.0, 0.55]
 
 
+def _score_scale(scores) -> ColourScale:
+    """Colour scale of spot scores, labelled with the signature (typed genes: which ones)."""
+    method = scores.method if scores.method != "pseudobulk" else "mean_z"
+    name = scores.signature.label
+    if name == "custom signature":  # typed genes: say which
+        genes = list(scores.signature.up)
+        name = ", ".join(genes[:4]) + (f" +{len(genes) - 4}" if len(genes) > 4 else "")
+    return score_scale(scores.values, method, name, scores.params)
+
+
 def legend_html(classes: list[str]) -> str:
     """ROI classes as coloured squares and names (rich text for a QLabel)."""
     parts = []
@@ -199,10 +209,8 @@ class SpotColours:
         scale = None
         try:
             if by == "score" and self.state.scores is not None and len(self.state.scores.values) == spots.n_spots:
-                scores = self.state.scores
-                method = scores.method if scores.method != "pseudobulk" else "mean_z"
-                scale = score_scale(scores.values, method, scores.signature.label, scores.params)
-                colour_spots(layer, scores.values, scale.label)
+                scale = _score_scale(self.state.scores)
+                colour_spots(layer, self.state.scores.values, scale.label)
             elif by == "gene" and self.gene_edit.value.strip():
                 idx = gene_index(spots, self.gene_edit.value.strip())
                 values = gene_values(spots, idx, normalised=True, totals=self._spot_totals(spots))
@@ -222,12 +230,7 @@ class SpotColours:
             scores = state.scores
             if scores is None or len(scores.values) != len(layer.data):
                 return None, None, None
-            method = scores.method if scores.method != "pseudobulk" else "mean_z"
-            name = scores.signature.label
-            if name == "custom signature":  # typed genes: say which
-                genes = list(scores.signature.up)
-                name = ", ".join(genes[:4]) + (f" +{len(genes) - 4}" if len(genes) > 4 else "")
-            return "score", scores.values, score_scale(scores.values, method, name, scores.params)
+            return "score", scores.values, _score_scale(scores)
         if by == "gene":
             name = self.gene_edit.value.strip()
             if not name:

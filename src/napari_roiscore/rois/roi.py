@@ -103,13 +103,13 @@ def _flush_tiny(geom: BaseGeometry) -> BaseGeometry:
     Ordinary outlines are returned unchanged (bit for bit).
     """
     xy = shapely.get_coordinates(geom)
-    if xy.size == 0:
+    finite = np.abs(xy[np.isfinite(xy)])
+    if finite.size == 0:
         return geom
-    scale = float(np.nanmax(np.abs(xy))) if np.isfinite(xy).any() else 0.0
-    tiny = (xy != 0) & (np.abs(xy) < max(scale, 1.0) * 1e-12)
-    if not tiny.any():
+    limit = max(float(finite.max()), 1.0) * 1e-12
+    if not ((xy != 0) & (np.abs(xy) < limit)).any():
         return geom
-    return shapely.transform(geom, lambda c: np.where(np.abs(c) < max(scale, 1.0) * 1e-12, 0.0, c))
+    return shapely.transform(geom, lambda c: np.where(np.abs(c) < limit, 0.0, c))
 
 
 def _polygonal(geom: BaseGeometry) -> Polygon | MultiPolygon:
