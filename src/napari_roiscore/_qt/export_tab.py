@@ -59,8 +59,11 @@ class ExportTab:
         self.report_button = PushButton(text="Write report (PNG + PDF)…")
         self.save_session_button = PushButton(text="Save session…")
         self.open_session_button = PushButton(text="Open session…")
+        self.spatialdata_button = PushButton(text="Save ROIs into a SpatialData store…")
+        self._offer_spatialdata()
         self.container = Container(widgets=[self.save_button, self.save_h5ad_button, self.report_button,
-                                            self.save_session_button, self.open_session_button])
+                                            self.spatialdata_button, self.save_session_button,
+                                            self.open_session_button])
         run = state.run_file_action
         self.save_button.changed.connect(lambda *_: run(
             self.save_csv, self._ask_save("Save ROI scores", "roi_scores.csv", "CSV (*.csv)"),
@@ -77,6 +80,30 @@ class ExportTab:
             lambda out, _p: f"saved the session ({len(state.rois)} ROI(s), signature, method) to {out}"))
         self.open_session_button.changed.connect(lambda *_: run(self.open_session, self._ask_open(),
                                                                 session_message))
+        self.spatialdata_button.changed.connect(lambda *_: run(
+            self.save_spatialdata, self._ask_save("Save ROIs into a SpatialData store", self._default_store(),
+                                                  "SpatialData (*.zarr)"),
+            lambda out, _p: f"wrote {len(state.current_rois())} ROI(s) and their scores into the SpatialData "
+                            f"store {out} (shapes 'roiscore_rois', table 'roiscore_rois_table')"))
+
+    def _offer_spatialdata(self) -> None:
+        from napari_roiscore.readers.spatialdata_store import INSTALL_HINT, spatialdata_available
+
+        ok = spatialdata_available()
+        self.spatialdata_button.enabled = ok
+        self.spatialdata_button.tooltip = (
+            "Write the ROIs as a shapes element and their class and scores as a table, where "
+            "napari-spatialdata shows them" if ok else
+            f"Needs the optional package 'spatialdata', which is not installed: {INSTALL_HINT}")
+
+    def _default_store(self) -> str:
+        """The spots' own store when they came from one, else ``<spots>.zarr`` beside them."""
+        scorer = self.state.scorer
+        src = str(scorer.spots.provenance.get("path") or "") if scorer is not None else ""
+        if not src:
+            return "rois.zarr"
+        p = Path(src)
+        return str(p) if p.suffix == ".zarr" else str(p.with_name(p.stem + ".zarr"))
 
     def _ask_save(self, title: str, default: str, filt: str) -> str:
         path, _ = QFileDialog.getSaveFileName(self.container.native, title, default, filt)
@@ -117,6 +144,17 @@ class ExportTab:
         adata = annotate_spots(scorer.spots, self.state.current_rois(), scorer.members,
                                self.state.scores, self.state.spot_mask)
         return write_annotated_h5ad(adata, path)
+
+    def save_spatialdata(self, path: str | Path) -> Path:
+        """Write the ROIs and the current table into a SpatialData store (created if absent)."""
+        from napari_roiscore.readers.spatialdata_rois import write_rois_to_spatialdata
+
+        rois = self.state.current_rois()
+        if not rois:
+            raise RoiScoreError("There are no ROIs to write.", "Draw an ROI first.")
+        self.live_flush()
+        table = None if self.state.last_table.empty else self.state.table_with_measurements()
+        return write_rois_to_spatialdata(path, rois, table)
 
     def write_report(self, stem: str | Path) -> tuple[Path, Path]:
         """Write the report (view, table, plots, comparison) as ``stem``.png and ``stem``.pdf."""

@@ -18,6 +18,7 @@ from napari_roiscore.cli.common import EXIT_OK, Progress, add_marker_options, ad
 from napari_roiscore.cli.common import add_signature_options, marker_from_args, new_command, output_format
 from napari_roiscore.cli.common import signature_from_args, usage_checked_params, write_outputs
 from napari_roiscore.cli.slide import SlideResult, image_warnings, placement_warnings, score_slide
+from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import check_outputs
 from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer, annotated_table
 
@@ -89,7 +90,34 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     out.add_argument("--report", type=Path, metavar="FILE", help="also write a Markdown report")
     out.add_argument("--save-session", type=Path, metavar="FILE",
                      help="also save a session file (data checksums, ROIs, signature, method, scores)")
+    out.add_argument("--to-spatialdata", type=Path, metavar="STORE",
+                     help="also write the ROIs (shapes element) and their scores (table) into a SpatialData "
+                          ".zarr store, created if absent; the spots' own store may be given: only the ROI "
+                          "elements are added or replaced (optional extra 'spatialdata')")
     return sc
+
+
+def _check_store(store: Path | None) -> None:
+    """Refuse ``--to-spatialdata`` before any work: extra missing, or a path that is not a store."""
+    if store is None:
+        return
+    from napari_roiscore.readers.spatialdata_store import INSTALL_HINT, is_spatialdata_store, spatialdata_available
+
+    if not spatialdata_available():
+        raise RoiScoreError("--to-spatialdata needs the optional package 'spatialdata', which is not installed.",
+                            f"Install the extra: {INSTALL_HINT}; or drop --to-spatialdata.")
+    if store.exists() and not is_spatialdata_store(store):
+        raise RoiScoreError(f"--to-spatialdata {str(store)!r} exists and is not a SpatialData store.",
+                            "Give a new .zarr path or an existing SpatialData store.")
+
+
+def _write_store(store: Path | None, rois: list, table: pd.DataFrame, say: Progress) -> None:
+    if store is None:
+        return
+    from napari_roiscore.readers.spatialdata_rois import ROI_ELEMENT, ROI_TABLE, write_rois_to_spatialdata
+
+    write_rois_to_spatialdata(store, rois, table)
+    say(f"ROIs -> {store} (shapes {ROI_ELEMENT!r}, table {ROI_TABLE!r})")
 
 
 def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) -> int:
@@ -107,6 +135,7 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     output_format(args.out)  # fail before the work
     inputs = [args.spots, args.rois, args.image, args.signature]
     check_outputs([args.out, args.report, args.save_session], inputs)  # never over an input, pipe or folder
+    _check_store(args.to_spatialdata)
     signature = signature_from_args(args)
     params = usage_checked_params(ap, args.param, args.method)
     marker = marker_from_args(args)
@@ -133,6 +162,7 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     for path, what in ((args.report, "report"), (args.save_session, "session")):
         if path:
             say(f"{what} -> {path}")
+    _write_store(args.to_spatialdata, res.rois, res.table, say)
     return EXIT_OK
 
 
@@ -141,6 +171,7 @@ def _score_from_session(args: argparse.Namespace, say: Progress) -> int:
 
     output_format(args.out)
     check_outputs([args.out, args.report], [args.session])
+    _check_store(args.to_spatialdata)
     s = load_session(args.session)
     inputs = [args.session, *(f.path for f in s.data_files)]
     check_outputs([args.out, args.report], inputs)
@@ -172,4 +203,5 @@ def _score_from_session(args: argparse.Namespace, say: Progress) -> int:
     say(f"{len(table)} ROI(s), {time.perf_counter() - t0:.1f} s" + (f" -> {args.out}" if args.out else ""))
     if args.report:
         say(f"report -> {args.report}")
+    _write_store(args.to_spatialdata, s.rois, table, say)
     return EXIT_OK

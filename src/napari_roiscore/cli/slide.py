@@ -31,6 +31,7 @@ class SlideResult:
     warnings: list[str] = field(default_factory=list)
     marker: dict | None = None
     n_marker_positive: int | None = None
+    rois: list[Roi] = field(default_factory=list)
 
 
 def image_checks(img: Any, image_path: str | Path | None, spots_xy: np.ndarray | None,
@@ -146,4 +147,5 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     if image is not None:
         warnings.extend(image_warnings(image, table_spots.xy, roi_list))
     return SlideResult(table=table, scores=scores, n_spots=table_spots.n_spots, warnings=warnings,
-                       marker=settings, n_marker_positive=None if spot_mask is None else int(spot_mask.sum()))
+                       marker=settings, n_marker_positive=None if spot_mask is None else int(spot_mask.sum()),
+                       rois=roi_list)

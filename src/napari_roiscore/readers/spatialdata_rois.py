@@ -93,7 +93,7 @@ def write_rois_to_spatialdata(path: str | Path, rois: list[Roi], scores: pd.Data
         spatialdata missing, no ROI, a ROI without area, names clash, or the
         store cannot be written.
     """
-    sd = _import_spatialdata()
+    sd = _import_spatialdata("writing ROIs into a SpatialData store")
     import geopandas as gpd
     from spatialdata.models import ShapesModel, TableModel
     from spatialdata.transformations import Identity, get_transformation

@@ -35,7 +35,7 @@ from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.spots.table import SpotTable, select_raw_counts
 
 __all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spatialdata", "read_spatialdata_image",
-           "read_spatialdata_points", "store_elements"]
+           "read_spatialdata_points", "spatialdata_available", "store_elements"]
 
 #: top-level groups of a SpatialData zarr store
 ELEMENT_GROUPS = ("tables", "points", "shapes", "images", "labels")
@@ -63,13 +63,19 @@ def is_spatialdata_store(path: str | Path) -> bool:
     return bool(groups & set(ELEMENT_GROUPS))
 
 
-def _import_spatialdata():
+def spatialdata_available() -> bool:
+    """Whether the optional package ``spatialdata`` can be imported (without importing it)."""
+    import importlib.util
+
+    return importlib.util.find_spec("spatialdata") is not None
+
+
+def _import_spatialdata(doing: str = "reading a SpatialData .zarr store"):
     try:
         import spatialdata
     except ImportError as err:
         raise RoiScoreError(
-            f"reading a SpatialData .zarr store needs the optional package 'spatialdata', which is not "
-            f"installed ({err}).",
+            f"{doing} needs the optional package 'spatialdata', which is not installed ({err}).",
             f"Install the extra: {INSTALL_HINT}; or convert the store to .h5ad.",
         ) from None
     return spatialdata
