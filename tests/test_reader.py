@@ -83,7 +83,7 @@ def test_viewer_opens_visium_folder(make_napari_viewer, visium_dir):
 
 
 def test_xenium_and_geomx_folders_open_as_points(tmp_path):
-    from test_readers_xenium import _write_xenium
+    from test_xenium import _write_xenium
 
     _write_xenium(tmp_path / "xe")
     assert folder_kind(tmp_path / "xe") == "xenium"

@@ -36,7 +36,7 @@ def _manifest_patterns() -> list[str]:
 
 
 def _geomx_workbook(folder: Path) -> Path:
-    from test_readers_geomx_export import _probe_counts, _segments, _target_counts, _write_workbook
+    from test_geomx_export import _probe_counts, _segments, _target_counts, _write_workbook
 
     seg = _segments()
     targets = _target_counts(_probe_counts(seg), seg["SegmentDisplayName"].tolist())

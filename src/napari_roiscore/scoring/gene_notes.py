@@ -14,7 +14,7 @@ What each method does with a gene that has no count anywhere
     average of z-scores.
 ``scanpy``
     Kept, with expression 0 in every spot (``scanpy.tl.score_genes`` keeps it
-    in the mean; ``tests/test_scoring.py`` compares with scanpy on the real
+    in the mean; ``tests/scoring/test_scoring.py`` compares with scanpy on the real
     Visium example where three of the five example genes have no counts).
 ``ucell`` / ``singscore``
     Kept, tied at the lowest rank in every spot (the rank methods' own rule).

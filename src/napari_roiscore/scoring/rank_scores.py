@@ -34,7 +34,7 @@ UCell (Andreatta & Carmona 2021), as UCell computes it since version 2.8 (R/Bioc
     ``max(0, up - w_neg * down)``.  Zeros tie at the bottom with rank
     ``k + (G - k + 1)/2``, which exceeds ``maxRank`` whenever ``k >= maxRank``
     (and, with 18k genes, always), so unexpressed genes count as "not in the
-    top maxRank".  ``tests/test_ucell_pyucell.py`` compares every spot with
+    top maxRank".  ``tests/scoring/test_ucell_pyucell.py`` compares every spot with
     pyucell on real Visium data.
 
     ``variant="2021"`` keeps the formula of UCell before 2.8 (the one this

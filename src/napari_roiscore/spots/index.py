@@ -17,7 +17,7 @@ Steps 1 and 2 are :mod:`napari_roiscore.spots.outline_cells`.
 
 The answer therefore equals ``shapely.contains_xy(geometry, x, y)`` over all
 spots for any valid (Multi)Polygon, holes included (see
-``tests/test_spot_index.py``); a spot exactly on the outline is outside.
+``tests/spots/test_spot_index.py``); a spot exactly on the outline is outside.
 The work grows with the ROI's perimeter and the number of cells in its
 bounding box, not with the number of spots on the slide.
 

@@ -39,7 +39,7 @@ from napari_roiscore.scoring.methods import METHODS, aggregate, score_spots
 from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, match_genes
 from napari_roiscore.spots.table import SpotTable
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 VISIUM_H5 = SHARED_DATA / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"
 
 

@@ -21,7 +21,7 @@ from napari_roiscore.readers import (
 from napari_roiscore.readers.visium import POSITION_COLUMNS
 from tenx_fixtures import write_10x_h5, write_json
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 VISIUM = DATA / "visium_cytassist_mouse"
 
 

@@ -31,7 +31,7 @@ from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature
 from napari_roiscore.spots.table import read_h5ad_spots
 from napari_roiscore.spots.synthetic import make_slide, write_slide
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -366,7 +366,7 @@ def test_marker_needs_an_image_per_slide(cohort, cluster, tmp_path, capsys):
 
 # -- real data ----------------------------------------------------------------
 def test_score_a_real_space_ranger_folder(tmp_path):
-    shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    shared = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
     outs = shared / "visium_cytassist_mouse"
     if not outs.is_dir():
         pytest.skip(f"real test data not found at {outs} (only present next to the CI checkout)")

@@ -13,7 +13,7 @@ from napari_roiscore.analysis.volcano import write_volcano
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.readers.geomx import read_geomx_ngs
 
-GEOMX = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "geomx_ngs_example"
+GEOMX = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "geomx_ngs_example"
 
 
 @pytest.fixture(scope="module")

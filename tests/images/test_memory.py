@@ -51,7 +51,7 @@ SCRIPT = textwrap.dedent("""
 def test_huge_and_40k_images_stay_lazy(tmp_path):
     big = write_sparse_pyramid(tmp_path / "big.ome.tif", size=40_000)
     huge = huge_tiff_header(tmp_path / "huge.tif")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1] / "src"),
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"),
                                                         os.environ.get("PYTHONPATH", "")])}
     res = subprocess.run([sys.executable, "-c", SCRIPT, str(big), str(huge)], capture_output=True, text=True,
                          timeout=300, env=env)

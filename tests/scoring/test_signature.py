@@ -18,7 +18,7 @@ from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, match_ge
 from napari_roiscore.scoring.signature_files import load_signatures
 from napari_roiscore.spots.table import SpotTable
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 VISIUM_H5 = SHARED_DATA / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"
 EXAMPLE_FILE = files("napari_roiscore") / "signatures" / "example_macrophage_panel.yaml"
 

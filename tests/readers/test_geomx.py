@@ -19,7 +19,7 @@ from napari_roiscore.readers.geomx import (
     read_pkc,
 )
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 GEOMX = DATA / "geomx_ngs_example"
 
 

@@ -24,7 +24,7 @@ from napari_roiscore.scoring.signature import Signature
 
 pyucell = pytest.importorskip("pyucell", reason="pyucell is in the 'test' extra: pip install -e .[test]")
 
-VISIUM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "visium_cytassist_mouse"
+VISIUM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "visium_cytassist_mouse"
 ATOL = 1e-6  # pyucell's float32 (see module docstring)
 
 
