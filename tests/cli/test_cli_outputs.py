@@ -11,24 +11,7 @@ import pytest
 
 import napari_roiscore.cli.batch as cli
 from napari_roiscore.cli import EXIT_INVALID, EXIT_OK, Slide, main, run_batch
-from napari_roiscore.outputs import clear_protected
 from napari_roiscore.scoring.signature import Signature
-from napari_roiscore.spots.synthetic import make_slide, write_slide
-
-
-@pytest.fixture(scope="module")
-def slide(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("slide")
-    paths = write_slide(make_slide(size=512, n_genes=120, seed=3), folder, stem="S", levels=1)
-    (folder / "sig.json").write_text('{"name": "MACRO", "up": ["CD68", "CD163", "STAB1"]}')
-    return {**paths, "signature": folder / "sig.json", "folder": folder}
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    clear_protected()
-    yield
-    clear_protected()
 
 
 def _score(slide: dict, *extra: str) -> int:

@@ -10,24 +10,8 @@ import pandas as pd
 import pytest
 
 from napari_roiscore.cli import EXIT_INVALID, EXIT_OK, main
-from napari_roiscore.outputs import clear_protected
-from napari_roiscore.spots.synthetic import make_slide, write_slide
 
 HAS_SPATIALDATA = importlib.util.find_spec("spatialdata") is not None
-
-
-@pytest.fixture(scope="module")
-def slide(tmp_path_factory) -> dict:
-    folder = tmp_path_factory.mktemp("slide")
-    paths = write_slide(make_slide(size=512, n_genes=120, seed=3), folder, stem="S", levels=1)
-    return {**paths, "folder": folder}
-
-
-@pytest.fixture(autouse=True)
-def _fresh():
-    clear_protected()
-    yield
-    clear_protected()
 
 
 def _score(slide: dict, *extra: str) -> int:
