@@ -391,7 +391,7 @@ def test_dock_opened_before_the_data_picks_channels_by_role_and_otsu(make_napari
     assert w.markers_tab.marker_channel_combo.value.name == "CD68 (macrophages)"
     assert w.markers_tab.marker_threshold.value > 0
     # a channel the user chose stays chosen when more layers arrive
-    from conftest import SAMPLE_DIR
+    from napari_roiscore.spots.sample import SAMPLE_DIR
 
     w.markers_tab.marker_channel_combo.value = viewer.layers["CD31 (vessels)"]
     n_images = len(w.markers_tab.marker_channel_combo.choices)
@@ -414,7 +414,7 @@ def test_channel_pickers_follow_a_role_change(sample_viewer, qtbot):
 
 def test_role_change_renames_the_second_copy_of_a_channel(sample_viewer):
     """'DAPI (nuclei) [1]' kept '(nuclei)' after being made a macrophage channel."""
-    from conftest import SAMPLE_DIR
+    from napari_roiscore.spots.sample import SAMPLE_DIR
     from napari_roiscore._qt.channels import set_channel_role
 
     viewer, _ = sample_viewer
