@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 from hypothesis import settings
+from real_data import real_data
 
 # CI must not be flaky: hypothesis explores the same examples on every run
 settings.register_profile("roiscore", derandomize=True, deadline=None)
 settings.load_profile("roiscore")
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 SAMPLE_DIR = REPO / "sample_images"
 
 # Autosaves of the whole run go to a temporary folder, never next to real data — also
@@ -33,9 +33,7 @@ def sample_paths() -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real test data not found at {SHARED_DATA} (only present next to the CI checkout)")
-    return SHARED_DATA
+    return real_data()
 
 
 # ---------------------------------------------------------------------------

@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from real_data import SHARED_DATA
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data"
+DATA = SHARED_DATA
 SEED = 20261202
 #: mutations per file, by kind (bounded CI time: readers of large files are slower)
 PER_FILE = {".dcc": 9, ".tif": 9, ".json": 200, ".csv": 130, ".png": 80, ".h5": 40, ".zip": 12, ".xlsx": 30,

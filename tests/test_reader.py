@@ -11,17 +11,14 @@ from napari_roiscore._layer_data import SPOTS_KEY
 from napari_roiscore._reader import folder_kind, get_reader, read_paths
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.readers import read_spaceranger
+from real_data import SHARED_DATA, real_data
 
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-VISIUM = DATA / "visium_cytassist_mouse"
-GEOMX = DATA / "geomx_ngs_example"
+GEOMX = SHARED_DATA / "geomx_ngs_example"
 
 
 @pytest.fixture(scope="module")
 def visium_dir() -> Path:
-    if not VISIUM.is_dir():
-        pytest.skip(f"real Visium data not found at {VISIUM} (only present next to the CI checkout)")
-    return VISIUM
+    return real_data("visium_cytassist_mouse")
 
 
 def test_folder_kinds(visium_dir, tmp_path):

@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
 from napari_roiscore._layer_data import spots_layer
 from napari_roiscore.readers.geomx import read_geomx_ngs
+from real_data import real_data
 
 pytestmark = pytest.mark.gui
 
-GEOMX = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "geomx_ngs_example"
 
 
 def test_geomx_layout_notice_annotations_and_rois_from_column(make_napari_viewer, qtbot):
-    if not GEOMX.is_dir():
-        pytest.skip(f"real GeoMx example not found at {GEOMX}")
-    spots = read_geomx_ngs(GEOMX)
+    folder = real_data("geomx_ngs_example")
+    spots = read_geomx_ngs(folder)
     viewer = make_napari_viewer()
     data, kw, _ = spots_layer(spots)
     viewer.add_points(data, **kw)

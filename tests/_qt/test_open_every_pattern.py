@@ -20,12 +20,13 @@ from napari.plugins._npe2 import get_readers
 from npe2 import PluginManifest
 
 from napari_roiscore.errors import RoiScoreError
+from real_data import SHARED_DATA
 
 pytestmark = pytest.mark.gui
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_images"
-VISIUM_H5 = REPO.parent / "shared" / "data" / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"
+VISIUM_H5 = SHARED_DATA / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"
 HAS_SPATIALDATA = importlib.util.find_spec("spatialdata") is not None
 OUR_KEYS = ("roiscore_spots", "roiscore_image", "roiscore_rois", "roiscore_tissue_image")
 

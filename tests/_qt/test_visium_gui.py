@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 from napari.layers import Image, Shapes
 
 from gui_helpers import scores_ready
+from real_data import real_data
 
 pytestmark = pytest.mark.gui
 
-VISIUM = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "visium_cytassist_mouse"
 
 
 def test_visium_open_notice_rois_session_restores_image(make_napari_viewer, qtbot, tmp_path):
-    if not VISIUM.is_dir():
-        pytest.skip(f"real Visium example not found at {VISIUM}")
+    folder = real_data("visium_cytassist_mouse")
     viewer = make_napari_viewer()
-    viewer.open(str(VISIUM), plugin="napari-roiscore")
+    viewer.open(str(folder), plugin="napari-roiscore")
     _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
     qtbot.waitUntil(lambda: w.state.scores is not None, timeout=120_000)
     assert any(isinstance(ly, Image) and ly.rgb for ly in viewer.layers)

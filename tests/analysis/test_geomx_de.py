@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,15 +11,14 @@ from napari_roiscore.analysis.pseudobulk_samples import aoi_samples
 from napari_roiscore.analysis.volcano import write_volcano
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.readers.geomx import read_geomx_ngs
+from real_data import real_data
 
-GEOMX = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "geomx_ngs_example"
 
 
 @pytest.fixture(scope="module")
 def samples():
-    if not GEOMX.is_dir():
-        pytest.skip(f"real GeoMx data not found at {GEOMX} (only present next to the CI checkout)")
-    return aoi_samples(read_geomx_ngs(GEOMX))
+    folder = real_data("geomx_ngs_example")
+    return aoi_samples(read_geomx_ngs(folder))
 
 
 @pytest.mark.slow

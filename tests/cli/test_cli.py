@@ -30,6 +30,7 @@ from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
 from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature
 from napari_roiscore.spots.table import read_h5ad_spots
 from napari_roiscore.spots.synthetic import make_slide, write_slide
+from real_data import real_data
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -366,10 +367,7 @@ def test_marker_needs_an_image_per_slide(cohort, cluster, tmp_path, capsys):
 
 # -- real data ----------------------------------------------------------------
 def test_score_a_real_space_ranger_folder(tmp_path):
-    shared = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-    outs = shared / "visium_cytassist_mouse"
-    if not outs.is_dir():
-        pytest.skip(f"real test data not found at {outs} (only present next to the CI checkout)")
+    outs = real_data("visium_cytassist_mouse")
     from shapely.geometry import box
 
     from napari_roiscore.readers import read_spaceranger

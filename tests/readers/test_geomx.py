@@ -18,16 +18,13 @@ from napari_roiscore.readers.geomx import (
     read_geomx_ngs,
     read_pkc,
 )
+from real_data import real_data
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-GEOMX = DATA / "geomx_ngs_example"
 
 
 @pytest.fixture(scope="module")
 def geomx_dir() -> Path:
-    if not GEOMX.is_dir():
-        pytest.skip(f"real GeoMx data not found at {GEOMX} (only present next to the CI checkout)")
-    return GEOMX
+    return real_data("geomx_ngs_example")
 
 
 @pytest.fixture(scope="module")

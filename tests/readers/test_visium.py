@@ -20,16 +20,13 @@ from napari_roiscore.readers import (
 )
 from napari_roiscore.readers.visium import POSITION_COLUMNS
 from tenx_fixtures import write_10x_h5, write_json
+from real_data import real_data
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-VISIUM = DATA / "visium_cytassist_mouse"
 
 
 @pytest.fixture(scope="module")
 def visium_dir() -> Path:
-    if not VISIUM.is_dir():
-        pytest.skip(f"real Visium data not found at {VISIUM} (only present next to the CI checkout)")
-    return VISIUM
+    return real_data("visium_cytassist_mouse")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
@@ -38,8 +37,8 @@ from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer
 from napari_roiscore.scoring.methods import METHODS, aggregate, score_spots
 from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, match_genes
 from napari_roiscore.spots.table import SpotTable
+from real_data import SHARED_DATA, real_data
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 VISIUM_H5 = SHARED_DATA / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"
 
 
@@ -84,8 +83,7 @@ def scanpy_score(a: ad.AnnData, genes, **kw) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def visium() -> ad.AnnData:
-    if not VISIUM_H5.is_file():
-        pytest.skip(f"real Space Ranger test data not found at {VISIUM_H5}")
+    real_data("visium_cytassist_mouse", "filtered_feature_bc_matrix.h5")
     sc = pytest.importorskip("scanpy")
     a = sc.read_10x_h5(VISIUM_H5)
     a.var_names_make_unique()  # scanpy's score_genes needs unique names

@@ -17,8 +17,8 @@ from napari_roiscore.scoring.methods import score_spots
 from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, match_genes
 from napari_roiscore.scoring.signature_files import load_signatures
 from napari_roiscore.spots.table import SpotTable
+from real_data import SHARED_DATA, real_data
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 VISIUM_H5 = SHARED_DATA / "visium_cytassist_mouse" / "filtered_feature_bc_matrix.h5"
 EXAMPLE_FILE = files("napari_roiscore") / "signatures" / "example_macrophage_panel.yaml"
 
@@ -185,8 +185,7 @@ def test_spot_table_matches_gene_ids_column_when_scoring():
 
 
 def test_real_visium_matching_by_symbol_and_ensembl():
-    if not VISIUM_H5.is_file():
-        pytest.skip(f"real Space Ranger test data not found at {VISIUM_H5}")
+    real_data("visium_cytassist_mouse", "filtered_feature_bc_matrix.h5")
     sc = pytest.importorskip("scanpy")
     a = sc.read_10x_h5(VISIUM_H5)
     a.var_names_make_unique()  # a SpotTable refuses duplicate gene names (see spot.py)

@@ -14,27 +14,24 @@ versus dropping a missing gene by up to ~0.2, both far above it.
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from napari_roiscore.scoring.methods import score_spots
 from napari_roiscore.scoring.signature import Signature
+from real_data import real_data
 
 pyucell = pytest.importorskip("pyucell", reason="pyucell is in the 'test' extra: pip install -e .[test]")
 
-VISIUM = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "visium_cytassist_mouse"
 ATOL = 1e-6  # pyucell's float32 (see module docstring)
 
 
 @pytest.fixture(scope="module")
 def visium():
-    if not VISIUM.is_dir():
-        pytest.skip(f"real Visium data not found at {VISIUM} (only present next to the CI checkout)")
     from napari_roiscore.readers.visium import read_spaceranger
 
-    return read_spaceranger(VISIUM, load_images=False)
+    return read_spaceranger(real_data("visium_cytassist_mouse"), load_images=False)
 
 
 @pytest.fixture(scope="module")
