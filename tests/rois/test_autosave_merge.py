@@ -163,6 +163,9 @@ def test_merge_keys_renames_and_duplicates():
     a = _square("t", "tumour", 0)
     shifted_start = Roi("t", "tumour", Polygon([(10, 10), (0, 10), (0, 0), (10, 0)]))  # same square
     assert stable_key(a) == stable_key(shifted_start)
+    as_layer_keeps_it = Roi("t", "tumour", Polygon([(0, 0), (10, 0), (10, 10.000000001), (0, 10)]))
+    assert stable_key(as_layer_keeps_it) == stable_key(a), "napari's float32 copy is the same outline"
+    assert stable_key(_square("t", "tumour", 0.01)) != stable_key(a)
     others = [_square("t", "tumour", 100), _square("t", "tumour", 200), _square("t", "tumour", 100)]
     added, renamed = merge_recovered_rois([a], [shifted_start, *others])
     assert [r.name for r in added] == ["t (recovered)", "t (recovered 2)"]

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import shapely
 
 from napari_roiscore.errors import RoiScoreError
@@ -118,8 +119,14 @@ class Recovery:
 
 
 def stable_key(roi: Roi) -> tuple[str, bytes]:
-    """Name and outline, the outline normalised (same polygon whatever vertex it starts at)."""
-    return roi.name, shapely.normalize(roi.geometry).wkb
+    """Name and outline: the same ROI whatever vertex its outline starts at, or how precisely it was kept.
+
+    napari keeps shapes in 32-bit floats, so an outline read from a file
+    (3344.9) and the same outline taken back from the layer (3344.89990…) are
+    compared at that precision; the outline is then normalised (vertex order).
+    """
+    as_float32 = shapely.transform(roi.geometry, lambda xy: xy.astype(np.float32).astype(np.float64))
+    return roi.name, shapely.normalize(as_float32).wkb
 
 
 def _who_wrote(path: Path, data_path: Path, next_to_data: bool) -> tuple[str, int] | None:
