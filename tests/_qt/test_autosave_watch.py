@@ -56,3 +56,30 @@ def test_a_crashed_sessions_rois_are_offered_and_restored(make_napari_viewer, qt
     assert w.autosave.restore_button.native.isHidden()
     saved = w.autosave.save_now()
     assert saved is not None and "crash 1" in saved.read_text(), "the restored ROIs are autosaved again"
+
+
+def test_rois_opened_after_the_spots_settle_the_crashed_offer(make_napari_viewer, qtbot):
+    data = SAMPLE_DIR / "sample_spots.h5ad"
+    sample = {r.name: r for r in read_geojson(SAMPLE_DIR / "sample_rois.geojson")}
+    redrawn = Roi("004", "tumour", Polygon([(2000, 2000), (2400, 2000), (2400, 2400), (2000, 2400)]))
+    crashed_session(data, [redrawn, sample["007"]])
+
+    viewer = make_napari_viewer()
+    viewer.open_sample("napari-roiscore", "multiplex_visium")
+    viewer.layers.remove("ROIs")  # the spots open without ROIs: nothing on screen to compare with
+    _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: w.autosave.offer is not None, timeout=30_000)
+    assert sorted(r.name for r in w.autosave.offer.rois) == ["004", "007"]
+
+    opened = viewer.open(str(SAMPLE_DIR / "sample_rois.geojson"), plugin="napari-roiscore")  # ROIs come later
+    w.form.rois_combo.value = opened[0]  # the dock gave the spots an empty ROI layer meanwhile: pick the file's
+    qtbot.waitUntil(lambda: len(w.last_table) == 2, timeout=30_000)
+    assert [r.name for r in w.autosave.offer.rois] == ["004 (recovered)"], \
+        "the crashed 007 is on screen now; its 004 no longer takes the file's 004"
+    assert "Restore 1 autosaved ROI(s)" in w.autosave.restore_button.text
+    w.autosave.restore()
+    qtbot.waitUntil(lambda: len(w.last_table) == 3, timeout=10_000)
+    got = {r.name: r for r in w.current_rois()}
+    assert set(got) == {"004", "007", "004 (recovered)"}
+    assert _outline_matches(got["004"].geometry, sample["004"].geometry)
+    assert _outline_matches(got["004 (recovered)"].geometry, redrawn.geometry)

@@ -18,6 +18,7 @@ from napari_roiscore.rois.autosave_merge import (
     crashed_sidecars,
     merge_recovered_rois,
     recover_crashed_sessions,
+    settle_recovered,
     stable_key,
 )
 from napari_roiscore.rois.geojson import rois_to_geojson
@@ -157,6 +158,24 @@ def test_a_crashed_sessions_deleted_rois_stay_in_the_bin(tmp_path):
     path.write_text(json.dumps(doc))
     rec = recover_crashed_sessions(data, None)
     assert [r.name for r in rec.offer.deleted] == ["gone"]
+
+
+def test_rois_opened_after_the_offer_settle_it(tmp_path):
+    data = _slide(tmp_path)
+    own = [_square("004", "tumour", 0)]
+    save_autosave(own, data)
+    file_rois = [_square("004", "tumour", 500), _square("007", "stroma", 600)]  # a GeoJSON opened later
+    crashed_session(data, [_square("007", "stroma", 600), _square("004", "tumour", 700), _square("x", "immune", 900)])
+    rec = recover_crashed_sessions(data, load_autosave(data), on_screen=[])  # nothing on screen yet
+    assert [r.name for r in rec.offer.rois] == ["004", "007", "004 (recovered)", "x"]
+    offered, settled = settle_recovered(list(rec.offer.rois), rec, on_screen=file_rois)
+    assert [r.name for r in offered] == ["004", "004 (recovered)", "x"], "the crashed 007 is on screen now"
+    assert [r.geometry.bounds[0] for r in offered] == [0, 700, 900]
+    assert [r.name for r in settled.recovered] == ["004 (recovered)", "x"]
+    assert settled.renamed == {"004 (recovered)": "004"}
+    x_taken = [*file_rois, _square("x", "tumour", 5)]
+    offered2, _ = settle_recovered(offered, settled, on_screen=x_taken)
+    assert [r.name for r in offered2] == ["004", "004 (recovered)", "x (recovered)"]
 
 
 def test_merge_keys_renames_and_duplicates():

@@ -24,7 +24,7 @@ from napari_roiscore._layer_data import SPOTS_KEY
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.autosave import AutosaveWarning, load_autosave, save_autosave, sidecar_path, update_bin
-from napari_roiscore.rois.autosave_merge import Recovery, recover_crashed_sessions
+from napari_roiscore.rois.autosave_merge import Recovery, recover_crashed_sessions, settle_recovered
 from napari_roiscore.rois.roi import Roi
 
 
@@ -139,7 +139,11 @@ class AutosaveWatch(QObject):
         if offer is not None:
             on_screen = {r.key for r in current}
             left = [r for r in offer.rois if r.key not in on_screen]
-            if len(left) < len(offer.rois):
+            if self.recovery is not None:  # crashed sessions' ROIs: now on screen, or their name taken
+                left, self.recovery = settle_recovered(left, self.recovery, current)
+                before = {r.key for r in offer.rois}
+                self.bin = [r for r in self.bin if r.key not in before] + left
+            if [r.key for r in left] != [r.key for r in offer.rois]:
                 self.offer = dataclasses.replace(offer, rois=left) if left else None
         self._show_restore()
 
@@ -211,7 +215,7 @@ class AutosaveWatch(QObject):
             drop = {i for i, n in enumerate(layer.features["name"].astype(str)) if n in names}
             layer.selected_data = drop
             layer.remove_selected()
-        self.offer = None
+        self.offer = self.recovery = None
         self._offer_replaces = set()
         self.bin = []
         self._prev_rois = self.state.current_rois()

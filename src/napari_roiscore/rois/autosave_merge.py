@@ -54,6 +54,7 @@ __all__ = [
     "crashed_sidecars",
     "merge_recovered_rois",
     "recover_crashed_sessions",
+    "settle_recovered",
     "stable_key",
 ]
 
@@ -306,3 +307,26 @@ def recover_crashed_sessions(data_path: str | Path, saved: AutosaveState | None,
                                     deleted=deleted, saved_at=newest)
     return Recovery(offer=offer, recovered=added, renamed=renamed, merged=merged,
                     unreadable=unreadable, messages=messages)
+
+
+def settle_recovered(offered: list[Roi], recovery: Recovery,
+                     on_screen: list[Roi]) -> tuple[list[Roi], Recovery]:
+    """The offer again after ROIs arrived on screen (e.g. a GeoJSON opened after the spots).
+
+    Recovered ROIs that are now on screen (same name and outline) leave the
+    offer; those whose original name is now taken on screen are renamed
+    ``"<name> (recovered)"``.  The slide's own autosaved ROIs are kept as
+    they are (restoring them replaces the on-screen version, as before).
+
+    Returns
+    -------
+    (offered, recovery)
+        The new offer and ``recovery`` with its ``recovered`` and ``renamed`` updated.
+    """
+    recovered_keys = {stable_key(r) for r in recovery.recovered}
+    own = [r for r in offered if stable_key(r) not in recovered_keys]
+    offered_keys = {stable_key(r) for r in offered}
+    originals = [dataclasses.replace(r, name=recovery.renamed.get(r.name, r.name))
+                 for r in recovery.recovered if stable_key(r) in offered_keys]
+    added, renamed = merge_recovered_rois(list(on_screen) + own, originals)
+    return own + added, dataclasses.replace(recovery, recovered=added, renamed=renamed)
