@@ -3,24 +3,28 @@
 The sidecar is written shortly after each edit; deletions are tracked at
 every edit (not debounced) so a freed name cannot be reused before the deleted
 ROI is in the bin.  Autosaved ROIs that are not on screen when the spots open
-are offered for restore (and kept in the bin until the user decides).
+are offered for restore (and kept in the bin until the user decides), together
+with the ROIs of crashed sessions on the same slide (see
+:mod:`napari_roiscore.rois.autosave_merge`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 from magicgui.widgets import Label, PushButton
 from napari.layers import Shapes
-from napari.utils.notifications import show_info
+from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QObject, QTimer
 
 from napari_roiscore._layer_data import SPOTS_KEY
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.rois.autosave import load_autosave, save_autosave, sidecar_path, update_bin
+from napari_roiscore.rois.autosave import AutosaveWarning, load_autosave, save_autosave, sidecar_path, update_bin
+from napari_roiscore.rois.autosave_merge import Recovery, recover_crashed_sessions, settle_recovered
 from napari_roiscore.rois.roi import Roi
 
 
@@ -46,6 +50,7 @@ class AutosaveWatch(QObject):
         self._extra = extra
         self.path: Path | None = None
         self.offer = None  # an autosave on offer (ROIs not on screen when the data opened)
+        self.recovery: Recovery | None = None  # what came from crashed sessions into that offer
         self.checked: set[str] = set()  # sidecars already offered (a session marks its own)
         self.bin: list[Roi] = []  # deleted (or not yet restored) ROIs the sidecar keeps
         self._prev_rois: list[Roi] = []  # the ROIs at the last table update (deletions are found from it)
@@ -97,7 +102,7 @@ class AutosaveWatch(QObject):
         p = layer.metadata[SPOTS_KEY].provenance.get("path") if layer is not None else None
         path = Path(p) if p else None
         self.path = path
-        self.offer = None
+        self.offer = self.recovery = None
         current = self.state.current_rois()
         self._prev_rois, self.bin = current, []
         if path is None:
@@ -105,6 +110,7 @@ class AutosaveWatch(QObject):
             self._show_restore()
             return
         self.autosave_label.value = f"autosave: on ({path.name})"
+        saved = None
         try:
             saved = load_autosave(path)
         except RoiScoreError as err:
@@ -114,10 +120,10 @@ class AutosaveWatch(QObject):
                 self.autosave_label.value = "autosave: off (its file is unreadable, see the message)"
             else:  # set aside by load_autosave (renamed, kept): autosaving afresh loses nothing
                 self.autosave_label.value = f"autosave: on ({path.name}; the unreadable one was kept aside)"
-            self._show_restore()
-            return
         first_look = str(path) not in self.checked
         self.checked.add(str(path))
+        if first_look:  # crashed sessions of this slide join the offer (their files are set aside)
+            saved = self._recover_crashed(path, saved, current)
         if saved is not None:
             # deleted ROIs that are on screen again (e.g. the sample's own) are not offered
             self.bin = update_bin([], current, saved.deleted)
@@ -133,11 +139,29 @@ class AutosaveWatch(QObject):
         if offer is not None:
             on_screen = {r.key for r in current}
             left = [r for r in offer.rois if r.key not in on_screen]
-            if len(left) < len(offer.rois):
+            if self.recovery is not None:  # crashed sessions' ROIs: now on screen, or their name taken
+                left, self.recovery = settle_recovered(left, self.recovery, current)
+                before = {r.key for r in offer.rois}
+                self.bin = [r for r in self.bin if r.key not in before] + left
+            if [r.key for r in left] != [r.key for r in offer.rois]:
                 self.offer = dataclasses.replace(offer, rois=left) if left else None
         self._show_restore()
 
     # -- offer and restore ------------------------------------------------
+    def _recover_crashed(self, path: Path, saved, current: list[Roi]):
+        """The autosave to offer with the ROIs of crashed sessions merged in; warnings as notifications."""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AutosaveWarning)  # shown below, once each
+                recovery = recover_crashed_sessions(path, saved, current)
+        except Exception as err:  # noqa: BLE001  never a crash: the slide's own autosave is still offered
+            self.state.report(err)
+            return saved
+        for text in recovery.messages:
+            show_warning(f"ROI scores: {text}")
+        self.recovery = recovery if recovery.merged else None
+        return recovery.offer
+
     def _make_offer(self, saved, current: list[Roi]) -> None:
         """Offer the autosaved ROIs that are not on screen; keep them in the bin meanwhile.
 
@@ -155,7 +179,9 @@ class AutosaveWatch(QObject):
         self._offer_replaces = {r.key for r in current if r.name in names}
         keys = {r.key for r in offered}
         self.bin = [r for r in self.bin if r.key not in keys] + offered
-        show_info(f"ROI scores: found {len(offered)} autosaved ROI(s) for {self.path.name} "
+        crashed = f" (including {self.recovery.summary})" if self.recovery is not None else ""
+        name = self.path.name if self.path is not None else "this slide"
+        show_info(f"ROI scores: found {len(offered)} autosaved ROI(s){crashed} for {name} "
                   "that are not on screen — use 'Restore' in the ROIs tab.")
 
     def _show_restore(self) -> None:
@@ -189,7 +215,7 @@ class AutosaveWatch(QObject):
             drop = {i for i, n in enumerate(layer.features["name"].astype(str)) if n in names}
             layer.selected_data = drop
             layer.remove_selected()
-        self.offer = None
+        self.offer = self.recovery = None
         self._offer_replaces = set()
         self.bin = []
         self._prev_rois = self.state.current_rois()

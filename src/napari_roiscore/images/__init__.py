@@ -4,6 +4,8 @@ Where to look
 -------------
 ``multiplex.py``
     :class:`MultiplexImage` and the OME-TIFF pyramid reader.
+``tiff_metadata.py``
+    Channel names and pixel size from OME-XML, QPTIFF, ImageJ and TIFF tags.
 ``channels.py``
     Which channel stains what (nuclei, cancer cells, vessels, macrophages)
     and its display colour.

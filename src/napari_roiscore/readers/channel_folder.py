@@ -36,8 +36,8 @@ from napari_roiscore.images.multiplex import (
     MultiplexImage,
     _lazy_level,
     _open_tiff,
-    _resolution_pixel_size,
 )
+from napari_roiscore.images.tiff_metadata import _resolution_pixel_size
 from napari_roiscore.images.tiff_pages import page_channel_names
 
 __all__ = ["channel_files", "is_channel_folder", "read_channel_folder", "read_tiff_planes"]

@@ -12,6 +12,9 @@ Where to look
     QuPath GeoJSON import and export.
 ``autosave.py``
     The autosave sidecar and the bin of deleted ROIs.
+``autosave_guard.py`` / ``autosave_merge.py``
+    One writer per sidecar (lock, per-process sidecars); ROIs of crashed
+    sessions merged into the restore offer.
 ``compartments.py``
     Tumour / stroma compartments proposed from a cancer-cell channel.
 ``annotation_groups.py``

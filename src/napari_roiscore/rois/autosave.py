@@ -20,7 +20,6 @@ so this is how an accidental "delete all" is taken back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import warnings
@@ -30,7 +29,14 @@ from pathlib import Path
 
 from napari_roiscore._atomic import atomic_write
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.rois.autosave_guard import AutosaveWarning, claim, keep_aside, remember, written_here
+from napari_roiscore.rois.autosave_guard import (
+    AutosaveWarning,
+    claim,
+    keep_aside,
+    remember,
+    slide_digest,
+    written_here,
+)
 from napari_roiscore.rois.roi import DEFAULT_CLASSES, Roi
 from napari_roiscore.rois.geojson import parse_geojson, rois_to_geojson
 
@@ -41,6 +47,7 @@ __all__ = [
     "keep_aside",
     "discard_autosave",
     "load_autosave",
+    "read_sidecar",
     "save_autosave",
     "sidecar_path",
     "update_bin",
@@ -84,8 +91,7 @@ def sidecar_path(data_path: str | Path) -> Path:
     shipped = Path(__file__).resolve().parent.parent / "sample_images"
     in_package = shipped.resolve() in resolved.parents
     if os.environ.get(ENV_DIR) or in_package or _read_only(resolved.parent):
-        digest = hashlib.sha1(str(resolved).encode("utf-8")).hexdigest()[:12]
-        return _state_dir() / f"{p.name}.{digest}{SUFFIX}"
+        return _state_dir() / f"{p.name}.{slide_digest(resolved)}{SUFFIX}"
     return p.with_name(p.name + SUFFIX)
 
 
@@ -231,7 +237,7 @@ def save_autosave(
         with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(doc, fh, indent=1, allow_nan=False)
 
-    path = claim(path, data_path.name, SUFFIX)
+    path = claim(path, data_path, SUFFIX)
     _guard_existing(path, data_path)
     atomic_write(path, write, [data_path])
     remember(path)
@@ -285,6 +291,18 @@ def load_autosave(data_path: str | Path) -> AutosaveState | None:
                             f"Move or delete {aside.name} when you no longer need it (it is not your data).") from None
     remember(path)
     return state
+
+
+def read_sidecar(path: str | Path, data_path: str | Path) -> AutosaveState:
+    """Parse and type-check any autosave sidecar of ``data_path`` (its own, or another process's).
+
+    Raises
+    ------
+    RoiScoreError
+        Unreadable, not JSON, or ill-typed members; the message names the file.
+        The file is left as it is.
+    """
+    return _read_sidecar(Path(path), Path(data_path))
 
 
 def _read_sidecar(path: Path, data_path: Path) -> AutosaveState:

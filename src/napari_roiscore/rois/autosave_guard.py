@@ -6,8 +6,12 @@
 * :func:`claim` gives each process its sidecar.  The first napari to autosave
   the ROIs of a data file holds a lock (``<sidecar>.lock``: host and process
   id); a second napari on the same data writes to its own sidecar
-  (``<data>.<host>-<pid>.roiscore-autosave.geojson``) with a warning, instead of
-  silently replacing the first one's.  A lock whose process is gone is taken over.
+  (``<data>.<slide hash>.<host>-<pid>.roiscore-autosave.geojson``, see
+  :func:`process_sidecar`) with a warning, instead of silently replacing the
+  first one's.  A lock whose process is gone is taken over; the autosave folder
+  is created first when it does not exist yet, so the lock is always taken.
+  When that second napari crashes, its sidecar is merged into the next restore
+  offer (:mod:`napari_roiscore.rois.autosave_merge`).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
-__all__ = ["AutosaveWarning", "claim", "keep_aside", "release_all", "remember", "written_here"]
+__all__ = ["AutosaveWarning", "claim", "is_alive", "keep_aside", "process_sidecar", "release_all", "remember",
+           "slide_digest", "written_here"]
 
 
 class AutosaveWarning(UserWarning):
@@ -83,7 +88,28 @@ def written_here(path: Path) -> bool | None:
     return _digest(path) == known
 
 
+def slide_digest(data_path: str | Path) -> str:
+    """12 hex digits of the SHA-1 of the slide's full path: tells apart slides of the same file name."""
+    return hashlib.sha1(str(Path(data_path).resolve()).encode("utf-8")).hexdigest()[:12]
+
+
+def process_sidecar(sidecar: Path, data_path: str | Path, host: str, pid: int, suffix: str) -> Path:
+    """The sidecar of one napari process (``<data>.<slide hash>.<host>-<pid><suffix>``) beside ``sidecar``.
+
+    The slide hash keeps two slides with the same file name (e.g. two Space
+    Ranger ``outs`` folders) apart in the shared autosave folder.
+    """
+    return sidecar.with_name(f"{Path(data_path).name}.{slide_digest(data_path)}.{host}-{pid}{suffix}")
+
+
+def is_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (a process of another user counts)."""
+    return _alive(pid)
+
+
 def _alive(pid: int) -> bool:
+    if pid <= 0:  # 0 and negative numbers address process groups, not one process
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -103,12 +129,16 @@ def _owner(lock: Path) -> dict | None:
         return None
 
 
-def claim(sidecar: Path, data_name: str, suffix: str) -> Path:
+def claim(sidecar: Path, data_path: str | Path, suffix: str) -> Path:
     """Where this process writes the autosave whose usual place is ``sidecar``.
 
     ``sidecar`` itself when this process holds (or can take) its lock; else a
-    sidecar of its own, with an :class:`AutosaveWarning` naming the other process.
+    sidecar of its own (:func:`process_sidecar`), with an
+    :class:`AutosaveWarning` naming the other process.  The folder of
+    ``sidecar`` is created when missing, so the lock is taken from the first
+    autosave on.
     """
+    data_name = Path(data_path).name
     key = _key(sidecar)
     with _lock:
         if key in _claims:
@@ -117,6 +147,10 @@ def claim(sidecar: Path, data_name: str, suffix: str) -> Path:
           "since": datetime.now(timezone.utc).isoformat(timespec="seconds")}
     lock = sidecar.with_name(sidecar.name + ".lock")
     target = sidecar
+    try:
+        lock.parent.mkdir(parents=True, exist_ok=True)  # a first autosave into a new folder is locked too
+    except OSError:
+        pass  # the lock cannot be created either: written as before, below
     for _ in range(2):
         try:
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -127,7 +161,7 @@ def claim(sidecar: Path, data_name: str, suffix: str) -> Path:
             if owner is None or (same_host and isinstance(pid, int) and (pid == me["pid"] or not _alive(pid))):
                 lock.unlink(missing_ok=True)  # a stale lock (its napari is gone), or an unreadable one
                 continue
-            target = sidecar.with_name(f"{data_name}.{me['host']}-{me['pid']}{suffix}")
+            target = process_sidecar(sidecar, data_path, me["host"], me["pid"], suffix)
             warnings.warn(AutosaveWarning(
                 f"Another napari (process {pid} on {owner.get('host')}) is autosaving the ROIs of {data_name} "
                 f"to {str(sidecar)!r}; this one autosaves to {str(target)!r} instead, so neither overwrites "

@@ -4,6 +4,9 @@ Where to look
 -------------
 ``table.py``
     :class:`SpotTable`: counts, centres, spot size and µm scale.
+``raw_counts.py``
+    Are the counts raw (whole, finite, non-negative), and where are they
+    (``X``, ``layers["counts"]``, ``.raw``)?
 ``reading.py``
     One entry point that reads any supported file or folder.
 ``index.py`` / ``outline_cells.py``
