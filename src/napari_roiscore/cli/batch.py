@@ -21,7 +21,8 @@ import pandas as pd
 from napari_roiscore.cli.common import EXIT_OK, EXIT_PARTIAL, Progress, add_marker_options, add_quiet_option
 from napari_roiscore.cli.common import add_signature_options, check_method, marker_from_args, new_command
 from napari_roiscore.cli.common import output_format, signature_from_args, usage_checked_params, write_table
-from napari_roiscore.cli.cohort import add_cohort_options, with_cohort_columns, write_cohort_section
+from napari_roiscore.cli.cohort import add_cohort_options, validate_batch_table, with_cohort_columns
+from napari_roiscore.cli.cohort import write_cohort_section
 from napari_roiscore.cli.slide import score_slide
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import check_outputs
@@ -343,6 +344,7 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
         ap.error("--workers sets up a local cluster; it cannot be combined with --scheduler")
     output_format(args.out)
     slides = read_manifest(args.manifest)
+    validate_batch_table(slides, args.manifest)  # a bad response column: before any slide is scored
     fpath = args.failures or args.out.with_name(args.out.stem + ".failures.csv")
     inputs = [args.manifest, args.signature, *(p for s in slides for p in (s.spots, s.rois, s.image))]
     check_outputs([args.out, fpath], inputs)  # before any slide is scored
