@@ -102,7 +102,8 @@ def draw_cohort_marker(fig, validations: dict, marker: str, threshold: float | N
     from napari_roiscore.analysis.cohort_run import roc_points
 
     fig.clear()
-    dist, roc = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.4, 1.0]})
+    dist, roc = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1.0]})
+    short = {"cross-validated": "CV", "as given": "given"}
     rng = np.random.default_rng(0)
     ticks, names = [], []
     for k, (label, val) in enumerate(validations.items()):
@@ -115,7 +116,7 @@ def draw_cohort_marker(fig, validations: dict, marker: str, threshold: float | N
                 dist.scatter(x + rng.uniform(-0.15, 0.15, len(vals)), vals, s=9, alpha=0.8,
                              c=UP_COLOUR if value else DOWN_COLOUR)
             ticks.append(x)
-            names.append(f"{who}\n{label}")
+            names.append(f"{who}\n{short.get(label, label)}")
         perf = val.performance.set_index("marker")
         if marker in perf.index:
             fpr, tpr = roc_points(val, marker)
@@ -124,13 +125,13 @@ def draw_cohort_marker(fig, validations: dict, marker: str, threshold: float | N
         dist.axhline(threshold, color="0.5", lw=0.8, ls="--")
     dist.set_xticks(ticks, names, fontsize=6)
     dist.set_ylabel(f"{marker} score (patient mean)", fontsize=7)
-    dist.set_title(f"{marker}: responders (R) vs non-responders (NR)", fontsize=8)
+    dist.set_title(f"{marker}: R vs NR", fontsize=8)
     roc.plot([0, 1], [0, 1], color="0.5", lw=0.6, ls=":")
     roc.set_xlabel("1 − specificity", fontsize=7)
     roc.set_ylabel("sensitivity", fontsize=7)
-    roc.set_title(f"ROC ({RESEARCH_ONLY})", fontsize=7)
+    roc.set_title("ROC by patient", fontsize=8)
     roc.legend(fontsize=6, loc="lower right", frameon=False)
-    roc.set_aspect("equal")
+    fig.text(0.99, 0.005, RESEARCH_ONLY, ha="right", va="bottom", fontsize=6, color="0.5")
 
 
 def write_figure(path: str | Path, draw, *, size: tuple[float, float] = (7.0, 5.5), dpi: int = 150) -> Path:
