@@ -49,6 +49,7 @@ def test_validate_shows_the_cores_numbers(tab, qtbot, cohort_files):
     table = core.summary().set_index("marker")
     assert rows["stroma"][2] == f"{table.loc['stroma', 'auc']:.2f}" and rows["stroma"][5].startswith("12 (6 R / 6 NR)")
     assert "research use only" in tab.research_note.value.lower() and "not discovered on this cohort" in tab.message.value
+    assert tab.message.value.startswith("cohort.csv: Cohort validation of custom signature (scanpy)")
     assert seen and seen[-1][:2] == (12, 12)
     assert len(tab.plot.figure.axes) == 2 and tab.plot.n_draws >= 1
     # a threshold: sensitivity / specificity follow at once, without running again
@@ -79,6 +80,8 @@ def _notified(text: str) -> bool:
 
 def test_bad_manifests_are_notifications(tab, qtbot, cohort_files, tmp_path):
     _, manifest = cohort_files
+    tab.run_button.native.click()  # nothing chosen yet
+    assert _notified("No cohort manifest is chosen") and not tab.running
     lines = manifest.read_text().splitlines()
     data = str(manifest.parent / "data")
     one_class = tmp_path / "one_class.csv"

@@ -102,6 +102,7 @@ class CohortTab(QWidget):
         self.inputs = inputs
         self.run: CohortRun | None = None
         self._worker = None
+        self._manifest_run = ""  # the manifest of the run in progress (named with its numbers)
         self.research_note = Label(value="Validate the current signature and method on a cohort: per patient, "
                                          "tumour and stroma ROI scores and their difference against response. "
                                          f"{RESEARCH_ONLY.capitalize()}.")
@@ -200,7 +201,8 @@ class CohortTab(QWidget):
                 return Problem(err)
 
         how = "naive + cross-validated" if options["discovered_here"] else "as given"
-        self.clear(f"validating {signature.label} ({method}, {how}) on {Path(path).name}…")
+        self._manifest_run = Path(path).name
+        self.clear(f"validating {signature.label} ({method}, {how}) on {self._manifest_run}…")
         self.run_button.enabled = False
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
@@ -239,7 +241,7 @@ class CohortTab(QWidget):
     def show_run(self, run: CohortRun) -> None:
         """Show a run's numbers, how they were obtained and the plot."""
         self.run = run
-        self.message.value = f"{run.text()}\n({run.seconds:.1f} s)"
+        self.message.value = f"{self._manifest_run}: {run.text()}\n({run.seconds:.1f} s)"
         self.show_numbers()
 
     def show_numbers(self) -> None:

@@ -103,7 +103,7 @@ class CohortRun:
         """What was done, in words (one line per validation)."""
         sig = f"{self.signature.label} ({self.method})"
         lines = [f"Cohort validation of {sig}: {len(self.rois)} ROIs, "
-                 f"{self.rois['patient'].nunique() if len(self.rois) else 0} patients. {RESEARCH_ONLY}"]
+                 f"{self.rois['patient'].nunique() if len(self.rois) else 0} patients. {RESEARCH_ONLY.capitalize()}."]
         lines += [f"{label}: {val.mode}" for label, val in self.validations.items()]
         if self.failures:
             lines.append(f"{len(self.failures)} slide(s) left out: " + "; ".join(self.failures))
@@ -157,7 +157,8 @@ def run_cohort(manifest: str | Path, signature: Signature, method: str = "mean_z
         Scoring method (as ``roiscore batch --method``); ``params`` its options.
     discovered_here : bool
         The signature was discovered on these patients: label its
-        validation naive and add the cross-validated one.
+        validation naive and add the cross-validated one (the slides'
+        spots are then kept in memory, to score each fold's held-out patients).
     folds : int or "loo"
         Folds by patient for the cross-validated discovery.
     discover_in : str
