@@ -314,7 +314,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "(stderr and a failures table) while the others complete; exit code 3 then.\n"
                     "Optional columns response and patient add a cohort validation (per-patient\n"
                     "tumour/stroma scores, ROC AUC with bootstrap CI, Mann-Whitney p; CSVs and a\n"
-                    "figure next to --out; research use only).\n"
+                    "figure next to --out; research use only); an unusable response column (unknown\n"
+                    "values, one class only, a patient both) stops the run before any slide is scored.\n"
                     "Workers must see the data paths (shared filesystem) when --scheduler is used.",
     )
     add_quiet_option(bt)
