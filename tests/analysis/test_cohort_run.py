@@ -57,10 +57,11 @@ def test_numbers_equal_sklearn_and_scipy_on_the_same_scores(planted):
         assert table.loc[marker, "n_patients"] == 12
         assert table.loc[marker, "ci_low"] <= table.loc[marker, "auc"] <= table.loc[marker, "ci_high"]
     # a chosen threshold: sensitivity / specificity of score >= threshold, counted by hand
-    at = run.summary(threshold=0.2).set_index("marker").loc["stroma"]
-    called = means["stroma"] >= 0.2
-    assert at["sensitivity"] == called[y == 1].mean() and at["specificity"] == (~called[y == 0]).mean()
-    assert at["threshold"] == 0.2 and at["auc"] == table.loc["stroma", "auc"]
+    for thr in (*means["stroma"].iloc[[0, 5, 11]], 0.2):  # patients' own scores: >= counts them as called
+        at = run.summary(threshold=thr).set_index("marker").loc["stroma"]
+        called = means["stroma"] >= thr
+        assert at["sensitivity"] == called[y == 1].mean() and at["specificity"] == (~called[y == 0]).mean()
+        assert at["threshold"] == thr and at["auc"] == table.loc["stroma", "auc"]
     fpr, tpr = roc_points(run.validations["as given"], "stroma")
     assert np.trapezoid(tpr, fpr) == pytest.approx(table.loc["stroma", "auc"])
     # progress: one call per slide, then done
@@ -79,9 +80,20 @@ def test_planted_signature_cross_validated_has_high_auc(planted):
     assert cv["auc"] >= 0.8 and cv["n_patients"] == 12
     assert "4-fold by patient discovery + scoring" in cv["how"] and "scored with mean_z" in cv["how"]
     assert "naive: AUC inflated" in table.loc[("naive", "stroma"), "how"]
-    assert len(run.validations["cross-validated"].signatures) == 4
-    assert all(len(s.up) == 5 for s in run.validations["cross-validated"].signatures)
+    cv_run = run.validations["cross-validated"]
+    assert len(cv_run.signatures) == 4 and all(len(s.up) == 5 for s in cv_run.signatures)
     assert seen[-1][0] == seen[-1][1] == 12 + 4
+    # a held-out patient's scores are its own slide scored by the per-slide method with its fold's signature
+    fold_of = cv_run.params["fold_of_patient"]
+    assert sorted(set(fold_of.values())) == [1, 2, 3, 4] and len(fold_of) == 12
+    patients = cv_run.patients.set_index("patient")
+    for slide in cohort.slides:
+        p = slide.attributes["patient"]
+        scorer = RoiScorer(slide.spots)
+        table = scorer.table(slide.rois, scorer.spot_scores(cv_run.signatures[fold_of[p] - 1], "mean_z"))
+        means = table.groupby("class")["score"].mean()
+        assert patients.loc[p, "stroma"] == pytest.approx(means["stroma"], rel=1e-12)
+        assert patients.loc[p, "tumour"] == pytest.approx(means["tumour"], rel=1e-12)
 
 
 @pytest.mark.slow
@@ -93,6 +105,14 @@ def test_without_signal_the_cross_validated_ci_covers_chance(tmp_path):
     run = run_cohort(manifest, sig, "mean_z", discovered_here=True, folds=4, n_boot=1000)
     cv = run.summary().set_index(["signature", "marker"]).loc[("cross-validated", "stroma")]
     assert cv["ci_low"] < 0.5 < cv["ci_high"]
+    # no leak: each fold's genes are those discovered without its held-out patients (without a
+    # signal the top genes are noise, so they differ with the patients they were chosen on)
+    samples, cv_run = roi_pseudobulk(cohort.slides), run.validations["cross-validated"]
+    fold_of = cv_run.params["fold_of_patient"]
+    for k, sig_k in enumerate(cv_run.signatures, start=1):
+        train = ~samples.samples["patient"].map(fold_of).eq(k).to_numpy()
+        assert sig_k.up == _discover(samples.subset(train), "stroma", 5, 0, "patient", "response", "x").up
+        assert sig_k.up != sig.up
 
 
 def test_cross_validated_discovery_reports_progress_per_fold():

@@ -304,6 +304,9 @@ def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = 
         ``roiscore batch`` run) sees nothing of the other patients.
     progress : callable, optional
         ``progress(done, total, message)`` after each fold.
+
+    The result's ``params["fold_of_patient"]`` says in which fold (1, 2...)
+    each patient was held out; ``signatures[k]`` was discovered without fold k + 1.
     """
     rois_all = _roi_table(samples, np.full(len(samples.counts), np.nan), patient, response)
     rois_all["response"] = parse_response(list(rois_all["response"]))
@@ -346,4 +349,5 @@ def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = 
                                             f"{len(set(rois_all['patient'][train]))} patients, scored the held-out")
     rois_all["score"] = scores
     return validate_table(rois_all, mode, signatures, threshold=threshold, n_boot=n_boot, seed=seed,
-                       params={"folds": folds, "discover_in": discover_in, "n_up": n_up, "n_down": n_down})
+                       params={"folds": folds, "discover_in": discover_in, "n_up": n_up, "n_down": n_down,
+                               "fold_of_patient": {str(p): f + 1 for p, f in assignment.items()}})
