@@ -8,7 +8,8 @@ The dock builds one :class:`~napari_roiscore._qt.state.DockState`, the form
 (:mod:`~napari_roiscore._qt.form`), the live update path
 (:mod:`~napari_roiscore._qt.live_update`) and the tabs: *Scores* (table +
 plots), *Compare* (tumour vs stroma), *Discover* (differential
-expression between ROI classes, :mod:`~napari_roiscore._qt.de_panel`), *ROIs* (classes, shortcuts, QuPath
+expression between ROI classes, :mod:`~napari_roiscore._qt.de_panel`), *Cohort* (validation of the
+signature on patients from a batch manifest, :mod:`~napari_roiscore._qt.cohort_tab`), *ROIs* (classes, shortcuts, QuPath
 GeoJSON, compartments, autosave restore), *Markers* (marker-positive
 restriction), *Export* (CSV, h5ad, report, sessions).  Here it only follows
 the viewer's layers and hands the chosen ones to the state.
@@ -26,6 +27,7 @@ from qtpy.QtWidgets import QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
 from napari_roiscore._layer_data import SPOTS_KEY
 from napari_roiscore._qt import roi_layer
+from napari_roiscore._qt.cohort_tab import CohortTab
 from napari_roiscore._qt.compare_tab import CompareTab
 from napari_roiscore._qt.de_panel import DEPanel
 from napari_roiscore._qt.export_tab import ExportTab
@@ -60,7 +62,7 @@ class RoiScoresWidget(QWidget):
         Layer pickers, signature, method, class of new ROIs, status line.
     live : LiveUpdate
         Spot scores (worker) and the throttled ROI table.
-    scores_tab, compare_tab, de_panel, rois_tab, markers_tab, export_tab
+    scores_tab, compare_tab, de_panel, cohort_tab, rois_tab, markers_tab, export_tab
         The tabs; ``autosave`` is the ROIs tab's autosave watch.
     """
 
@@ -74,6 +76,7 @@ class RoiScoresWidget(QWidget):
         self.scores_tab = ScoresTab(state)
         self.compare_tab = CompareTab(state)
         self.de_panel = DEPanel(state, self.spot_colours)
+        self.cohort_tab = CohortTab(state, lambda: (self.form.signature(), self.form.method()))
         self.markers_tab = MarkersTab(napari_viewer, state)
         self.rois_tab = RoisTab(napari_viewer, state, self.form, self.markers_tab.marker_channel_combo)
         self.autosave = self.rois_tab.autosave
@@ -89,6 +92,7 @@ class RoiScoresWidget(QWidget):
         self.tabs.addTab(self.scores_tab, "Scores")
         self.tabs.addTab(self.compare_tab, "Compare")
         self.tabs.addTab(self.de_panel, "Discover")
+        self.tabs.addTab(self.cohort_tab, "Cohort")
         self.tabs.addTab(self.rois_tab.container.native, "ROIs")
         self.tabs.addTab(self.markers_tab.container.native, "Markers")
         self.tabs.addTab(self.export_tab.container.native, "Export")

@@ -16,4 +16,6 @@ Where to look
     A new signature from DE genes, saved with its provenance.
 ``cohort.py`` / ``synthetic_cohort.py``
     Patient-level validation (AUC, CI, no double dipping) and a seeded test cohort.
+``cohort_run.py``
+    A cohort validation run from a batch manifest (what the dock's Cohort tab runs).
 """

@@ -25,7 +25,7 @@ Research use only.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,11 +38,16 @@ from napari_roiscore.analysis.pseudobulk_samples import PseudobulkSamples
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.signature import Signature
 
-__all__ = ["CohortValidation", "auc_bootstrap", "cross_validated_discovery", "marker_performance",
-           "naive_discovery", "parse_response", "patient_scores", "score_rois", "validate_signature",
-           "validate_table"]
+__all__ = ["GIVEN_MODE", "NAIVE_MODE", "CohortValidation", "auc_bootstrap", "cross_validated_discovery",
+           "marker_performance", "naive_discovery", "parse_response", "patient_scores", "score_rois",
+           "threshold_performance", "validate_signature", "validate_table"]
 
 MARKERS = ("tumour", "stroma", "difference")
+#: how a signature relates to the patients it is validated on (stated in every output)
+GIVEN_MODE = "given, validated as is (not discovered on this cohort)"
+NAIVE_MODE = "discovered on these same patients (naive: AUC inflated)"
+#: ``progress(done, total, message)``
+ProgressCallback = Callable[[int, int, str], None]
 _YES = {"1", "1.0", "true", "yes", "y", "r", "responder", "response", "cr", "pr"}
 _NO = {"0", "0.0", "false", "no", "n", "nr", "non-responder", "nonresponder", "non_responder", "no response",
        "sd", "pd"}
@@ -198,10 +203,19 @@ def marker_performance(y: np.ndarray, score: np.ndarray, *, threshold: float | N
         fpr, tpr, thr = roc_curve(y, score)
         best = int(np.argmax(tpr - fpr))
         threshold = float(thr[best]) if np.isfinite(thr[best]) else float(score.max())
-    called = score >= threshold
+    sensitivity, specificity = threshold_performance(y, score, threshold)
     return {"auc": auc, "ci_low": lo, "ci_high": hi, "mann_whitney_p": p, "threshold": float(threshold),
-            "sensitivity": float(called[y == 1].mean()), "specificity": float((~called[y == 0]).mean()),
-            "n_responders": n1, "n_non_responders": n0}
+            "sensitivity": sensitivity, "specificity": specificity, "n_responders": n1, "n_non_responders": n0}
+
+
+def threshold_performance(y: np.ndarray, score: np.ndarray, threshold: float) -> tuple[float, float]:
+    """Sensitivity and specificity of calling ``score >= threshold`` a responder (missing values left out)."""
+    y, score = np.asarray(y, float), np.asarray(score, float)
+    ok = np.isfinite(y) & np.isfinite(score)
+    y, called = y[ok], score[ok] >= float(threshold)
+    sens = float(called[y == 1].mean()) if (y == 1).any() else np.nan
+    spec = float((~called[y == 0]).mean()) if (y == 0).any() else np.nan
+    return sens, spec
 
 
 def _roi_table(samples: PseudobulkSamples, scores: np.ndarray, patient: str, response: str) -> pd.DataFrame:
@@ -242,8 +256,7 @@ def validate_signature(samples: PseudobulkSamples, signature: Signature, *, pati
                        seed: int = 0, discovered_here: bool = False) -> CohortValidation:
     """Validate a signature obtained elsewhere (every ROI is a z-score reference)."""
     rois = _roi_table(samples, score_rois(samples.counts, signature), patient, response)
-    mode = ("discovered on these same patients (naive: AUC inflated)" if discovered_here
-            else "given, validated as is (not discovered on this cohort)")
+    mode = NAIVE_MODE if discovered_here else GIVEN_MODE
     return validate_table(rois, mode, [signature], threshold=threshold, n_boot=n_boot, seed=seed,
                        params={"patient": patient, "response": response})
 
@@ -273,7 +286,9 @@ def naive_discovery(samples: PseudobulkSamples, *, discover_in: str = "stroma", 
 def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = "loo", discover_in: str = "stroma",
                               n_up: int = 5, n_down: int = 0, patient: str = "patient",
                               response: str = "response", threshold: float | None = None, n_boot: int = 2000,
-                              seed: int = 0) -> CohortValidation:
+                              seed: int = 0, score_held_out: Callable[[Signature, np.ndarray, np.ndarray],
+                                                                      np.ndarray] | None = None,
+                              progress: ProgressCallback | None = None) -> CohortValidation:
     """Discovery repeated inside each fold by patient; held-out patients scored with their fold's signature.
 
     Parameters
@@ -281,6 +296,17 @@ def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = 
     folds : "loo" or int
         Leave-one-patient-out, or this many folds of patients (seeded
         shuffle, responders and non-responders spread over the folds).
+    score_held_out : callable, optional
+        ``score_held_out(signature, held, train)`` -> one score per sample
+        (only the ``held`` rows are used; both are boolean masks over the
+        samples).  Default: :func:`score_rois` z-scored against the
+        training ROIs.  A per-slide scoring method (what the dock and
+        ``roiscore batch`` run) sees nothing of the other patients.
+    progress : callable, optional
+        ``progress(done, total, message)`` after each fold.
+
+    The result's ``params["fold_of_patient"]`` says in which fold (1, 2...)
+    each patient was held out; ``signatures[k]`` was discovered without fold k + 1.
     """
     rois_all = _roi_table(samples, np.full(len(samples.counts), np.nan), patient, response)
     rois_all["response"] = parse_response(list(rois_all["response"]))
@@ -304,7 +330,11 @@ def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = 
     fold_of = rois_all["patient"].map(assignment).to_numpy(dtype=float)
     scores = np.full(len(rois_all), np.nan)
     signatures = []
-    for f in sorted(set(assignment.values())):
+    if score_held_out is None:
+        def score_held_out(sig: Signature, _held: np.ndarray, train: np.ndarray) -> np.ndarray:
+            return score_rois(samples.counts, sig, reference=train)
+    all_folds = sorted(set(assignment.values()))
+    for f in all_folds:
         held = fold_of == f
         train = ~held & np.isfinite(fold_of)
         try:
@@ -313,7 +343,11 @@ def cross_validated_discovery(samples: PseudobulkSamples, *, folds: int | str = 
         except RoiScoreError as err:
             raise RoiScoreError(f"Fold {f + 1}: {err.problem}", err.fix or "Use fewer folds.") from None
         signatures.append(sig)
-        scores[held] = score_rois(samples.counts, sig, reference=train)[held]
+        scores[held] = np.asarray(score_held_out(sig, held, train), float)[held]
+        if progress is not None:
+            progress(f + 1, len(all_folds), f"fold {f + 1}/{len(all_folds)}: discovered on "
+                                            f"{len(set(rois_all['patient'][train]))} patients, scored the held-out")
     rois_all["score"] = scores
     return validate_table(rois_all, mode, signatures, threshold=threshold, n_boot=n_boot, seed=seed,
-                       params={"folds": folds, "discover_in": discover_in, "n_up": n_up, "n_down": n_down})
+                       params={"folds": folds, "discover_in": discover_in, "n_up": n_up, "n_down": n_down,
+                               "fold_of_patient": {str(p): f + 1 for p, f in assignment.items()}})

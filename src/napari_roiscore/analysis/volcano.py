@@ -13,7 +13,7 @@ import numpy as np
 from napari_roiscore._atomic import atomic_write
 from napari_roiscore.analysis.differential import RESEARCH_ONLY, DEResult
 
-__all__ = ["draw_cohort", "draw_volcano", "volcano_points", "write_figure", "write_volcano"]
+__all__ = ["draw_cohort", "draw_cohort_marker", "draw_volcano", "volcano_points", "write_figure", "write_volcano"]
 
 UP_COLOUR = "#c0392b"
 DOWN_COLOUR = "#2471a3"
@@ -89,6 +89,49 @@ def draw_cohort(fig, validation) -> None:
         ax.set_title(f"{marker}: AUC {r['auc']:.2f} ({r['ci_low']:.2f}-{r['ci_high']:.2f})", fontsize=8)
     axes[0].set_ylabel("signature score (patient mean)")
     fig.suptitle(f"{validation.mode} — {RESEARCH_ONLY}", fontsize=8)
+
+
+def draw_cohort_marker(fig, validations: dict, marker: str, threshold: float | None = None) -> None:
+    """One marker (tumour, stroma or difference) of one or more validations: patient scores by
+    response (left) and ROC curves (right, ``sklearn.metrics.roc_curve``), AUC in the legend.
+
+    ``validations`` maps a label ("as given", "naive", "cross-validated") to a
+    :class:`~napari_roiscore.analysis.cohort.CohortValidation`; ``threshold``
+    draws a dashed line on the scores.
+    """
+    from napari_roiscore.analysis.cohort_run import roc_points
+
+    fig.clear()
+    dist, roc = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1.2, 1.0]})
+    short = {"cross-validated": "CV", "as given": "given"}
+    rng = np.random.default_rng(0)
+    ticks, names = [], []
+    for k, (label, val) in enumerate(validations.items()):
+        pts = val.patients
+        for j, (value, who) in enumerate(((0.0, "NR"), (1.0, "R"))):
+            x = 3 * k + j + 1
+            vals = pts.loc[pts["response"] == value, marker].dropna().to_numpy(float)
+            if len(vals):
+                dist.boxplot([vals], positions=[x], widths=0.6, showfliers=False)
+                dist.scatter(x + rng.uniform(-0.15, 0.15, len(vals)), vals, s=9, alpha=0.8,
+                             c=UP_COLOUR if value else DOWN_COLOUR)
+            ticks.append(x)
+            names.append(f"{who}\n{short.get(label, label)}")
+        perf = val.performance.set_index("marker")
+        if marker in perf.index:
+            fpr, tpr = roc_points(val, marker)
+            roc.plot(fpr, tpr, drawstyle="steps-post", label=f"{label}: AUC {perf.loc[marker, 'auc']:.2f}")
+    if threshold is not None:
+        dist.axhline(threshold, color="0.5", lw=0.8, ls="--")
+    dist.set_xticks(ticks, names, fontsize=6)
+    dist.set_ylabel(f"{marker} score (patient mean)", fontsize=7)
+    dist.set_title(f"{marker}: R vs NR", fontsize=8)
+    roc.plot([0, 1], [0, 1], color="0.5", lw=0.6, ls=":")
+    roc.set_xlabel("1 − specificity", fontsize=7)
+    roc.set_ylabel("sensitivity", fontsize=7)
+    roc.set_title("ROC by patient", fontsize=8)
+    roc.legend(fontsize=6, loc="lower right", frameon=False)
+    fig.text(0.99, 0.005, RESEARCH_ONLY, ha="right", va="bottom", fontsize=6, color="0.5")
 
 
 def write_figure(path: str | Path, draw, *, size: tuple[float, float] = (7.0, 5.5), dpi: int = 150) -> Path:

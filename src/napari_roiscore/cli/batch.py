@@ -21,7 +21,8 @@ import pandas as pd
 from napari_roiscore.cli.common import EXIT_OK, EXIT_PARTIAL, Progress, add_marker_options, add_quiet_option
 from napari_roiscore.cli.common import add_signature_options, check_method, marker_from_args, new_command
 from napari_roiscore.cli.common import output_format, signature_from_args, usage_checked_params, write_table
-from napari_roiscore.cli.cohort import add_cohort_options, with_cohort_columns, write_cohort_section
+from napari_roiscore.cli.cohort import add_cohort_options, validate_batch_table, with_cohort_columns
+from napari_roiscore.cli.cohort import write_cohort_section
 from napari_roiscore.cli.slide import score_slide
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import check_outputs
@@ -313,7 +314,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "(stderr and a failures table) while the others complete; exit code 3 then.\n"
                     "Optional columns response and patient add a cohort validation (per-patient\n"
                     "tumour/stroma scores, ROC AUC with bootstrap CI, Mann-Whitney p; CSVs and a\n"
-                    "figure next to --out; research use only).\n"
+                    "figure next to --out; research use only); an unusable response column (unknown\n"
+                    "values, one class only, a patient both) stops the run before any slide is scored.\n"
                     "Workers must see the data paths (shared filesystem) when --scheduler is used.",
     )
     add_quiet_option(bt)
@@ -343,6 +345,7 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
         ap.error("--workers sets up a local cluster; it cannot be combined with --scheduler")
     output_format(args.out)
     slides = read_manifest(args.manifest)
+    validate_batch_table(slides, args.manifest)  # a bad response column: before any slide is scored
     fpath = args.failures or args.out.with_name(args.out.stem + ".failures.csv")
     inputs = [args.manifest, args.signature, *(p for s in slides for p in (s.spots, s.rois, s.image))]
     check_outputs([args.out, fpath], inputs)  # before any slide is scored

@@ -19,6 +19,7 @@ from napari_roiscore.rois.roi import Roi, merge_same_named
 from napari_roiscore.scoring.methods import SpotScores
 from napari_roiscore.scoring.scorer import RoiScorer, annotated_table
 from napari_roiscore.scoring.signature import Signature
+from napari_roiscore.spots.table import SpotTable
 
 
 @dataclass
@@ -93,15 +94,16 @@ def placement_warnings(scorer: RoiScorer, rois: Sequence[Roi]) -> list[str]:
     return out
 
 
-def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Signature,
+def score_slide(spots: str | Path | SpotTable, rois: str | Path | list[Roi], signature: Signature,
                 method: str = "mean_z", params: dict | None = None,
                 image: str | Path | None = None, marker: dict | None = None) -> SlideResult:
     """Score the ROIs of one slide (what ``roiscore score`` and each batch task run).
 
     Parameters
     ----------
-    spots : path
-        ``.h5ad`` spot file or instrument folder (see :func:`~napari_roiscore.spots.reading.read_spots`).
+    spots : path or SpotTable
+        ``.h5ad`` spot file or instrument folder (see :func:`~napari_roiscore.spots.reading.read_spots`),
+        or spots already read.
     rois : path or list of Roi
         GeoJSON (QuPath) file, or ROIs already read.
     signature : Signature
@@ -128,7 +130,7 @@ def score_slide(spots: str | Path, rois: str | Path | list[Roi], signature: Sign
     if marker and image is None:
         raise RoiScoreError("The marker restriction needs the image (--image, or an image column).",
                             "Give the multiplex image the marker channel is in.")
-    table_spots = read_spots(spots)
+    table_spots = spots if isinstance(spots, SpotTable) else read_spots(spots)
     roi_list = read_geojson(rois) if isinstance(rois, (str, Path)) else merge_same_named(rois)
     scorer = RoiScorer(table_spots)
     scores = scorer.spot_scores(signature, method, **(params or {}))

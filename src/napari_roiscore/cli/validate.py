@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from napari_roiscore.cli.batch import read_manifest
+from napari_roiscore.cli.cohort import batch_table_problems
 from napari_roiscore.cli.common import EXIT_INVALID, EXIT_OK, Findings, Progress, add_marker_options
 from napari_roiscore.cli.common import add_quiet_option, add_signature_options, marker_from_args, new_command
 from napari_roiscore.cli.common import parse_params, signature_from_args
@@ -212,6 +213,7 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
         except RoiScoreError as err:
             f.problems.append(str(err))
             slides = []
+        f.problems += [f"{p} Fix: {fix}" for p, fix in batch_table_problems(slides, args.manifest)]
         for s in slides:
             say(f"checking slide {s.slide_id}")
             f.extend(validate_inputs(s.spots, s.rois, s.image, signature, args.method, marker),
