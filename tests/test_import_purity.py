@@ -37,3 +37,24 @@ def test_widget_package_does_import_qt():
     code = "import sys, napari_roiscore._qt.roi_scores; print('qtpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+#: the layers below the command line: data flows readers -> spots -> scores -> analysis
+CORE_BELOW_CLI = ("scoring", "rois", "images", "readers", "spots", "analysis", "session")
+
+
+def test_core_layers_do_not_reach_up_into_the_command_line():
+    """The core serves the CLI and the dock; it never imports either (not even inside a function)."""
+    import ast
+    from pathlib import Path
+
+    root = Path(napari_roiscore.__file__).parent
+    bad = []
+    for pkg in CORE_BELOW_CLI:
+        for path in sorted((root / pkg).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                         else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+                bad += [f"{path.relative_to(root)}:{node.lineno} imports {n}" for n in names
+                        if n.startswith(("napari_roiscore.cli", "napari_roiscore._qt"))]
+    assert not bad, "core modules import the CLI or the dock: " + "; ".join(bad)

@@ -14,7 +14,7 @@ from napari_roiscore.analysis.cohort_run import SUMMARY_COLUMNS, roc_points, run
 from napari_roiscore.analysis.pseudobulk_samples import roi_pseudobulk
 from napari_roiscore.analysis.synthetic_cohort import synthetic_cohort, write_cohort
 from napari_roiscore.cli import main, read_manifest
-from napari_roiscore.cli.cohort import batch_table_problems
+from napari_roiscore.analysis.manifest import batch_table_problems
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.geojson import read_geojson
 from napari_roiscore.scoring.scorer import RoiScorer

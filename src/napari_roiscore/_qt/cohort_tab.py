@@ -57,8 +57,8 @@ def check_manifest(path: str | Path) -> None:
     RoiScoreError
         Naming every problem and the fix.
     """
-    from napari_roiscore.cli.batch import read_manifest
-    from napari_roiscore.cli.cohort import validate_batch_table
+    from napari_roiscore.analysis.manifest import read_manifest
+    from napari_roiscore.analysis.manifest import validate_batch_table
 
     if not str(path).strip() or Path(path).is_dir():
         raise RoiScoreError("No cohort manifest is chosen.",

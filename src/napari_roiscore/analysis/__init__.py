@@ -18,4 +18,8 @@ Where to look
     Patient-level validation (AUC, CI, no double dipping) and a seeded test cohort.
 ``cohort_run.py``
     A cohort validation run from a batch manifest (what the dock's Cohort tab runs).
+``manifest.py``
+    The cohort manifest (one row per slide, with patient and response) and its checks.
+``slide_scoring.py``
+    One slide's ROIs scored: what ``roiscore score``, every batch task and the Cohort tab run.
 """

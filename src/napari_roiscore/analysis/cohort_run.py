@@ -2,10 +2,10 @@
 
 The manifest is the table ``roiscore batch`` reads (``slide_id, spots, rois[,
 image]`` plus ``response`` and optionally ``patient``; checked by
-:func:`~napari_roiscore.cli.cohort.validate_batch_table`, as the CLI checks
+:func:`~napari_roiscore.analysis.manifest.validate_batch_table`, as the CLI checks
 it).  Every slide's ROIs are scored with the signature and method chosen in
 the dock, exactly as a batch task scores them
-(:func:`~napari_roiscore.cli.slide.score_slide`); per patient the tumour and
+(:func:`~napari_roiscore.analysis.slide_scoring.score_slide`); per patient the tumour and
 stroma ROI scores and their difference are each judged as a response marker
 (:func:`~napari_roiscore.analysis.cohort.validate_table`: ROC AUC with a
 bootstrap 95 % CI over patients, Mann–Whitney p, a threshold's sensitivity
@@ -117,7 +117,7 @@ def _patient_attributes(slide) -> dict:
 
 def _held_out_scorer(samples, loaded: dict[str, SlideRois], method: str, params: dict):
     """``score_held_out`` for :func:`cross_validated_discovery`: the held-out slides scored per slide."""
-    from napari_roiscore.cli.slide import score_slide
+    from napari_roiscore.analysis.slide_scoring import score_slide
 
     meta = samples.samples
 
@@ -176,9 +176,9 @@ def run_cohort(manifest: str | Path, signature: Signature, method: str = "mean_z
         A bad manifest (missing columns or files, one response class only,
         unreadable responses), no slide scored, or too few patients for a fold.
     """
-    from napari_roiscore.cli.batch import read_manifest
-    from napari_roiscore.cli.cohort import validate_batch_table, with_cohort_columns
-    from napari_roiscore.cli.slide import score_slide
+    from napari_roiscore.analysis.manifest import read_manifest
+    from napari_roiscore.analysis.manifest import validate_batch_table, with_cohort_columns
+    from napari_roiscore.analysis.slide_scoring import score_slide
     from napari_roiscore.rois.geojson import read_geojson
     from napari_roiscore.spots.reading import read_spots
 

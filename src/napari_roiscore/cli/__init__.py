@@ -19,7 +19,7 @@ Exit codes
 Progress and messages go to stderr; tables go to ``--out`` or to stdout.
 
 Modules: :mod:`~napari_roiscore.cli.common` (exit codes, shared options,
-writing tables), :mod:`~napari_roiscore.cli.slide` (scoring one slide), and
+writing tables), :mod:`~napari_roiscore.analysis.slide_scoring` (scoring one slide, in the core), and
 one module per command: ``score``, ``batch``, ``de``, ``validate``, ``demo``.
 
 This module is part of the pure core: it imports neither Qt nor napari
@@ -45,7 +45,7 @@ from napari_roiscore.cli.common import (
     Progress,
     resolve_signature,
 )
-from napari_roiscore.cli.slide import SlideResult, score_slide
+from napari_roiscore.analysis.slide_scoring import SlideResult, score_slide
 from napari_roiscore.cli.validate import validate_inputs
 from napari_roiscore.errors import RoiScoreError
 

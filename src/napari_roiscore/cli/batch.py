@@ -21,97 +21,15 @@ import pandas as pd
 from napari_roiscore.cli.common import EXIT_OK, EXIT_PARTIAL, Progress, add_marker_options, add_quiet_option
 from napari_roiscore.cli.common import add_signature_options, check_method, marker_from_args, new_command
 from napari_roiscore.cli.common import output_format, signature_from_args, usage_checked_params, write_table
-from napari_roiscore.cli.cohort import add_cohort_options, validate_batch_table, with_cohort_columns
+from napari_roiscore.analysis.manifest import Slide, read_manifest
+from napari_roiscore.analysis.manifest import validate_batch_table, with_cohort_columns
+from napari_roiscore.cli.cohort import add_cohort_options
 from napari_roiscore.cli.cohort import write_cohort_section
-from napari_roiscore.cli.slide import score_slide
+from napari_roiscore.analysis.slide_scoring import score_slide
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import check_outputs
 from napari_roiscore.scoring.scorer import ANNOTATION_COLUMNS, TABLE_COLUMNS
 from napari_roiscore.scoring.signature import Signature
-
-
-@dataclass(frozen=True)
-class Slide:
-    """One manifest row, with absolute paths."""
-
-    slide_id: str
-    spots: Path
-    rois: Path
-    image: Path | None = None
-    attributes: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def attribute_dict(self) -> dict[str, str]:
-        """The manifest's other columns (e.g. ``patient``, ``response``) for this slide."""
-        return dict(self.attributes)
-
-
-MANIFEST_REQUIRED = ("slide_id", "spots", "rois")
-
-
-def read_manifest(path: str | Path) -> list[Slide]:
-    """Read a cohort manifest (CSV with ``slide_id, spots, rois[, image]`` and optional
-    attribute columns such as ``patient`` and ``response``).
-
-    Relative paths are relative to the manifest's folder.  Columns other than
-    the four above are kept as the slide's ``attributes``.  Missing data files
-    are *not* an error here: they fail their own slide only.
-
-    Raises
-    ------
-    RoiScoreError
-        Unreadable manifest, missing columns, empty or duplicate slide ids
-        (every problem is listed).
-    """
-    path = Path(path)
-    src = str(path)
-    if not path.is_file():
-        raise RoiScoreError(f"Manifest {src!r} does not exist.", "Check the path.")
-    try:
-        # index_col=False: a trailing comma must not turn the first column into the index
-        df = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True, index_col=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise RoiScoreError(f"Manifest {src!r} is not a readable CSV ({err}).",
-                            "Write one row per slide: slide_id,spots,rois,image.") from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    missing = [c for c in MANIFEST_REQUIRED if c not in df.columns]
-    if missing:
-        raise RoiScoreError(
-            f"Manifest {src!r} lacks column(s) {', '.join(missing)} (has {', '.join(df.columns)}).",
-            "The header must be slide_id,spots,rois (image optional).",
-        )
-    if df.empty:
-        raise RoiScoreError(f"Manifest {src!r} lists no slide.", "Add one row per slide.")
-    base = path.resolve().parent
-    problems = []
-    slides = []
-    seen: dict[str, int] = {}
-    for i, rec in enumerate(df.to_dict("records"), start=2):  # line 1 is the header
-        sid = str(rec["slide_id"]).strip()
-        where = f"line {i}"
-        if not sid:
-            problems.append(f"{where}: empty slide_id")
-        elif sid in seen:
-            problems.append(f"{where}: slide_id {sid!r} already used on line {seen[sid]}")
-        else:
-            seen[sid] = i
-        for col in ("spots", "rois"):
-            if not str(rec[col]).strip():
-                problems.append(f"{where}: empty {col!r} path")
-        image = str(rec.get("image", "") or "").strip()
-        extra = tuple((str(k), str(v).strip()) for k, v in rec.items()
-                      if k not in (*MANIFEST_REQUIRED, "image") and not str(k).startswith("unnamed"))
-        slides.append(Slide(
-            slide_id=sid,
-            spots=(base / str(rec["spots"]).strip()).resolve(),
-            rois=(base / str(rec["rois"]).strip()).resolve(),
-            image=(base / image).resolve() if image else None,
-            attributes=extra,
-        ))
-    if problems:
-        raise RoiScoreError(f"Manifest {src!r}: " + "; ".join(problems) + ".",
-                            "Give every row a unique slide_id and both paths.")
-    return slides
 
 
 def _score_slide_task(slide: Slide, signature: Signature, method: str, params: dict,

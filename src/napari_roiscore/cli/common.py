@@ -1,5 +1,5 @@
 """What the ``roiscore`` sub-commands share: exit codes, progress messages,
-signature/method/marker options, findings, and writing tables.
+signature/method/marker options, and writing tables.
 
 Pure core: imports neither Qt nor napari.
 """
@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import pandas as pd
 from napari_roiscore._atomic import atomic_write_text
 from napari_roiscore.outputs import limited_list, write_all
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.analysis.slide_scoring import check_method
 from napari_roiscore.scoring.methods import METHODS, check_params
 from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature, parse_gene_list
 from napari_roiscore.scoring.signature_files import load_signatures
@@ -49,18 +49,6 @@ class Progress:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
     """Help text laid out as written (examples keep their lines)."""
-
-
-@dataclass
-class Findings:
-    """Problems (make the input unusable) and warnings (worth a look)."""
-
-    problems: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-
-    def extend(self, other: Findings, prefix: str = "") -> None:
-        self.problems += [prefix + p for p in other.problems]
-        self.warnings += [prefix + w for w in other.warnings]
 
 
 def resolve_signature(signature_file: str | Path | None = None, genes: str | None = None,
@@ -142,11 +130,6 @@ def usage_checked_params(ap: argparse.ArgumentParser, items: Sequence[str] | Non
     except RoiScoreError as err:
         ap.error(str(err))
         raise  # pragma: no cover - ap.error exits
-
-
-def check_method(method: str) -> None:
-    if method not in METHODS:
-        raise RoiScoreError(f"Unknown scoring method {method!r}.", f"Use one of {sorted(METHODS)}.")
 
 
 def signature_from_args(args: argparse.Namespace) -> Signature:

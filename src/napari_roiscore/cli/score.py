@@ -17,7 +17,7 @@ from napari_roiscore._atomic import atomic_write_text
 from napari_roiscore.cli.common import EXIT_OK, Progress, add_marker_options, add_quiet_option
 from napari_roiscore.cli.common import add_signature_options, marker_from_args, new_command, output_format
 from napari_roiscore.cli.common import signature_from_args, usage_checked_params, write_outputs
-from napari_roiscore.cli.slide import SlideResult, image_warnings, placement_warnings, score_slide
+from napari_roiscore.analysis.slide_scoring import SlideResult, image_warnings, placement_warnings, score_slide
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import check_outputs
 from napari_roiscore.scoring.scorer import TABLE_COLUMNS, RoiScorer, annotated_table

@@ -9,12 +9,12 @@ import argparse
 import json
 from pathlib import Path
 
-from napari_roiscore.cli.batch import read_manifest
-from napari_roiscore.cli.cohort import batch_table_problems
-from napari_roiscore.cli.common import EXIT_INVALID, EXIT_OK, Findings, Progress, add_marker_options
+from napari_roiscore.analysis.manifest import read_manifest
+from napari_roiscore.analysis.manifest import batch_table_problems
+from napari_roiscore.cli.common import EXIT_INVALID, EXIT_OK, Progress, add_marker_options
 from napari_roiscore.cli.common import add_quiet_option, add_signature_options, marker_from_args, new_command
 from napari_roiscore.cli.common import parse_params, signature_from_args
-from napari_roiscore.cli.slide import image_checks, placement_warnings
+from napari_roiscore.analysis.slide_scoring import Findings, image_checks, placement_warnings
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi, merge_same_named
 from napari_roiscore.scoring.methods import METHODS, check_params

@@ -1,4 +1,4 @@
-"""Scoring the ROIs of one slide: what ``roiscore score`` and every batch task run.
+"""Scoring the ROIs of one slide: what ``roiscore score``, every batch task and the Cohort tab run.
 
 Pure core: imports neither Qt nor napari.
 """
@@ -13,13 +13,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from napari_roiscore.cli.common import Findings, check_method
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.roi import Roi, merge_same_named
-from napari_roiscore.scoring.methods import SpotScores
+from napari_roiscore.scoring.methods import METHODS, SpotScores
 from napari_roiscore.scoring.scorer import RoiScorer, annotated_table
 from napari_roiscore.scoring.signature import Signature
 from napari_roiscore.spots.table import SpotTable
+
+
+@dataclass
+class Findings:
+    """Problems (make the input unusable) and warnings (worth a look)."""
+
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def extend(self, other: Findings, prefix: str = "") -> None:
+        self.problems += [prefix + p for p in other.problems]
+        self.warnings += [prefix + w for w in other.warnings]
+
+
+def check_method(method: str) -> None:
+    if method not in METHODS:
+        raise RoiScoreError(f"Unknown scoring method {method!r}.", f"Use one of {sorted(METHODS)}.")
+
 
 
 @dataclass
