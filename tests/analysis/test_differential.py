@@ -116,20 +116,20 @@ def test_one_slide_refusal_says_why_and_names_the_ways_out(small_cohort, tmp_pat
     # the explicit exploratory run: flagged in the result, its note, the CSV, the volcano, the provenance
     res = differential_expression(samples, "class", "tumour", "stroma", unit="slide", descriptive=True)
     assert res.exploratory and res.note.startswith("Exploratory") and res.headline.startswith("EXPLORATORY")
-    assert res.design_label == "~ slide + group" and res.design == "~unit + group"
+    assert res.design_label == "~ group" and res.design == "~group"  # one slide: nothing to pair on
     csv = res.to_csv(tmp_path / "de.csv").read_text().splitlines()
-    assert "# design ~ slide + group" in csv and any(line.startswith("# EXPLORATORY") for line in csv)
+    assert "# design ~ group" in csv and any(line.startswith("# EXPLORATORY") for line in csv)
     assert any(line.startswith("# note: Exploratory") for line in csv)
     from matplotlib.figure import Figure
 
     ax = Figure().add_subplot()
     draw_volcano(ax, res)
-    assert ax.get_title().startswith("EXPLORATORY") and "design ~ slide + group" in ax.get_title()
+    assert ax.get_title().startswith("EXPLORATORY") and "design ~ group" in ax.get_title()
     prov = res.provenance()
-    assert prov["exploratory"] is True and prov["note"] == res.note and prov["design"] == "~ slide + group"
+    assert prov["exploratory"] is True and prov["note"] == res.note and prov["design"] == "~ group"
     assert prov["software"]["pydeseq2"] == prov["pydeseq2"] and "numpy" in prov["software"]
     sig = signature_from_de(res, n_up=2, n_down=2)
-    assert sig.description.startswith("EXPLORATORY;") and "design ~ slide + group" in sig.description
+    assert sig.description.startswith("EXPLORATORY;") and "design ~ group" in sig.description
     # the same ROIs with every ROI its own unit (the user's statement): not exploratory, but the note says so
     each = differential_expression(samples, "class", "tumour", "stroma", unit=None)
     assert not each.exploratory and each.design_label == "~ group"

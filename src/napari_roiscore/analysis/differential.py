@@ -279,7 +279,8 @@ def differential_expression(
     else:
         meta = pd.DataFrame({"unit": units.astype(str), "group": g}, index=counts.index)
     both = meta.groupby("unit")["group"].nunique()
-    paired = bool(unit) and (both == 2).any() and len(meta) > meta["unit"].nunique() + 1
+    # a unit factor only with two or more units (one slide's ROIs have nothing to pair on)
+    paired = bool(unit) and len(both) > 1 and (both == 2).any() and len(meta) > meta["unit"].nunique() + 1
     design = "~unit + group" if paired else "~group"
     whole = np.rint(counts.to_numpy()).astype(np.int64)
     keep_genes = whole.sum(axis=0) >= min_total
