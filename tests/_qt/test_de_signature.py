@@ -126,3 +126,8 @@ def test_make_without_genes_says_what_to_do(make_napari_viewer, qtbot, four_slid
     tool._act(tool.make_signature)
     assert any("No gene is selected" in str(n.message) for n in notification_manager.records)
     assert tool.signature is None and widget.form.loaded_signature is None
+    # a typed '; down:' part is a down set too (as the field shows an offered signature)
+    widget.form.signature_edit.value = "G0001, G0002; down: G0003"
+    qtbot.waitUntil(lambda: widget.state.scores is not None
+                    and widget.state.scores.signature.down == ("G0003",), timeout=30_000)
+    assert widget.state.scores.signature.up == ("G0001", "G0002")

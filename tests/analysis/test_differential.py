@@ -208,3 +208,28 @@ def test_unique_gene_names_follow_anndata():
 
     names = ["A", "B", "A", "A", "A-1", "B"]
     assert unique_gene_names(names) == list(ad.utils.make_index_unique(pd.Index(names)))
+
+
+def test_one_table_of_several_slides_gives_one_sample_per_roi_and_slide():
+    from gui_helpers import multi_slide
+
+    from napari_roiscore.analysis.pseudobulk_samples import slide_column, split_by_slide
+
+    combined, slides = multi_slide(3, seed=2)
+    assert slide_column(["x", "Slide Name"]) == "Slide Name" and slide_column(["sample"]) is None
+    mask = np.zeros(combined.spots.n_spots, bool)
+    mask[::3] = True
+    parts = split_by_slide(combined.spots, combined.rois, spot_mask=mask)
+    assert [p.slide for p in parts] == [s.slide for s in slides]
+    got = roi_pseudobulk(parts)
+    # the same sums as each slide's own table (restricted to the same spots)
+    offset, ref = 0, []
+    for s in slides:
+        n = s.spots.n_spots
+        ref.append(roi_pseudobulk([SlideRois(s.slide, s.spots, s.rois, spot_mask=mask[offset:offset + n])]))
+        offset += n
+    np.testing.assert_array_equal(got.counts.to_numpy(), np.vstack([r.counts.to_numpy() for r in ref]))
+    assert list(got.samples["slide"]) == [x for r in ref for x in r.samples["slide"]]
+    # a table without a slide column is one slide
+    (one,) = split_by_slide(slides[0].spots, slides[0].rois)
+    assert one.slide == "slide" and one.spot_mask is None
