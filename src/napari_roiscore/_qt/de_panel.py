@@ -54,7 +54,9 @@ class NumberItem(QTableWidgetItem):
 
 
 class Refusal(str):
-    """Why differential expression was refused (too few replicates, unknown class...)."""
+    """Why differential expression was refused (too few replicates, unknown class...); ``error`` is the reason."""
+
+    error: RoiScoreError
 
 
 def rois_fingerprint(rois: list) -> tuple:
@@ -120,8 +122,10 @@ class DEPanel(QWidget):
         for combo in (self.group_a, self.group_b, self.unit_combo):
             combo.native.setMinimumContentsLength(8)
             combo.native.setSizeAdjustPolicy(combo.native.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.descriptive_check = CheckBox(text="exploratory: run with too few units (p-values do not generalise)",
-                                          value=False)
+        self.descriptive_check = CheckBox(text="exploratory (too few units)", value=False)
+        self.descriptive_check.tooltip = ("Run even with fewer than 3 independent units per group; the result is "
+                                          "labelled EXPLORATORY: fold changes describe these ROIs, p-values do not "
+                                          "generalise.")
         self.run_button = PushButton(text="Run differential expression")
         self.export_button = PushButton(text="Export DE CSV…", enabled=False)
         self.message = Label(value="choose two ROI classes and run (research use only)")
@@ -207,7 +211,9 @@ class DEPanel(QWidget):
                 samples = de_samples(state, rois)
                 return differential_expression(samples, "class", a, b, unit=unit, descriptive=descriptive)
             except RoiScoreError as err:  # a refusal is an answer, not a crash
-                return Refusal(str(err))  # (a worker returning an exception would raise it)
+                out = Refusal(str(err))  # (a worker returning an exception would raise it)
+                out.error = err
+                return out
 
         self.clear(f"computing {a} vs {b} (PyDESeq2)…")
         self._run_rois = rois_fingerprint(rois)
@@ -231,11 +237,12 @@ class DEPanel(QWidget):
     def _on_done(self, out: DEResult | Refusal) -> None:
         if isinstance(out, Refusal):
             self.refusal = str(out)
-            self.message.value = f"refused: {out}"
-            if self.unit_combo.value == "slide":
-                self.message.value += ("\nHere: choose 'each ROI' as the independent unit only if every ROI comes "
-                                       "from a different patient (TMA cores); or tick 'exploratory' to run it anyway, "
-                                       "labelled EXPLORATORY.")
+            fix = out.error.fix
+            if self.unit_combo.value == "slide" and "independent replicates" in out.error.problem:
+                fix = ("Add ROIs from more slides; choose 'each ROI' as the independent unit only if every ROI "
+                       "comes from a different patient (TMA cores); or tick 'exploratory' to run it anyway, "
+                       "labelled EXPLORATORY (p-values do not generalise).")
+            self.message.value = f"refused: {out.error.problem}\nFix: {fix}"
             show_warning(f"ROI scores: differential expression refused: {out}")
             return
         self.show_result(out)

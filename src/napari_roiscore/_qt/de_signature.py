@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
 from magicgui.widgets import Container, Label, LineEdit, PushButton, SpinBox
 from qtpy.QtCore import QItemSelectionModel
 from qtpy.QtWidgets import QFileDialog, QSizePolicy
@@ -49,6 +50,8 @@ class SignatureFromGenes:
         self.panel = panel
         self.signature: Signature | None = None
         self.top_n = SpinBox(label="N", value=5, min=1, max=200)
+        self.top_n_label = Label(value="N")
+        self._marks = None  # rings around the selected genes' volcano points
         self.top_up_button = PushButton(text="Top N up")
         self.top_down_button = PushButton(text="Top N down")
         self.clear_button = PushButton(text="Clear selection")
@@ -59,9 +62,9 @@ class SignatureFromGenes:
         self.selection_note.native.setWordWrap(True)
         self.selection_note.native.setMinimumWidth(50)
         self.selection_note.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        top_row = [self.top_n_label, self.top_n, self.top_up_button, self.top_down_button, self.clear_button]
         self.container = Container(widgets=[
-            Container(widgets=[self.top_n, self.top_up_button, self.top_down_button, self.clear_button],
-                      layout="horizontal", labels=False),
+            Container(widgets=top_row, layout="horizontal", labels=False),
             self.name_edit, self.selection_note, self.make_button, self.save_button], labels=True)
         self.top_n.tooltip = f"Top N: the N genes with adjusted p < {ALPHA} and the smallest adjusted p on that side"
         self.top_up_button.changed.connect(lambda *_: self._act(lambda: self.select_top("up")))
@@ -130,6 +133,23 @@ class SignatureFromGenes:
             self.selection_note.value = (f"{len(genes)} gene(s): up {', '.join(up) or '–'}; "
                                          f"down {', '.join(down) or '–'}")
         self.make_button.enabled = self.save_button.enabled = bool(genes)
+        self._mark(genes)
+
+    def _mark(self, genes: list[str]) -> None:
+        """Ring the selected genes in the volcano plot."""
+        panel = self.panel
+        if self._marks is not None:
+            if self._marks.axes is not None and self._marks.axes in panel.figure.axes:  # not a cleared plot
+                self._marks.remove()
+            self._marks = None
+        if panel._points is None or not panel.figure.axes:
+            return
+        names, x, y = panel._points
+        chosen = np.isin(names, genes)
+        if chosen.any():
+            self._marks = panel.figure.axes[0].scatter(x[chosen], y[chosen], s=40, facecolors="none",
+                                                       edgecolors="k", linewidths=0.8, zorder=3)
+        panel.canvas.draw_idle()
 
     def _split(self, genes: list[str]) -> tuple[list[str], list[str]]:
         lfc = self.panel.result.table.set_index("gene")["log2FC"]
@@ -177,8 +197,9 @@ class SignatureFromGenes:
         """Build the signature and offer it to the form: it is scored at once."""
         sig = self.signature = self.build()
         self.panel.state.signature_offered.emit(sig)
-        msg = (f"scoring the signature {sig.name} (up {', '.join(sig.up) or '–'}; down {', '.join(sig.down) or '–'})"
-               + (" — EXPLORATORY: p-values of its DE do not generalise" if self.panel.result.exploratory else ""))
+        msg = f"scoring the signature {sig.name} (up {', '.join(sig.up) or '–'}; down {', '.join(sig.down) or '–'})"
+        if self.panel.result.exploratory:
+            msg += " — EXPLORATORY: p-values of its DE do not generalise"
         self.panel.state.status.emit(msg)
         return sig
 

@@ -255,12 +255,15 @@ def differential_expression(
     if short:
         why = "; ".join(f"{k!r} has {v} independent {unit_word}(s)" for k, v in short.items())
         if not descriptive:
-            where = (f" All {len(units)} compared ROIs lie on one {unit_word} ({units.iloc[0]!r}): they share its "
-                     "patient, tissue and processing, so their differences are not biological replication."
-                     if unit and one_unit else "")
+            problem = (f"Too few replicates for differential expression: {why}; each group needs at least "
+                       f"{min_units}. ROIs on one {unit_word} are not independent replicates.")
+            if unit and one_unit:
+                problem = (f"All {len(units)} compared ROIs lie on one {unit_word} ({units.iloc[0]!r}): ROIs of one "
+                           f"{unit_word} are not independent replicates (they share its patient, tissue and "
+                           f"processing), and differential expression needs at least {min_units} {unit_word}s "
+                           f"per group ({why}).")
             raise RoiScoreError(
-                f"Too few replicates for differential expression: {why}; each group needs at least {min_units}. "
-                f"ROIs on one {unit_word} are not independent replicates.{where}",
+                problem,
                 f"Add ROIs from at least {min_units} {unit_word}s per group; if each ROI comes from a different "
                 "patient (e.g. TMA cores), make each ROI its own unit; or run it as exploratory (descriptive: "
                 "fold changes of these ROIs only; p-values do not generalise).")
