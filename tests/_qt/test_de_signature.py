@@ -131,3 +131,40 @@ def test_make_without_genes_says_what_to_do(make_napari_viewer, qtbot, four_slid
     qtbot.waitUntil(lambda: widget.state.scores is not None
                     and widget.state.scores.signature.down == ("G0003",), timeout=30_000)
     assert widget.state.scores.signature.up == ("G0001", "G0002")
+
+
+@pytest.mark.slow
+def test_real_geomx_in_the_dock_uses_its_slides_as_units(make_napari_viewer, qtbot):
+    """The GeoMx example (88 AOIs on 4 slides, one spots layer): the Discover tab reads 'slide name', so the
+    dock's DE equals the core's on the AOIs with slides as units, and its top genes score at once."""
+    from pathlib import Path
+
+    from napari_roiscore._layer_data import spots_layer
+    from napari_roiscore.analysis.pseudobulk_samples import aoi_samples
+    from napari_roiscore.readers.geomx import read_geomx_ngs
+
+    geomx = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "geomx_ngs_example"
+    if not geomx.is_dir():
+        pytest.skip(f"real GeoMx example not found at {geomx}")
+    spots = read_geomx_ngs(geomx)
+    viewer = make_napari_viewer()
+    data, kw, _ = spots_layer(spots)
+    viewer.add_points(data, **kw)
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: widget.state.scorer is not None, timeout=60_000)
+    widget.rois_tab.annotation_combo.value = "cell_line"
+    widget.rois_tab.from_annotation_button.clicked.emit()
+    qtbot.waitUntil(lambda: len(widget.state.rois) == spots.n_spots, timeout=30_000)
+    panel = widget.de_panel
+    panel.group_a.value, panel.group_b.value = "hs578t", "hel"
+    run_de(qtbot, panel)
+    res = panel.result
+    assert res is not None, panel.message.value
+    assert res.units_per_group == {"hs578t": 4, "hel": 4} and res.design_label == "~ slide + group"
+    core = differential_expression(aoi_samples(spots), "cell_line", "HS578T", "HEL", unit="slide")
+    pd.testing.assert_frame_equal(res.table, core.table)
+    panel.genes.top_up_button.native.click()
+    panel.genes.make_button.native.click()
+    sig = panel.genes.signature
+    assert "FN1" in sig.up and sig.up == tuple(core.top_genes(5, "up", alpha=0.05))
+    qtbot.waitUntil(lambda: widget.state.scores is not None and widget.state.scores.signature == sig, timeout=60_000)
