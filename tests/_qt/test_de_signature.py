@@ -80,6 +80,18 @@ def test_top_genes_become_a_scored_signature_saved_with_provenance(make_napari_v
     assert widget.spot_colours.gene_edit.value == extra
     chosen = sorted(up[:2] + down + [extra], key=order.index)
     assert tool.selected_genes() == chosen
+    # a Ctrl-click on a table row adds its gene too (Qt's own multi-selection); a second one removes it
+    from qtpy.QtCore import Qt
+
+    row = next(i for i, g in enumerate(panel.shown_genes()) if g not in chosen)
+    panel.table.scrollTo(panel.table.model().index(row, 1))
+    rect = panel.table.visualRect(panel.table.model().index(row, 1))
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     rect.center())
+    assert tool.selected_genes() == sorted(chosen + [panel.shown_genes()[row]], key=order.index)
+    qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier,
+                     rect.center())
+    assert tool.selected_genes() == chosen
 
     tool.make_button.native.click()
     sig = tool.signature
@@ -163,6 +175,14 @@ def test_real_geomx_in_the_dock_uses_its_slides_as_units(make_napari_viewer, qtb
     assert res.units_per_group == {"hs578t": 4, "hel": 4} and res.design_label == "~ slide + group"
     core = differential_expression(aoi_samples(spots), "cell_line", "HS578T", "HEL", unit="slide")
     pd.testing.assert_frame_equal(res.table, core.table)
+    # a gene beyond the 200 rows shown gets a row when picked (e.g. from the volcano), and joins the selection
+    far = str(res.table["gene"].iloc[-1])
+    assert far not in panel.shown_genes() and panel.table.rowCount() == 200
+    panel.show_gene(far, add=True)
+    assert panel.table.rowCount() == 201 and panel.genes.selected_genes()[-1] == far
+    panel.genes.top_up_button.native.click()  # replaces the up side; 'far' stays only if it is down
+    assert (far in panel.genes.selected_genes()) == (res.table.set_index("gene").loc[far, "log2FC"] < 0)
+    panel.genes.clear_button.native.click()
     panel.genes.top_up_button.native.click()
     panel.genes.make_button.native.click()
     sig = panel.genes.signature

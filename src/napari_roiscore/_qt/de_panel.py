@@ -64,17 +64,16 @@ def rois_fingerprint(rois: list) -> tuple:
     return tuple((r.name, r.roi_class, r.geometry.wkb if r.geometry is not None else b"") for r in rois)
 
 
-def de_samples(state: DockState, rois: list | None = None):
-    """Pseudobulk samples of the dock's ROIs, one per ROI and slide (marker restriction honoured).
+def de_samples(spots, rois: list, spot_mask=None):
+    """Pseudobulk samples of ``rois``, one per ROI and slide of ``spots`` (marker restriction honoured).
 
-    Runs in a worker: a fresh scorer, never the dock's (its caches serve the live updates).
+    Runs in a worker on what the dock showed at the click: a fresh scorer, never the dock's (its
+    caches serve the live updates).
     """
-    if state.scorer is None:
+    if spots is None:
         raise RoiScoreError("No spots layer is chosen.", "Open spots and draw ROIs of two classes.")
-    scorer = RoiScorer(state.scorer.spots)
-    rois = state.current_rois() if rois is None else rois
-    return roi_pseudobulk(split_by_slide(scorer.spots, rois, spot_mask=state.spot_mask, scorer=scorer),
-                          scorer=scorer)
+    scorer = RoiScorer(spots)
+    return roi_pseudobulk(split_by_slide(spots, rois, spot_mask=spot_mask, scorer=scorer), scorer=scorer)
 
 
 def plot_modifiers(event) -> set[str]:
@@ -204,11 +203,12 @@ class DEPanel(QWidget):
         unit = None if self.unit_combo.value == "roi" else self.unit_combo.value
         descriptive = bool(self.descriptive_check.value)
 
-        rois = state.current_rois()
+        rois = state.current_rois()  # read on the main thread; the worker only computes
+        spots, mask = (state.scorer.spots if state.scorer is not None else None), state.spot_mask
 
         def compute():
             try:
-                samples = de_samples(state, rois)
+                samples = de_samples(spots, rois, mask)
                 return differential_expression(samples, "class", a, b, unit=unit, descriptive=descriptive)
             except RoiScoreError as err:  # a refusal is an answer, not a crash
                 out = Refusal(str(err))  # (a worker returning an exception would raise it)
