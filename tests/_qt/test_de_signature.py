@@ -149,16 +149,13 @@ def test_make_without_genes_says_what_to_do(make_napari_viewer, qtbot, four_slid
 def test_real_geomx_in_the_dock_uses_its_slides_as_units(make_napari_viewer, qtbot):
     """The GeoMx example (88 AOIs on 4 slides, one spots layer): the Discover tab reads 'slide name', so the
     dock's DE equals the core's on the AOIs with slides as units, and its top genes score at once."""
-    from pathlib import Path
+    from real_data import real_data
 
     from napari_roiscore._layer_data import spots_layer
     from napari_roiscore.analysis.pseudobulk_samples import aoi_samples
     from napari_roiscore.readers.geomx import read_geomx_ngs
 
-    geomx = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "geomx_ngs_example"
-    if not geomx.is_dir():
-        pytest.skip(f"real GeoMx example not found at {geomx}")
-    spots = read_geomx_ngs(geomx)
+    spots = read_geomx_ngs(real_data("geomx_ngs_example"))
     viewer = make_napari_viewer()
     data, kw, _ = spots_layer(spots)
     viewer.add_points(data, **kw)

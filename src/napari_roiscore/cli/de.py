@@ -50,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "'none' = every ROI independent)")
     g.add_argument("--no-pool", action="store_true", help="keep every ROI a sample (default: sum per unit and group)")
     g.add_argument("--min-units", type=int, default=3, metavar="N", help="independent units needed per group")
-    g.add_argument("--descriptive", action="store_true", help="run with too few units, labelled EXPLORATORY (p-values do not generalise)")
+    g.add_argument("--descriptive", action="store_true",
+                   help="run with too few units, labelled EXPLORATORY (p-values do not generalise)")
     g.add_argument("--cpus", type=int, default=1, metavar="N", help="processes for PyDESeq2 (default 1)")
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, required=True, metavar="CSV", help="DE table (CSV)")
