@@ -5,62 +5,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
-import shapely
 
-from napari_roiscore._layer_data import roi_layer, spots_layer
+from gui_helpers import PLANTED, open_de_dock, run_de
+from gui_helpers import planted_slide as make_planted_slide
 from napari_roiscore.analysis.differential import differential_expression
 from napari_roiscore.analysis.pseudobulk_samples import SlideRois, roi_pseudobulk
-from napari_roiscore.analysis.synthetic_cohort import synthetic_cohort
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.spots.table import SpotTable
-
-PLANTED = ["G0007", "G0023", "G0041"]
-
 
 @pytest.fixture(scope="module")
 def planted_slide() -> SlideRois:
     """One slide, 3 tumour and 3 stroma ROIs; tumour spots carry 30x (+200) the counts of three genes."""
-    slide = synthetic_cohort(1, n_genes=60, n_planted=0, rois_per_class=3, spots_per_roi=16, seed=5).slides[0]
-    adata = slide.spots.adata.copy()
-    X = adata.X.toarray()
-    x, y = slide.spots.xy.T
-    tumour = np.zeros(len(X), bool)
-    for roi in slide.rois:
-        if roi.roi_class == "tumour":
-            tumour |= shapely.contains_xy(roi.geometry, x, y)
-    cols = [adata.var_names.get_loc(g) for g in PLANTED]
-    X[np.ix_(tumour, cols)] = X[np.ix_(tumour, cols)] * 30 + 200
-    adata.X = sp.csr_matrix(X.astype(np.float32))
-    spots = SpotTable(adata=adata, diameter_px=slide.spots.diameter_px, provenance={"reader": "test"})
-    return SlideRois(slide.slide, spots, slide.rois)
-
-
-def _dock(make_napari_viewer, qtbot, slide: SlideRois):
-    from napari.layers import Layer
-
-    viewer = make_napari_viewer()
-    viewer.add_layer(Layer.create(*spots_layer(slide.spots)))
-    viewer.add_layer(Layer.create(*roi_layer(slide.rois)))
-    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: widget.state.scorer is not None and len(widget.state.current_rois()) == 6,
-                    timeout=30_000)
-    return viewer, widget
-
-
-def _run(qtbot, panel) -> None:
-    panel.run_button.native.click()
-    assert panel.running and panel.busy.isVisibleTo(panel) and not panel.run_button.enabled  # not blocking
-    qtbot.waitUntil(lambda: not panel.running, timeout=180_000)
-    assert not panel.busy.isVisibleTo(panel) and panel.run_button.enabled
+    return make_planted_slide()
 
 
 def test_de_fills_the_table_with_the_planted_genes(make_napari_viewer, qtbot, planted_slide):
-    viewer, widget = _dock(make_napari_viewer, qtbot, planted_slide)
+    viewer, widget = open_de_dock(make_napari_viewer, qtbot, planted_slide)
     panel = widget.de_panel
     assert (panel.group_a.value, panel.group_b.value) == ("tumour", "stroma")
     panel.unit_combo.value = "roi"  # ROIs of one slide as units: only as the user's choice
-    _run(qtbot, panel)
+    run_de(qtbot, panel)
     assert panel.refusal == "" and panel.result is not None, panel.message.value
     shown = panel.shown_genes()
     assert set(shown[:3]) == set(PLANTED)
@@ -86,10 +49,10 @@ def test_de_fills_the_table_with_the_planted_genes(make_napari_viewer, qtbot, pl
 
 
 def test_clicking_a_gene_colours_the_spots_by_it(make_napari_viewer, qtbot, planted_slide, tmp_path):
-    viewer, widget = _dock(make_napari_viewer, qtbot, planted_slide)
+    viewer, widget = open_de_dock(make_napari_viewer, qtbot, planted_slide)
     panel = widget.de_panel
     panel.unit_combo.value = "roi"
-    _run(qtbot, panel)
+    run_de(qtbot, panel)
     row = panel.shown_genes().index(PLANTED[1])
     panel.table.cellClicked.emit(row, 0)
     colours = widget.spot_colours
@@ -124,14 +87,14 @@ def test_clicking_a_gene_colours_the_spots_by_it(make_napari_viewer, qtbot, plan
 def test_sample_with_two_rois_on_one_slide_is_refused(sample_viewer, qtbot):
     viewer, widget = sample_viewer
     panel = widget.de_panel
-    _run(qtbot, panel)
+    run_de(qtbot, panel)
     assert panel.result is None and "not independent replicates" in panel.refusal
     assert "refused" in panel.message.value and panel.table.rowCount() == 0
     from napari.utils.notifications import notification_manager
 
     assert any("differential expression refused" in str(n.message) for n in notification_manager.records)
     panel.unit_combo.value = "roi"  # one ROI per class is still too few
-    _run(qtbot, panel)
+    run_de(qtbot, panel)
     assert "each group needs at least 3" in panel.refusal
     # nothing to export: said, not crashed; an export never replaces a data file read as input
     with pytest.raises(RoiScoreError, match="no differential expression"):
@@ -139,15 +102,34 @@ def test_sample_with_two_rois_on_one_slide_is_refused(sample_viewer, qtbot):
 
 
 def test_marker_restriction_sums_only_the_restricted_spots(make_napari_viewer, qtbot, planted_slide):
-    viewer, widget = _dock(make_napari_viewer, qtbot, planted_slide)
+    viewer, widget = open_de_dock(make_napari_viewer, qtbot, planted_slide)
     mask = np.zeros(planted_slide.spots.n_spots, bool)
     mask[::2] = True
     widget.state.spot_mask = mask  # as the Markers tab sets it
     panel = widget.de_panel
     panel.unit_combo.value = "roi"
-    _run(qtbot, panel)
+    run_de(qtbot, panel)
     restricted = SlideRois(planted_slide.slide, planted_slide.spots, planted_slide.rois, spot_mask=mask)
     direct = differential_expression(roi_pseudobulk([restricted]), "class", "tumour", "stroma", unit=None)
     pd.testing.assert_frame_equal(panel.result.table, direct.table)
     plain = differential_expression(roi_pseudobulk([planted_slide]), "class", "tumour", "stroma", unit=None)
     assert not np.allclose(panel.result.table["base_mean"].sum(), plain.table["base_mean"].sum())
+
+
+def test_one_slide_is_refused_by_default_and_exploratory_is_labelled(make_napari_viewer, qtbot, planted_slide,
+                                                                     tmp_path):
+    viewer, widget = open_de_dock(make_napari_viewer, qtbot, planted_slide)
+    panel = widget.de_panel
+    assert panel.unit_combo.value == "slide" and not panel.descriptive_check.value
+    run_de(qtbot, panel)
+    assert panel.result is None and "All 6 compared ROIs lie on one slide" in panel.refusal
+    assert "'each ROI'" in panel.message.value and "'exploratory'" in panel.message.value
+    panel.descriptive_check.value = True  # the user's explicit choice
+    run_de(qtbot, panel)
+    res = panel.result
+    assert res is not None and res.exploratory and res.note.startswith("Exploratory")
+    assert panel.message.value.startswith("EXPLORATORY") and res.note in panel.message.value
+    assert panel.figure.axes[0].get_title().startswith("EXPLORATORY")
+    assert set(panel.shown_genes()[:3]) == set(PLANTED)  # the fold changes still describe these ROIs
+    csv = panel.export_csv(tmp_path / "de.csv").read_text().splitlines()
+    assert any(line.startswith("# EXPLORATORY") for line in csv) and f"# note: {res.note}" in csv

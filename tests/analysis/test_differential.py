@@ -102,14 +102,46 @@ def test_rois_of_one_slide_are_refused_as_replicates(small_cohort):
         differential_expression(samples, "class", "stroma", "tumour", unit="slide")
     assert "'stroma' has 1 independent slide" in str(err.value)
     res = differential_expression(samples, "class", "stroma", "tumour", unit="slide", descriptive=True)
-    assert res.descriptive and "Descriptive" in res.note and len(res.metadata) == 8
+    assert res.descriptive and res.exploratory and "Exploratory" in res.note and len(res.metadata) == 8
+
+
+def test_one_slide_refusal_says_why_and_names_the_ways_out(small_cohort, tmp_path):
+    slide = small_cohort.slides[0]
+    extra = [Roi(f"{r.name}b", r.roi_class, shapely.affinity.translate(r.geometry, 1, 0)) for r in slide.rois]
+    samples = roi_pseudobulk([SlideRois(slide.slide, slide.spots, slide.rois + extra, slide.attributes)])
+    with pytest.raises(RoiScoreError) as err:
+        differential_expression(samples, "class", "tumour", "stroma", unit="slide")
+    assert f"All 8 compared ROIs lie on one slide ('{slide.slide}')" in err.value.problem
+    assert "each ROI its own unit" in err.value.fix and "exploratory" in err.value.fix
+    # the explicit exploratory run: flagged in the result, its note, the CSV, the volcano, the provenance
+    res = differential_expression(samples, "class", "tumour", "stroma", unit="slide", descriptive=True)
+    assert res.exploratory and res.note.startswith("Exploratory") and res.headline.startswith("EXPLORATORY")
+    assert res.design_label == "~ group" and res.design == "~group"  # one slide: nothing to pair on
+    csv = res.to_csv(tmp_path / "de.csv").read_text().splitlines()
+    assert "# design ~ group" in csv and any(line.startswith("# EXPLORATORY") for line in csv)
+    assert any(line.startswith("# note: Exploratory") for line in csv)
+    from matplotlib.figure import Figure
+
+    ax = Figure().add_subplot()
+    draw_volcano(ax, res)
+    assert ax.get_title().startswith("EXPLORATORY") and "design ~ group" in ax.get_title()
+    prov = res.provenance()
+    assert prov["exploratory"] is True and prov["note"] == res.note and prov["design"] == "~ group"
+    assert prov["software"]["pydeseq2"] == prov["pydeseq2"] and "numpy" in prov["software"]
+    sig = signature_from_de(res, n_up=2, n_down=2)
+    assert sig.description.startswith("EXPLORATORY;") and "design ~ group" in sig.description
+    # the same ROIs with every ROI its own unit (the user's statement): not exploratory, but the note says so
+    each = differential_expression(samples, "class", "tumour", "stroma", unit=None)
+    assert not each.exploratory and each.design_label == "~ group"
+    assert "Each ROI was taken as an independent unit" in each.note
+    assert "# note: Each ROI was taken" in each.to_csv(tmp_path / "each.csv").read_text()
 
 
 def test_units_nested_in_groups_give_one_sample_per_patient(small_cohort):
     samples = roi_pseudobulk(small_cohort.slides)
     stroma = samples.subset(samples.samples["class"] == "stroma")
     res = differential_expression(stroma, "response", "responder", "non-responder", unit="patient")
-    assert res.design == "~group"
+    assert res.design == "~group" and res.design_label == "~ group" and not res.note
     assert len(res.metadata) == 8 and res.metadata["unit"].is_unique
     assert res.units_per_group == {"responder": 4, "non-responder": 4}
 
@@ -148,7 +180,9 @@ def test_csv_and_signature_files_keep_provenance(paired_de, tmp_path):
     (yml,) = load_signatures(yml_path)
     assert yml.up == sig.up and yml.down == sig.down
     prov = yaml.safe_load(yml_path.read_text())["provenance"]
-    assert prov["design"] == "~unit + group" and len(prov["rois"]) == 32 and prov["date"]
+    assert prov["design"] == "~ patient + group" and prov["design_formula"] == "~unit + group"
+    assert len(prov["rois"]) == 32 and prov["date"] and not prov["exploratory"]
+    assert "design ~ patient + group" in gmt[0].description and "pydeseq2" in gmt[0].description
     chosen = signature_from_de(paired_de, genes=[up[0], sig.down[0]])
     assert chosen.up == (up[0],) and chosen.down == (sig.down[0],)
     with pytest.raises(RoiScoreError, match="not in the differential"):
@@ -174,3 +208,28 @@ def test_unique_gene_names_follow_anndata():
 
     names = ["A", "B", "A", "A", "A-1", "B"]
     assert unique_gene_names(names) == list(ad.utils.make_index_unique(pd.Index(names)))
+
+
+def test_one_table_of_several_slides_gives_one_sample_per_roi_and_slide():
+    from gui_helpers import multi_slide
+
+    from napari_roiscore.analysis.pseudobulk_samples import slide_column, split_by_slide
+
+    combined, slides = multi_slide(3, seed=2)
+    assert slide_column(["x", "Slide Name"]) == "Slide Name" and slide_column(["sample"]) is None
+    mask = np.zeros(combined.spots.n_spots, bool)
+    mask[::3] = True
+    parts = split_by_slide(combined.spots, combined.rois, spot_mask=mask)
+    assert [p.slide for p in parts] == [s.slide for s in slides]
+    got = roi_pseudobulk(parts)
+    # the same sums as each slide's own table (restricted to the same spots)
+    offset, ref = 0, []
+    for s in slides:
+        n = s.spots.n_spots
+        ref.append(roi_pseudobulk([SlideRois(s.slide, s.spots, s.rois, spot_mask=mask[offset:offset + n])]))
+        offset += n
+    np.testing.assert_array_equal(got.counts.to_numpy(), np.vstack([r.counts.to_numpy() for r in ref]))
+    assert list(got.samples["slide"]) == [x for r in ref for x in r.samples["slide"]]
+    # a table without a slide column is one slide
+    (one,) = split_by_slide(slides[0].spots, slides[0].rois)
+    assert one.slide == "slide" and one.spot_mask is None

@@ -27,7 +27,7 @@ def test_geomx_cell_lines_de_with_slides_as_units(samples, tmp_path):
     res = differential_expression(samples, "cell_line", "HS578T", "HEL", unit="slide")
     # 2 AOIs per cell line on each of 4 slides: pooled to one sample per slide and cell line, paired by slide
     assert res.units_per_group == {"HS578T": 4, "HEL": 4}
-    assert res.design == "~unit + group" and len(res.metadata) == 8
+    assert res.design == "~unit + group" and res.design_label == "~ slide + group" and len(res.metadata) == 8
     pooled = samples.counts[samples.samples["cell_line"] == "HS578T"].groupby(
         samples.samples["slide"]).sum().round()
     slide = pooled.index[0]

@@ -44,7 +44,7 @@ def test_de_command_matches_the_core_on_the_same_files(written, tmp_path, capsys
     assert (tmp_path / "de.png").read_bytes()[:4] == b"\x89PNG"
     (sig,) = load_signatures(tmp_path / "sig.yaml")
     assert list(sig.up) == ref.top_genes(3, "up")
-    assert "~unit + group" in capsys.readouterr().err
+    assert "design ~ patient + group" in capsys.readouterr().err
 
 
 def test_de_command_refuses_rois_of_one_slide(written, tmp_path, capsys):

@@ -5,8 +5,13 @@ The ROIs of the chosen spots become pseudobulk samples
 the marker restriction) and PyDESeq2 compares them
 (:func:`~napari_roiscore.analysis.differential.differential_expression`) in a
 napari ``thread_worker``: the dock stays responsive.  Too few independent
-units is a refusal shown in the panel and as a notification.  Clicking a gene
-in the table or a point of the volcano colours the spots by that gene.
+units is a refusal shown in the panel and as a notification: the ROIs of one
+slide are not replicates, so a run on them is refused unless the user makes
+each ROI its unit (TMA cores) or asks for an *exploratory* run (labelled so in
+the tab, the volcano, the CSV).  A spots table naming each spot's slide (a
+``slide`` / ``slide name`` column, e.g. GeoMx) gives one sample per ROI and
+slide.  Clicking a gene in the table or a point of the volcano colours the
+spots by that gene; chosen genes become a signature (:mod:`~napari_roiscore._qt.de_signature`).
 """
 
 from __future__ import annotations
@@ -17,16 +22,18 @@ from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtCore import Qt
+from qtpy.QtCore import QItemSelectionModel, Qt
 from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QProgressBar, QScrollArea, QSizePolicy,
                             QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
+from napari_roiscore._qt.de_signature import SignatureFromGenes
 from napari_roiscore._qt.spot_colours import SpotColours
 from napari_roiscore._qt.state import DockState
 from napari_roiscore.analysis.differential import RESEARCH_ONLY, DEResult, differential_expression
-from napari_roiscore.analysis.pseudobulk_samples import SlideRois, roi_pseudobulk
+from napari_roiscore.analysis.pseudobulk_samples import roi_pseudobulk, split_by_slide
 from napari_roiscore.analysis.volcano import draw_volcano, volcano_points
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.scoring.scorer import RoiScorer
 
 #: what counts as one independent unit -> the ``unit`` of differential_expression
 UNIT_CHOICES = [("slide", "slide"), ("each ROI (e.g. TMA cores)", "roi")]
@@ -47,7 +54,9 @@ class NumberItem(QTableWidgetItem):
 
 
 class Refusal(str):
-    """Why differential expression was refused (too few replicates, unknown class...)."""
+    """Why differential expression was refused (too few replicates, unknown class...); ``error`` is the reason."""
+
+    error: RoiScoreError
 
 
 def rois_fingerprint(rois: list) -> tuple:
@@ -55,12 +64,24 @@ def rois_fingerprint(rois: list) -> tuple:
     return tuple((r.name, r.roi_class, r.geometry.wkb if r.geometry is not None else b"") for r in rois)
 
 
-def de_samples(state: DockState):
-    """Pseudobulk samples of the dock's ROIs (one slide; marker restriction honoured)."""
-    if state.scorer is None:
+def de_samples(spots, rois: list, spot_mask=None):
+    """Pseudobulk samples of ``rois``, one per ROI and slide of ``spots`` (marker restriction honoured).
+
+    Runs in a worker on what the dock showed at the click: a fresh scorer, never the dock's (its
+    caches serve the live updates).
+    """
+    if spots is None:
         raise RoiScoreError("No spots layer is chosen.", "Open spots and draw ROIs of two classes.")
-    slide = SlideRois("slide", state.scorer.spots, state.current_rois(), spot_mask=state.spot_mask)
-    return roi_pseudobulk([slide])
+    scorer = RoiScorer(spots)
+    return roi_pseudobulk(split_by_slide(spots, rois, spot_mask=spot_mask, scorer=scorer), scorer=scorer)
+
+
+def plot_modifiers(event) -> set[str]:
+    """Modifier keys held during a matplotlib click ("ctrl", "shift"...)."""
+    mods = set(getattr(event, "modifiers", None) or ())
+    key = getattr(event, "key", None) or ""
+    mods |= {"ctrl" if k == "control" else k for k in key.split("+")}
+    return mods
 
 
 class DEPanel(QWidget):
@@ -100,8 +121,10 @@ class DEPanel(QWidget):
         for combo in (self.group_a, self.group_b, self.unit_combo):
             combo.native.setMinimumContentsLength(8)
             combo.native.setSizeAdjustPolicy(combo.native.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.descriptive_check = CheckBox(text="descriptive when too few units",
-                                          value=False)
+        self.descriptive_check = CheckBox(text="exploratory (too few units)", value=False)
+        self.descriptive_check.tooltip = ("Run even with fewer than 3 independent units per group; the result is "
+                                          "labelled EXPLORATORY: fold changes describe these ROIs, p-values do not "
+                                          "generalise.")
         self.run_button = PushButton(text="Run differential expression")
         self.export_button = PushButton(text="Export DE CSV…", enabled=False)
         self.message = Label(value="choose two ROI classes and run (research use only)")
@@ -119,7 +142,7 @@ class DEPanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # genes for a signature
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSortingEnabled(True)
         self.figure = Figure(figsize=(4, 3), dpi=90)
@@ -141,6 +164,8 @@ class DEPanel(QWidget):
         split.addWidget(self.table)
         split.addWidget(self.canvas)
         lay.addWidget(split, 1)
+        self.genes = SignatureFromGenes(self)
+        lay.addWidget(self.genes.container.native)
         lay.addWidget(self.export_button.native)
         self.run_button.changed.connect(lambda *_: self.run())
         self.export_button.changed.connect(lambda *_: state.run_file_action(
@@ -178,15 +203,20 @@ class DEPanel(QWidget):
         unit = None if self.unit_combo.value == "roi" else self.unit_combo.value
         descriptive = bool(self.descriptive_check.value)
 
+        rois = state.current_rois()  # read on the main thread; the worker only computes
+        spots, mask = (state.scorer.spots if state.scorer is not None else None), state.spot_mask
+
         def compute():
             try:
-                samples = de_samples(state)
+                samples = de_samples(spots, rois, mask)
                 return differential_expression(samples, "class", a, b, unit=unit, descriptive=descriptive)
             except RoiScoreError as err:  # a refusal is an answer, not a crash
-                return Refusal(str(err))  # (a worker returning an exception would raise it)
+                out = Refusal(str(err))  # (a worker returning an exception would raise it)
+                out.error = err
+                return out
 
         self.clear(f"computing {a} vs {b} (PyDESeq2)…")
-        self._run_rois = rois_fingerprint(state.current_rois())
+        self._run_rois = rois_fingerprint(rois)
         self.run_button.enabled = False
         self.busy.setVisible(True)
         self._worker = worker = create_worker(compute)
@@ -207,10 +237,12 @@ class DEPanel(QWidget):
     def _on_done(self, out: DEResult | Refusal) -> None:
         if isinstance(out, Refusal):
             self.refusal = str(out)
-            self.message.value = f"refused: {out}"
-            if self.unit_combo.value == "slide":
-                self.message.value += (" If each ROI comes from a different patient (TMA cores), "
-                                       "choose 'each ROI' as the independent unit.")
+            fix = out.error.fix
+            if self.unit_combo.value == "slide" and "independent replicates" in out.error.problem:
+                fix = ("Add ROIs from more slides; choose 'each ROI' as the independent unit only if every ROI "
+                       "comes from a different patient (TMA cores); or tick 'exploratory' to run it anyway, "
+                       "labelled EXPLORATORY (p-values do not generalise).")
+            self.message.value = f"refused: {out.error.problem}\nFix: {fix}"
             show_warning(f"ROI scores: differential expression refused: {out}")
             return
         self.show_result(out)
@@ -220,21 +252,17 @@ class DEPanel(QWidget):
     def show_result(self, result: DEResult) -> None:
         """Fill the table (top genes by adjusted p) and draw the volcano plot."""
         self.result, self.refusal = result, ""
-        n = result.units_per_group
-        lines = [f"{result.label}: {len(result.table)} genes, design {result.design}, "
-                 f"units {n[result.test]} vs {n[result.reference]}. {RESEARCH_ONLY}"]
+        lines = [f"{result.headline}: {len(result.table)} genes. {RESEARCH_ONLY}"]
         if result.note:
             lines.append(result.note)
         self.message.value = "\n".join(lines)
+        self.message.native.setStyleSheet("color: #f0b000;" if result.exploratory else "")
         self.stale = False
         top = result.table.head(TOP_ROWS)
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(top))
         for i, r in enumerate(top.itertuples(index=False)):
-            self.table.setItem(i, 0, QTableWidgetItem(str(r.gene)))
-            for j, (v, fmt) in enumerate(((r.log2FC, ".3f"), (r.p, ".3g"), (r.adjusted_p, ".3g"),
-                                          (r.base_mean, ".1f")), start=1):
-                self.table.setItem(i, j, NumberItem(float(v), fmt))
+            self._fill_row(i, r, str(r.gene))
         # smallest adjusted p first (a stable sort keeps the table's p order among ties)
         self.table.horizontalHeader().setSortIndicator(3, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
@@ -245,6 +273,7 @@ class DEPanel(QWidget):
         self.canvas.draw_idle()
         self._points = volcano_points(result)
         self.export_button.enabled = True
+        self.genes.refresh()
 
     def _on_rois_seen(self, rois: list) -> None:
         if self.result is not None and not self.stale and rois_fingerprint(rois) != self._run_rois:
@@ -258,6 +287,8 @@ class DEPanel(QWidget):
         self.figure.clear()
         self.canvas.draw_idle()
         self.export_button.enabled = False
+        self.message.native.setStyleSheet("")
+        self.genes.refresh()
         if why:
             self.message.value = why
 
@@ -268,8 +299,8 @@ class DEPanel(QWidget):
     # -- gene picking -------------------------------------------------------
     def _on_cell(self, row: int, _col: int) -> None:
         item = self.table.item(row, 0)
-        if item is not None:
-            self.show_gene(item.text())
+        if item is not None:  # Qt has (de)selected the row itself (Ctrl/Shift-clicks add to the selection)
+            self.spot_colours.colour_by_gene(item.text())
 
     def _on_plot_click(self, event) -> None:
         if self._points is None or event.inaxes is None or event.xdata is None:
@@ -279,15 +310,37 @@ class DEPanel(QWidget):
             return
         sx, sy = max(float(np.ptp(x)), 1e-9), max(float(np.ptp(y)), 1e-9)
         i = int(np.argmin(((x - event.xdata) / sx) ** 2 + ((y - event.ydata) / sy) ** 2))
-        self.show_gene(str(genes[i]))
+        self.show_gene(str(genes[i]), add=bool({"ctrl", "cmd", "shift"} & plot_modifiers(event)))
 
-    def show_gene(self, gene: str) -> None:
-        """Colour the spots by ``gene`` and select its row in the table (when shown)."""
-        rows = self.table.findItems(gene, Qt.MatchFlag.MatchExactly)
-        rows = [it for it in rows if it.column() == 0]
-        if rows:
-            self.table.selectRow(rows[0].row())
+    def show_gene(self, gene: str, add: bool = False) -> None:
+        """Colour the spots by ``gene`` and select its row (added to the selection with ``add``)."""
+        row = self.gene_row(gene)
+        if row is not None:
+            flag = QItemSelectionModel.SelectionFlag
+            how = (flag.Select if add else flag.ClearAndSelect) | flag.Rows
+            self.table.selectionModel().select(self.table.model().index(row, 0), how)
+            self.table.scrollToItem(self.table.item(row, 0))
         self.spot_colours.colour_by_gene(gene)
+
+    def gene_row(self, gene: str) -> int | None:
+        """The table row of ``gene``; a gene of the result beyond the rows shown gets a row at the end."""
+        found = [it for it in self.table.findItems(gene, Qt.MatchFlag.MatchExactly) if it.column() == 0]
+        if found:
+            return found[0].row()
+        if self.result is None or gene not in set(self.result.table["gene"]):
+            return None
+        self.table.setSortingEnabled(False)  # a new row must not move while it is filled
+        self._fill_row(self.table.rowCount(), self.result.table.set_index("gene").loc[gene], gene)
+        self.table.setSortingEnabled(True)
+        return [it for it in self.table.findItems(gene, Qt.MatchFlag.MatchExactly) if it.column() == 0][0].row()
+
+    def _fill_row(self, i: int, r, gene: str) -> None:
+        if i >= self.table.rowCount():
+            self.table.setRowCount(i + 1)
+        self.table.setItem(i, 0, QTableWidgetItem(gene))
+        for j, (v, fmt) in enumerate(((r.log2FC, ".3f"), (r.p, ".3g"), (r.adjusted_p, ".3g"),
+                                      (r.base_mean, ".1f")), start=1):
+            self.table.setItem(i, j, NumberItem(float(v), fmt))
 
     # -- export -------------------------------------------------------------
     def _ask_save(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from magicgui.widgets import ComboBox, Container, Label, LineEdit, PushButton
@@ -49,6 +50,18 @@ def image_choices(viewer) -> list:
     return [(ly.name, ly) for ly in viewer.layers if isinstance(ly, Image) and IMAGE_KEY in ly.metadata]
 
 
+def split_down(text: str) -> tuple[list[str], list[str]]:
+    """Typed genes as (up, down): ``"CD68, CD163; down: EPCAM"`` -> ``(["CD68", "CD163"], ["EPCAM"])``."""
+    parts = re.split(r"(?i)\bdown\s*:", text or "", maxsplit=1)
+    return parse_gene_list(parts[0]), parse_gene_list(parts[1] if len(parts) > 1 else "")
+
+
+def gene_text(signature: Signature) -> str:
+    """What the signature field shows for ``signature``: its up genes, then ``; down:`` and its down genes."""
+    text = ", ".join(signature.up)
+    return f"{text}; down: {', '.join(signature.down)}" if signature.down else text
+
+
 def signature_note(example: bool) -> str:
     """The note under the signature field for typed genes."""
     if example:
@@ -74,6 +87,7 @@ class ScoringForm:
         self.viewer = viewer
         self.state = state
         self.loaded_signature: Signature | None = None
+        self.loaded_from = "from file"
         self.spots_combo = ComboBox(label="spots", choices=self._spots_choices, nullable=True)
         self.rois_combo = ComboBox(label="ROIs", choices=self._roi_choices, nullable=True)
         self.new_roi_layer_button = PushButton(text="New ROI layer")
@@ -107,6 +121,7 @@ class ScoringForm:
         state.status.connect(self._show_status)
         state.spots_changed.connect(self._show_layout_notice)
         state.classes_changed.connect(self.class_combo.reset_choices)
+        state.signature_offered.connect(self.offer_signature)
 
     def _show_layout_notice(self, layer) -> None:
         from napari_roiscore.rois.annotation_groups import has_real_coordinates
@@ -140,23 +155,31 @@ class ScoringForm:
         RoiScoreError
             If the typed gene list is empty or malformed.
         """
-        genes = [g.upper() for g in parse_gene_list(self.signature_edit.value)]
+        up, down = split_down(self.signature_edit.value)
+        typed = ([g.upper() for g in up], [g.upper() for g in down])
         loaded = self.loaded_signature
-        if loaded is not None and genes == [g.upper() for g in loaded.up]:
+        if loaded is not None and typed == ([g.upper() for g in loaded.up], [g.upper() for g in loaded.down]):
             extra = f", down: {', '.join(loaded.down)}" if loaded.down else ""
             extra += ", weighted" if loaded.weights else ""
-            self.signature_note.value = f"from file: {loaded.label}{extra}"
+            self.signature_note.value = f"{self.loaded_from}: {loaded.label}{extra}"
             return loaded
-        is_example = genes == [g.upper() for g in EXAMPLE_PANEL.up]
+        is_example = typed == ([g.upper() for g in EXAMPLE_PANEL.up], [])
         self.signature_note.value = signature_note(is_example)
         if is_example:
             return EXAMPLE_PANEL
-        return Signature(name="custom signature", up=tuple(parse_gene_list(self.signature_edit.value)))
+        return Signature(name="custom signature", up=tuple(up), down=tuple(down))
 
-    def show_signature(self, signature: Signature) -> None:
-        """Score ``signature`` (e.g. from a file or a session): its up genes go into the field."""
-        self.loaded_signature = signature
-        self.signature_edit.value = ", ".join(signature.up)
+    def show_signature(self, signature: Signature, source: str = "from file") -> None:
+        """Score ``signature`` (from a file, a session or the Discover tab): its genes go into the field
+        (down genes after ``; down:``); ``source`` heads the note under it."""
+        self.loaded_signature, self.loaded_from = signature, source
+        self.signature_edit.value = gene_text(signature)
+
+    def offer_signature(self, signature: Signature) -> None:
+        """Score a signature made in the Discover tab at once (it replaces a file's chooser)."""
+        self._file_signatures = []
+        self.signature_choice.visible = False
+        self._use(signature, "from the Discover tab")
 
     def load_signature(self, path: str | Path, index: int = 0) -> Signature:
         """Use signature ``index`` of a GMT/YAML/JSON file (up genes shown in the field).
@@ -202,8 +225,8 @@ class ScoringForm:
         if index is not None and 0 <= index < len(self._file_signatures):
             self._use(self._file_signatures[index])
 
-    def _use(self, signature: Signature) -> None:
-        self.show_signature(signature)
+    def _use(self, signature: Signature, source: str = "from file") -> None:
+        self.show_signature(signature, source)
         self._sig_timer.stop()
         self.inputs_changed.emit()
 

@@ -107,6 +107,8 @@ class DockState:
     scores_changed = Signal()
     #: a class was added to ``classes``
     classes_changed = Signal()
+    #: a signature made elsewhere (the Discover tab's genes) to score at once in the form
+    signature_offered = Signal(object)
 
     def __init__(self) -> None:
         self.spots_layer: Points | None = None

@@ -271,7 +271,7 @@ def _discover(samples: PseudobulkSamples, discover_in: str, n_up: int, n_down: i
     up, down = de.top_genes(n_up, "up"), de.top_genes(n_down, "down") if n_down else []
     return Signature(name=name, up=tuple(up), down=tuple(down),
                      description=f"top {n_up} up / {n_down} down, {de.label.replace('_response', 'response')} "
-                                 f"in {discover_in} ROIs, {de.design}")
+                                 f"in {discover_in} ROIs, design {de.design_label}")
 
 
 def naive_discovery(samples: PseudobulkSamples, *, discover_in: str = "stroma", n_up: int = 5, n_down: int = 0,

@@ -8,9 +8,10 @@ Method
 2. **Independent units.**  Two ROIs on one slide are not biological replicates.
    The ``unit`` column (slide, or patient in a cohort) names the independent
    units; each group needs at least ``min_units`` (3) distinct units, otherwise
-   the test is refused with the reason (``descriptive=True`` runs it anyway and
-   labels the result *descriptive*: fold changes describe these ROIs, p-values
-   do not generalise).
+   the test is refused with the reason — said plainly when all compared ROIs
+   lie on one slide — (``descriptive=True`` runs it anyway and labels the
+   result *exploratory*, :attr:`DEResult.exploratory`: fold changes describe
+   these ROIs, p-values do not generalise).
 3. **Pooling.**  With ``pool=True`` (default) the ROIs of one unit and one group
    are summed into one sample, so each unit counts once per group (the usual
    pseudobulk practice); ``pool=False`` keeps every ROI as a sample.
@@ -65,8 +66,10 @@ class DEResult:
     units_per_group : dict
         Number of independent units in each group.
     descriptive : bool
-        True when run with fewer than ``min_units`` units per group.
+        True when run with fewer than ``min_units`` units per group (the
+        user's explicit choice); :attr:`exploratory` says the same.
     note : str
+        What the reader must know (exploratory run, ROIs taken as units...).
     params : dict
     """
 
@@ -87,6 +90,28 @@ class DEResult:
         """One line naming the comparison, e.g. ``class: stroma vs tumour``."""
         return f"{self.group_column}: {self.test} vs {self.reference}"
 
+    @property
+    def exploratory(self) -> bool:
+        """True when the test ran on too few independent units (by the user's choice): the fold
+        changes describe these ROIs, the p-values do not generalise."""
+        return bool(self.descriptive)
+
+    @property
+    def design_label(self) -> str:
+        """The design as a reader names it, e.g. ``~ slide + group`` (``design`` is PyDESeq2's formula)."""
+        unit = self.params.get("unit") or "sample"
+        terms = [t.strip() for t in self.design.lstrip("~").split("+")]
+        return "~ " + " + ".join(unit if t == "unit" else t for t in terms)
+
+    @property
+    def headline(self) -> str:
+        """The comparison, its design and units; flagged EXPLORATORY when it is."""
+        n = self.units_per_group
+        unit = self.params.get("unit") or "ROI"
+        text = (f"{self.label}, design {self.design_label}, {n[self.test]} vs {n[self.reference]} "
+                f"independent {unit}(s)")
+        return f"EXPLORATORY — {text}" if self.exploratory else text
+
     def top_genes(self, n: int, direction: str = "up", alpha: float | None = None) -> list[str]:
         """The ``n`` genes with the smallest adjusted p (then p) changing in ``direction`` ("up"/"down")."""
         t = self.table.dropna(subset=["log2FC", "p"])
@@ -97,29 +122,49 @@ class DEResult:
         return list(t["gene"].head(n))
 
     def provenance(self) -> dict:
-        """Which samples, which test, which date and software: for a signature file or a report."""
-        from importlib.metadata import version
+        """Which ROIs and groups, which test and design, which date and software: for files and reports."""
+        from importlib.metadata import PackageNotFoundError, version
 
+        from napari_roiscore.analysis.report import software_versions
+
+        software = software_versions()
+        try:
+            software["pydeseq2"] = version("pydeseq2")
+        except PackageNotFoundError:  # pragma: no cover - PyDESeq2 ran, so it is installed
+            pass
         return {
             "comparison": self.label,
+            "group_column": self.group_column,
+            "test_group": self.test,
+            "reference_group": self.reference,
             "test": "PyDESeq2 Wald test (negative-binomial GLM, median-of-ratios size factors), BH-adjusted",
-            "design": self.design,
+            "design": self.design_label,
+            "design_formula": self.design,
+            "independent_unit": self.params.get("unit") or "each ROI",
             "samples_test": [s for s, g in zip(self.metadata.index, self.metadata["group"]) if g == "test"],
             "samples_reference": [s for s, g in zip(self.metadata.index, self.metadata["group"]) if g != "test"],
             "rois": list(self.params.get("rois", [])),
             "units_per_group": dict(self.units_per_group),
+            "exploratory": self.exploratory,
             "descriptive": self.descriptive,
-            "pydeseq2": version("pydeseq2"),
+            "pydeseq2": software.get("pydeseq2", ""),
+            "software": software,
             "date": self.params.get("date", ""),
             "note": self.note,
+            "research_use_only": RESEARCH_ONLY,
         }
 
     def to_csv(self, path: str | Path) -> Path:
         """Write the table as CSV (atomically), headed by comment lines naming the comparison."""
-        head = [f"# differential expression {self.label}", f"# design {self.design}",
+        head = [f"# differential expression {self.label}", f"# design {self.design_label}",
                 f"# units per group {self.units_per_group}", f"# {RESEARCH_ONLY}"]
-        if self.descriptive:
-            head.append("# DESCRIPTIVE: fewer independent units than needed; p-values do not generalise")
+        if self.exploratory:
+            head.append("# EXPLORATORY: fewer independent units than needed (run as exploratory by choice); "
+                        "p-values do not generalise")
+        if self.note:
+            head.append(f"# note: {' '.join(self.note.split())}")
+        head.append(f"# date {self.params.get('date', '')}; PyDESeq2 Wald test, BH-adjusted; "
+                    f"rois {len(self.params.get('rois', []))}")
 
         def write(tmp: Path) -> None:
             with open(tmp, "w", encoding="utf-8", newline="") as fh:
@@ -206,17 +251,29 @@ def differential_expression(
     unit_word = unit or "sample"
     short = {k: v for k, v in n_units.items() if v < min_units}
     note = ""
+    one_unit = units.nunique() == 1
     if short:
         why = "; ".join(f"{k!r} has {v} independent {unit_word}(s)" for k, v in short.items())
         if not descriptive:
+            problem = (f"Too few replicates for differential expression: {why}; each group needs at least "
+                       f"{min_units}. ROIs on one {unit_word} are not independent replicates.")
+            if unit and one_unit:
+                problem = (f"All {len(units)} compared ROIs lie on one {unit_word} ({units.iloc[0]!r}): ROIs of one "
+                           f"{unit_word} are not independent replicates (they share its patient, tissue and "
+                           f"processing), and differential expression needs at least {min_units} {unit_word}s "
+                           f"per group ({why}).")
             raise RoiScoreError(
-                f"Too few replicates for differential expression: {why}; each group needs at least {min_units}. "
-                f"ROIs on one {unit_word} are not independent replicates.",
-                f"Add ROIs from more {unit_word}s, or run it as descriptive "
-                "(fold changes of these ROIs only; p-values do not generalise).")
-        note = f"Descriptive: {why} (fewer than {min_units}); p-values do not generalise beyond these ROIs."
+                problem,
+                f"Add ROIs from at least {min_units} {unit_word}s per group; if each ROI comes from a different "
+                "patient (e.g. TMA cores), make each ROI its own unit; or run it as exploratory (descriptive: "
+                "fold changes of these ROIs only; p-values do not generalise).")
+        note = (f"Exploratory (descriptive), run by choice: {why} (fewer than {min_units}); "
+                "p-values do not generalise beyond these ROIs.")
         if unit and pool:
             pool = False  # keep the ROIs: pooling would leave too few samples to fit anything
+    elif unit is None and "slide" in meta_all.columns and meta_all["slide"][keep].nunique() == 1:
+        note = ("Each ROI was taken as an independent unit, as chosen: right only when every ROI comes from a "
+                "different patient (e.g. TMA cores); ROIs of one tissue section are not replicates.")
     if np.any(~np.isfinite(counts.to_numpy())) or np.any(counts.to_numpy() < 0):
         raise RoiScoreError("Pseudobulk counts hold negative or non-finite values.",
                             "Use raw counts (spot tables of raw integer counts).")
@@ -225,7 +282,8 @@ def differential_expression(
     else:
         meta = pd.DataFrame({"unit": units.astype(str), "group": g}, index=counts.index)
     both = meta.groupby("unit")["group"].nunique()
-    paired = bool(unit) and (both == 2).any() and len(meta) > meta["unit"].nunique() + 1
+    # a unit factor only with two or more units (one slide's ROIs have nothing to pair on)
+    paired = bool(unit) and len(both) > 1 and (both == 2).any() and len(meta) > meta["unit"].nunique() + 1
     design = "~unit + group" if paired else "~group"
     whole = np.rint(counts.to_numpy()).astype(np.int64)
     keep_genes = whole.sum(axis=0) >= min_total
@@ -240,7 +298,7 @@ def differential_expression(
         raise RoiScoreError(f"{len(meta)} samples cannot fit the design {design} ({n_params} parameters).",
                             "Add ROIs or units.")
     table = _run_pydeseq2(int_counts, meta, design, n_cpus)
-    if unit and not pool and not paired and not short:
+    if unit and not pool and not paired and not short and not note:
         note = f"ROIs of one {unit_word} were treated as independent samples (pool=False)."
     return DEResult(
         table=table, group_column=group, test=str(test), reference=str(reference), design=design,

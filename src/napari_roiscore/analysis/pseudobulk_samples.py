@@ -26,7 +26,11 @@ from napari_roiscore.rois.roi import Roi
 from napari_roiscore.scoring.scorer import RoiScorer
 from napari_roiscore.spots.table import SpotTable
 
-__all__ = ["PseudobulkSamples", "SlideRois", "aoi_samples", "roi_pseudobulk", "unique_gene_names"]
+__all__ = ["PseudobulkSamples", "SlideRois", "aoi_samples", "roi_pseudobulk", "slide_column", "split_by_slide",
+           "unique_gene_names"]
+
+#: ``obs`` columns naming each spot's slide when one table holds several (spaces, ``_``, case ignored)
+SLIDE_COLUMNS = ("slide", "slidename", "slideid")
 
 
 @dataclass
@@ -99,7 +103,54 @@ def unique_gene_names(names: Sequence[str]) -> list[str]:
     return out
 
 
-def roi_pseudobulk(slides: Sequence[SlideRois], *, min_spots: int = 1) -> PseudobulkSamples:
+def slide_column(columns: Sequence[object]) -> str | None:
+    """The column naming each spot's slide (``slide``, ``slide name``, ``slide_id``...), or None."""
+    for c in columns:
+        if str(c).lower().replace(" ", "").replace("_", "").replace("-", "") in SLIDE_COLUMNS:
+            return c
+    return None
+
+
+def split_by_slide(spots: SpotTable, rois: Sequence[Roi], *, spot_mask: np.ndarray | None = None,
+                   scorer: RoiScorer | None = None, default: str = "slide") -> list[SlideRois]:
+    """One :class:`SlideRois` per slide of a spots table that holds several slides.
+
+    The slide of each spot comes from an ``obs`` column found by
+    :func:`slide_column` (GeoMx ``slide name``, or a ``slide`` column of
+    side-by-side sections).  Each ROI is summed over the spots of each slide
+    it covers (usually one); a table without such a column is one slide
+    named ``default``.
+
+    Parameters
+    ----------
+    spots : SpotTable
+    rois : sequence of Roi
+    spot_mask : bool array of shape (n_spots,), optional
+        Marker restriction, kept on every slide.
+    scorer : RoiScorer, optional
+        A scorer of ``spots`` to reuse (its spatial index).
+    default : str
+        Slide name when the table names none.
+    """
+    rois = list(rois)
+    col = slide_column(spots.adata.obs.columns)
+    labels = spots.adata.obs[col].astype(str).to_numpy() if col is not None else None
+    if labels is None or len(set(labels)) < 2:
+        name = str(labels[0]) if labels is not None and len(labels) else default
+        return [SlideRois(name, spots, rois, spot_mask=spot_mask)]
+    scorer = scorer if scorer is not None else RoiScorer(spots)
+    order = list(dict.fromkeys(labels))
+    per: dict[str, list[Roi]] = {s: [] for s in order}
+    for roi in rois:
+        here = set(labels[scorer.members(roi, sort=False)]) if not roi.problem else set()
+        for s in (here or {order[0]}):  # no spots: listed as skipped with the first slide
+            per[s].append(roi)
+    mask = np.ones(len(labels), bool) if spot_mask is None else np.asarray(spot_mask, bool)
+    return [SlideRois(s, spots, per[s], spot_mask=mask & (labels == s)) for s in order if per[s]]
+
+
+def roi_pseudobulk(slides: Sequence[SlideRois], *, min_spots: int = 1,
+                   scorer: RoiScorer | None = None) -> PseudobulkSamples:
     """One pseudobulk sample per ROI over one or more slides.
 
     Genes are matched by name across slides; only genes present on every slide
@@ -110,6 +161,9 @@ def roi_pseudobulk(slides: Sequence[SlideRois], *, min_spots: int = 1) -> Pseudo
     slides : sequence of SlideRois
     min_spots : int
         ROIs with fewer spots inside are left out (listed in ``skipped``).
+    scorer : RoiScorer, optional
+        A scorer of the slides' spots to reuse; otherwise one per spots table
+        (slides sharing one table share its spatial index).
 
     Raises
     ------
@@ -129,8 +183,11 @@ def roi_pseudobulk(slides: Sequence[SlideRois], *, min_spots: int = 1) -> Pseudo
     if not genes:
         raise RoiScoreError("The slides share no gene name.", "Use spot tables of the same panel or reference.")
     rows, profiles, skipped = [], [], []
+    scorers = {id(scorer.spots): scorer} if scorer is not None else {}
     for slide in slides:
-        scorer = RoiScorer(slide.spots)
+        if id(slide.spots) not in scorers:
+            scorers[id(slide.spots)] = RoiScorer(slide.spots)
+        scorer = scorers[id(slide.spots)]
         position = pd.Index(gene_lists[names.index(str(slide.slide))]).get_indexer(genes)
         for roi in slide.rois:
             where = f"{slide.slide}/{roi.name}"

@@ -21,11 +21,12 @@ from napari_roiscore.analysis.differential import RESEARCH_ONLY, DEResult
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.signature import Signature
 
-__all__ = ["signature_from_de", "write_signature"]
+__all__ = ["describe_origin", "signature_from_de", "write_signature"]
 
 
 def signature_from_de(result: DEResult, *, n_up: int = 5, n_down: int = 0, genes: Sequence[str] | None = None,
-                      name: str = "discovered signature", alpha: float | None = None) -> Signature:
+                      name: str = "discovered signature", alpha: float | None = None,
+                      how: str | None = None) -> Signature:
     """Build a signature from ``result``.
 
     Parameters
@@ -38,6 +39,8 @@ def signature_from_de(result: DEResult, *, n_up: int = 5, n_down: int = 0, genes
     name : str
     alpha : float, optional
         Keep only genes with adjusted p below it.
+    how : str, optional
+        How the genes were chosen, for the provenance (default: said from the arguments).
 
     Raises
     ------
@@ -59,10 +62,21 @@ def signature_from_de(result: DEResult, *, n_up: int = 5, n_down: int = 0, genes
         raise RoiScoreError(f"No gene qualifies for a signature from {result.label}"
                             + (f" at adjusted p < {alpha}" if alpha is not None else "") + ".",
                             "Lower the requirement (alpha) or choose genes.")
-    how = "chosen genes" if genes is not None else f"top {n_up} up / {n_down} down by adjusted p"
-    desc = (f"{how}; PyDESeq2 {result.label}; design {result.design}; units {result.units_per_group}; "
-            f"{result.params.get('date', '')}" + ("; DESCRIPTIVE" if result.descriptive else ""))
+    how = how or ("chosen genes" if genes is not None else f"top {n_up} up / {n_down} down by adjusted p")
+    desc = describe_origin(result, how)
     return Signature(name=name, up=tuple(up), down=tuple(down), description=desc)
+
+
+def describe_origin(result: DEResult, how: str) -> str:
+    """One line saying where a signature came from: genes, comparison, ROIs, test, design, software, date."""
+    prov = result.provenance()
+    rois = prov["rois"]
+    shown = ", ".join(map(str, rois[:12])) + (f" (+{len(rois) - 12} more)" if len(rois) > 12 else "")
+    software = ", ".join(f"{k} {prov['software'][k]}" for k in ("napari-roiscore", "pydeseq2", "anndata")
+                         if k in prov["software"])
+    return (("EXPLORATORY; " if result.exploratory else "")
+            + f"{how}; {result.label}; ROIs {shown}; PyDESeq2 Wald test, BH-adjusted; design {result.design_label};"
+            f" units {result.units_per_group}; {software}; {result.params.get('date', '')}")
 
 
 def write_signature(signature: Signature, path: str | Path, result: DEResult | None = None) -> Path:

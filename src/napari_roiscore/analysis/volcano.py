@@ -61,12 +61,12 @@ def draw_volcano(ax, result: DEResult, *, n_labels: int = 10, alpha: float = 0.0
     ax.set_xlabel(f"log2 fold change ({result.test} / {result.reference})")
     ax.set_ylabel("−log10 p")
     n = result.units_per_group
-    unit = result.params.get("unit") or "sample"
-    title = (f"{result.label} — {n[result.test]} vs {n[result.reference]} {unit}s, design {result.design}, "
+    unit = result.params.get("unit") or "ROI"
+    title = (f"{result.label} — {n[result.test]} vs {n[result.reference]} {unit}s, design {result.design_label}, "
              f"{len(result.metadata)} samples")
-    if result.descriptive:
-        title += " — DESCRIPTIVE"
-    ax.set_title(title, fontsize=8)
+    if result.exploratory:
+        title = f"EXPLORATORY (too few independent units; p-values do not generalise)\n{title}"
+    ax.set_title(title, fontsize=8, **({"color": UP_COLOUR} if result.exploratory else {}))
     ax.legend(fontsize=7, loc="upper left", frameon=False)
     return labelled
 

@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                     "  roiscore de --spots geomx_folder --group cell_line --test HS578T --reference HEL \\\n"
                     "              --unit 'slide name' --out de.csv\n\n"
                     "Each group needs 3 independent units (slides, or patients): ROIs on one slide are\n"
-                    "not replicates, and DE is refused (or, with --descriptive, labelled descriptive).\n"
+                    "not replicates, and DE is refused (or, with --descriptive, run and labelled EXPLORATORY).\n"
                     "Research use only.",
     )
     add_quiet_option(p)
@@ -50,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
                         "'none' = every ROI independent)")
     g.add_argument("--no-pool", action="store_true", help="keep every ROI a sample (default: sum per unit and group)")
     g.add_argument("--min-units", type=int, default=3, metavar="N", help="independent units needed per group")
-    g.add_argument("--descriptive", action="store_true", help="run with too few units, labelled descriptive")
+    g.add_argument("--descriptive", action="store_true",
+                   help="run with too few units, labelled EXPLORATORY (p-values do not generalise)")
     g.add_argument("--cpus", type=int, default=1, metavar="N", help="processes for PyDESeq2 (default 1)")
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, required=True, metavar="CSV", help="DE table (CSV)")
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace, say: Progress, ap: argparse.ArgumentParser) ->
     result.to_csv(args.out)
     png = write_volcano(result, volcano, n_labels=args.labels)
     n_sig = int((result.table["adjusted_p"] < 0.05).sum())
-    say(f"{result.design}, {len(result.metadata)} samples, units per group {result.units_per_group}: "
+    say(f"{result.headline}; {len(result.metadata)} samples, units per group {result.units_per_group}: "
         f"{n_sig} genes with adjusted p < 0.05 -> {args.out}, {png}")
     if result.note:
         say(result.note)
