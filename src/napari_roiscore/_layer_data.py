@@ -15,7 +15,7 @@ from napari_roiscore.rois.classes import class_colour_rgba
 from napari_roiscore.rois.shapes import shapes_from_rois
 from napari_roiscore.spots.raster import Placement
 from napari_roiscore.spots.table import SpotTable
-from napari_roiscore.spots.view import MARKER_LIMIT, SpotView
+from napari_roiscore.spots.view import MARKER_LIMIT, POINTS_LAYER_LIMIT, SpotView
 
 __all__ = ["IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "image_layers", "roi_layer", "spots_layer", "spots_layers"]
 
@@ -120,10 +120,13 @@ def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | No
 
 
 def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | None = None,
-                 marker_limit: int = MARKER_LIMIT, build_now: bool = False) -> list[tuple]:
+                 marker_limit: int = MARKER_LIMIT, build_now: bool = False,
+                 points_limit: int | None = None) -> list[tuple]:
     """Layers that draw every spot at any size.
 
-    Up to ``marker_limit`` spots: the Points layer of :func:`spots_layer`.
+    Up to ``points_limit`` spots the Points layer of :func:`spots_layer`
+    (default: :data:`POINTS_LAYER_LIMIT` with the default ``marker_limit``,
+    else ``marker_limit``, so a small marker limit gives the raster view).
     More: an Image layer (multiscale raster of the spot values: one pixel per
     bin for a square grid, the mean per tile otherwise) plus a Points layer
     that carries the SpotTable (``SPOTS_KEY``) and, once the napari side
@@ -135,7 +138,9 @@ def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | N
     side builds a preview and then the full raster in a worker thread.
     ``build_now=True`` builds the full raster before returning (no napari needed).
     """
-    if spots.n_spots <= marker_limit:
+    if points_limit is None:
+        points_limit = POINTS_LAYER_LIMIT if marker_limit == MARKER_LIMIT else marker_limit
+    if spots.n_spots <= points_limit:
         return [spots_layer(spots, name=name, pixel_size_um=pixel_size_um)]
     px = pixel_size_um or spots.pixel_size_um
     make = SpotView.of if build_now else SpotView.pending

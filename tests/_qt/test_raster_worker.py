@@ -72,6 +72,18 @@ def test_placeholder_at_once_then_labelled_preview_then_the_core_raster(make_nap
     viewer.camera.zoom *= 12
     ctl.refresh()
     assert ctl.mode == "markers" and 0 < len(points.data) <= 500
+    # markers coloured by their values, on the raster's colour scale
+    from napari.utils.colormaps import ensure_colormap
+
+    lo, hi = view.contrast_limits()
+    shown = points.features["value"].to_numpy()
+    want = ensure_colormap("viridis").map(np.clip((shown - lo) / (hi - lo), 0, 1))
+    np.testing.assert_allclose(points.border_color, want, atol=1e-3)
+    viewer.camera.center = tuple(np.asarray(viewer.camera.center) + 300)  # pan: new markers, same colouring
+    ctl.refresh()
+    shown = points.features["value"].to_numpy()
+    want = ensure_colormap("viridis").map(np.clip((shown - lo) / (hi - lo), 0, 1))
+    np.testing.assert_allclose(points.border_color, want, atol=1e-3)
 
 
 def test_the_preview_is_the_exact_mean_of_every_spot_per_tile(make_napari_viewer, qtbot):

@@ -101,9 +101,9 @@ def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_view
 
 def test_opening_a_large_h5ad_draws_a_raster_and_follows_the_camera(make_napari_viewer, tmp_path):
     from napari_roiscore._qt.spot_view import controller_of
-    from napari_roiscore.spots.view import MARKER_LIMIT
+    from napari_roiscore.spots.view import POINTS_LAYER_LIMIT
 
-    xy = np.random.default_rng(2).uniform(0, 20_000, (MARKER_LIMIT + 1000, 2))
+    xy = np.random.default_rng(2).uniform(0, 20_000, (POINTS_LAYER_LIMIT + 1000, 2))
     spots = _table(xy)
     spots.adata.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 10.0}}}
     spots.adata.write_h5ad(tmp_path / "big.h5ad")

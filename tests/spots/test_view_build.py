@@ -106,3 +106,19 @@ def test_preview_is_the_exact_mean_per_tile_and_the_placeholder_covers_the_spots
     np.testing.assert_allclose(holder.placement.to_yx([-0.5, 1.5], [-0.5, 1.5]),
                                [[40, 100], [1040, 2100]], atol=0.1)
     assert np.isnan(holder.levels[0]).all()
+
+
+def test_reader_layers_whole_points_up_to_the_points_limit_then_a_pending_view():
+    from napari_roiscore._layer_data import VIEW_KEY, spots_layers
+    from napari_roiscore.spots.view import MARKER_LIMIT, POINTS_LAYER_LIMIT
+
+    small = _table(sp.csr_matrix(_counts(n=POINTS_LAYER_LIMIT)))
+    assert [kind for _, _, kind in spots_layers(small)] == ["points"]
+    large = _table(sp.csr_matrix(_counts(n=POINTS_LAYER_LIMIT + 1)))
+    layers = spots_layers(large, name="cells")
+    assert [kind for _, _, kind in layers] == ["image", "points"]
+    view = layers[1][1]["metadata"][VIEW_KEY]
+    assert view.marker_limit == MARKER_LIMIT and not view.built  # built later, in a worker
+    assert layers[0][1]["name"] == "cells (building raster…)"
+    built = spots_layers(large, name="cells", build_now=True)  # no napari: built here
+    assert built[0][1]["name"] == "cells (tile means)" and built[1][1]["metadata"][VIEW_KEY].built

@@ -22,6 +22,7 @@ screen at once, then the labelled preview, then the full raster
 from __future__ import annotations
 
 import weakref
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 from qtpy.QtCore import QTimer
@@ -68,6 +69,7 @@ class SpotViewController:
         self.preview_side: float | None = None  # tile side of the preview shown (spot pixels)
         self._build = None  # the worker building the raster
         self._worker = None  # the worker recolouring it
+        self._marker_colours: tuple | None = None  # (values, limits) the markers' colour map was set for
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -202,17 +204,24 @@ class SpotViewController:
         return viewer.layers if viewer is not None else []
 
     def _set_markers(self, idx: np.ndarray) -> None:
+        """Markers of the spots ``idx``: one update of the layer (events held until the end).
+
+        The colour map and limits are set once per coloured values; after that
+        the new markers' colours come from their ``value`` feature, mapped once.
+        """
         spots = self.view.spots
         values = self.view.values[idx]
         features = {"barcode": np.asarray(spots.adata.obs_names[idx], dtype=object), "value": values}
-        with self.points.events.data.blocker():
+        colour = bool(idx.size) and not self.view.is_grid and bool(np.isfinite(values).any())
+        with _held_events(self.points):
             self.points.data = spots.xy[idx][:, ::-1] if idx.size else np.empty((0, 2))  # no full-table copy
-        self.points.features = features
-        if idx.size and not self.view.is_grid and np.isfinite(values).any():
-            lo, hi = self.view.contrast_limits()
-            self.points.border_color = "value"
-            self.points.border_colormap = "viridis"
-            self.points.border_contrast_limits = (lo, hi)
+            self.points.features = features
+            key = (id(self.view.values), self.view.contrast_limits())
+            if colour and self._marker_colours != key:
+                self.points.border_colormap = "viridis"
+                self.points.border_contrast_limits = key[1]
+                self.points.border_color = "value"
+                self._marker_colours = key
         self.points.refresh()
 
     def _values_changed(self, view: SpotView) -> None:
@@ -239,6 +248,17 @@ class SpotViewController:
         self.view.remember_limits(values, limits)
         self._swap_in(levels, limits)
         self.recoloured += 1
+
+
+@contextmanager
+def _held_events(points):
+    """Hold a Points layer's events, its colour managers' included (each redraws every marker)."""
+    with ExitStack() as stack:
+        stack.enter_context(points.events.blocker_all())
+        for manager in (getattr(points, "_face", None), getattr(points, "_border", None)):
+            if manager is not None and hasattr(manager, "events"):
+                stack.enter_context(manager.events.blocker_all())
+        yield
 
 
 def _pair(viewer, layer) -> None:

@@ -25,13 +25,19 @@ from napari_roiscore.scoring.normalise import _chunk_row_sums
 from napari_roiscore.spots.raster import SpotBinning, detect_square_grid, tile_binning
 from napari_roiscore.spots.table import SpotTable
 
-__all__ = ["MARKER_LIMIT", "TOTALS_BLOCK_ROWS", "SpotView", "spot_binning", "total_count_blocks",
+__all__ = ["MARKER_LIMIT", "POINTS_LAYER_LIMIT", "TOTALS_BLOCK_ROWS", "SpotView", "spot_binning", "total_count_blocks",
            "total_counts"]
 
 #: most markers drawn at once; above it a raster is drawn instead. Measured with
-#: benchmarks/viewer_scale.py (software OpenGL): a Points redraw costs ~3 µs per
-#: marker, so 30,000 markers keep a redraw near 100 ms.
-MARKER_LIMIT = 30_000
+#: benchmarks/marker_limit.py (1M cells, software OpenGL, load ~4 on 2 cores): a
+#: pan/zoom step costs 190 / 259 / 362 / 645 ms with 5k / 10k / 30k / 62k markers in
+#: view, 45-65 ms with the raster alone (markers fill the tissue whatever their number,
+#: so even a few cost ~150 ms of fill). 10,000 saves ~100 ms per step against 30,000
+#: while markers still appear once cells are ~10 screen pixels wide.
+MARKER_LIMIT = 10_000
+#: tables up to this many spots open as one Points layer of every spot (no raster);
+#: they keep colour by ROI and the ROI column, at the cost measured above for 30k markers
+POINTS_LAYER_LIMIT = 30_000
 
 
 #: rows summed at a time for the totals per spot (a block of a dense or backed matrix stays small)
