@@ -214,7 +214,7 @@ def main() -> None:
         print(json.dumps(run_one(kind, int(n), mode)))
         return
     print("viewer_scale: generated slides, shown window (Xvfb, software OpenGL); times in s, RSS in GB")
-    print(f"{'slide':>6} {'spots':>10} {'mode':>6} {'first':>7} {'prevw':>6} {'full':>6} {'block':>6} "
+    print(f"{'slide':>6} {'spots':>10} {'mode':>6} {'first':>7} {'prevw':>6} {'full':>6} {'block':>6} {'bld':>5} "
           f"{'redraw':>7} {'longest':>7} {'still':>6} {'cb max':>6} {'drag ms':>7} {'RSS':>5}  "
           "modes along the path (R raster, M markers)")
     rows = []
