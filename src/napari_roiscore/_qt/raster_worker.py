@@ -10,6 +10,7 @@ the user's opacity, visibility and layer order stay).
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 
 import numpy as np
 from napari.utils.notifications import show_error
@@ -56,13 +57,16 @@ def show_raster(image, levels: list, limits: tuple[float, float], placement: Pla
                 pixel_size_um: float | None, name: str) -> None:
     """Put a (new) raster into ``image``: placement, contrast limits, data and name."""
     place = raster_placement(placement, pixel_size_um)
-    if image.locked_data_level is not None:
-        image.locked_data_level = None  # the new pyramid may have fewer levels
-    lo, hi = float(limits[0]), float(limits[1])
-    image.contrast_limits_range = [lo, hi]  # the slider follows the new values
-    image.contrast_limits = [lo, hi]
-    image.affine = place.get("affine", np.eye(3))
-    image.scale = place.get("scale", (1.0, 1.0))
-    image.translate = place.get("translate", (0.0, 0.0))
-    image.data = levels
-    image.name = name
+    block = getattr(image, "_block_refresh", None)  # one refresh at the end, not one per property
+    with block() if block is not None else nullcontext():
+        if image.locked_data_level is not None:
+            image.locked_data_level = None  # the new pyramid may have fewer levels
+        lo, hi = float(limits[0]), float(limits[1])
+        image.contrast_limits_range = [lo, hi]  # the slider follows the new values
+        image.contrast_limits = [lo, hi]
+        image.affine = place.get("affine", np.eye(3))
+        image.scale = place.get("scale", (1.0, 1.0))
+        image.translate = place.get("translate", (0.0, 0.0))
+        image.data = levels
+        image.name = name
+    image.refresh()
