@@ -26,6 +26,32 @@ def _cells(n, seed=0):
     return SpotTable(a, diameter_px=12.0, shape="circle", pixel_size_um=0.5)
 
 
+@pytest.fixture
+def preview_gate(monkeypatch):
+    """Holds the worker after its preview until released, so the preview is seen for sure."""
+    import threading
+
+    from napari_roiscore._qt import raster_worker
+
+    gate = threading.Event()
+    build_steps = raster_worker.build_steps
+
+    def gated(view, *args, **kwargs):
+        steps = build_steps(view, *args, **kwargs)
+        try:
+            while True:
+                item = next(steps)
+                yield item
+                if item[0] == "preview":
+                    gate.wait(60)
+        except StopIteration as stop:
+            return stop.value
+
+    monkeypatch.setattr(raster_worker, "build_steps", gated)
+    yield gate
+    gate.set()
+
+
 def _add(viewer, spots, limit=500):
     from napari_roiscore._qt.spot_view import controller_of, install_spot_views
 
@@ -37,7 +63,7 @@ def _add(viewer, spots, limit=500):
     return image, points, controller_of(viewer, points)
 
 
-def test_placeholder_at_once_then_labelled_preview_then_the_core_raster(make_napari_viewer, qtbot):
+def test_placeholder_at_once_then_labelled_preview_then_the_core_raster(make_napari_viewer, qtbot, preview_gate):
     viewer = make_napari_viewer(show=True)
     spots = _cells(20_000)
     image, points, ctl = _add(viewer, spots)
@@ -49,13 +75,17 @@ def test_placeholder_at_once_then_labelled_preview_then_the_core_raster(make_nap
     # the placeholder's 2 x 2 pixels cover the spots' bounding box exactly (µm)
     np.testing.assert_allclose(image.data_to_world((-0.5, -0.5)), spots.xy.min(axis=0)[::-1] * 0.5)
     np.testing.assert_allclose(image.data_to_world((1.5, 1.5)), spots.xy.max(axis=0)[::-1] * 0.5)
-    names, previews = [], []
+    names = []
     image.events.name.connect(lambda e: names.append(image.name))
-    image.events.data.connect(lambda e: previews.append(ctl.stage) if ctl.stage == "building" else None)
+    qtbot.waitUntil(lambda: ctl.stage == "preview", timeout=60_000)
+    # the preview, labelled on the layer and on the canvas
+    assert image.name == "PREVIEW · cells (coarse tile means)"
+    assert "PREVIEW" in viewer.canvas.overlays.text.text and "building the full raster" in viewer.canvas.overlays.text.text
+    assert np.isfinite(np.asarray(image.data[0])).any()
+    preview_gate.set()
     qtbot.waitUntil(lambda: ctl.stage == "full", timeout=60_000)
-    # the preview was shown, labelled, before the full raster
     assert names == ["PREVIEW · cells (coarse tile means)", "cells (tile means)"]
-    assert previews == ["building"]
+    assert "PREVIEW" not in viewer.canvas.overlays.text.text
     # the full raster is the core's, level by level, with the core's contrast limits
     core = SpotView.of(spots, marker_limit=500)
     want = core.pyramid()
@@ -86,17 +116,16 @@ def test_placeholder_at_once_then_labelled_preview_then_the_core_raster(make_nap
     np.testing.assert_allclose(points.border_color, want, atol=1e-3)
 
 
-def test_the_preview_is_the_exact_mean_of_every_spot_per_tile(make_napari_viewer, qtbot):
+def test_the_preview_is_the_exact_mean_of_every_spot_per_tile(make_napari_viewer, qtbot, preview_gate):
     from napari_roiscore.spots.view_build import preview_raster
 
     viewer = make_napari_viewer(show=False)
     spots = _cells(5000, seed=3)
     image, _, ctl = _add(viewer, spots)
-    shown = []
-    image.events.data.connect(lambda e: shown.append([np.asarray(lv).copy() for lv in image.data])
-                              if ctl.stage == "building" else None)
+    qtbot.waitUntil(lambda: ctl.stage == "preview", timeout=60_000)
+    shown = [[np.asarray(lv).copy() for lv in image.data]]
+    preview_gate.set()
     qtbot.waitUntil(lambda: ctl.stage == "full", timeout=60_000)
-    assert len(shown) == 1
     totals = np.asarray(spots.adata.X.sum(axis=1)).ravel().astype(float)
     prev = preview_raster(spots.xy, totals)
     np.testing.assert_array_equal(shown[0][0], prev.levels[0])

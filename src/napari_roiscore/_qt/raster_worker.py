@@ -14,6 +14,7 @@ from contextlib import nullcontext
 
 import numpy as np
 from napari.utils.notifications import show_error
+from qtpy.QtCore import QTimer
 
 from napari_roiscore._layer_data import raster_placement
 from napari_roiscore.spots.raster import Placement
@@ -40,8 +41,8 @@ def start_build(view: SpotView, on_preview: Callable[[SpotView, RasterImage], No
 
     def _yielded(item) -> None:
         kind, payload = item
-        if kind == "preview":
-            on_preview(view, payload)
+        if kind == "preview":  # on the next loop turn: a full raster already waiting wins (no
+            QTimer.singleShot(0, lambda: on_preview(view, payload))  # preview swapped in for nothing)
         elif on_step is not None:
             on_step(payload)
 
