@@ -25,8 +25,8 @@ from napari_roiscore.scoring.normalise import _chunk_row_sums
 from napari_roiscore.spots.raster import SpotBinning, detect_square_grid, tile_binning
 from napari_roiscore.spots.table import SpotTable
 
-__all__ = ["MARKER_LIMIT", "POINTS_LAYER_LIMIT", "TOTALS_BLOCK_ROWS", "SpotView", "spot_binning", "total_count_blocks",
-           "total_counts"]
+__all__ = ["MARKER_LIMIT", "POINTS_LAYER_LIMIT", "TOTALS_BLOCK_ROWS", "SpotView", "spot_binning",
+           "total_count_blocks", "total_counts"]
 
 #: most markers drawn at once; above it a raster is drawn instead. Measured with
 #: benchmarks/marker_limit.py (1M cells, software OpenGL, load ~4 on 2 cores): a
