@@ -10,7 +10,7 @@ mean/median) that a plugin without an index would do per step.
 
 By default the window is shown (Xvfb) with the spots VISIBLE, added the
 way the plugin's reader does (``spots_layers``: napari Points up to 30,000
-spots, above that a raster + markers-in-view; ``--points``: every spot as
+spots, above that a raster (built in a worker; waited for) + markers-in-view; ``--points``: every spot as
 one Points layer, the plugin before the raster view).  Per step: event ->
 table computed, the event-loop turn after it (Qt paints canvas and table),
 and one more full canvas render (``viewer.screenshot``); a second baseline
@@ -106,6 +106,12 @@ def main() -> None:
         time.sleep(0.005)
     print(f"{args.spots:,} spots: first scores (per-spot scores + index build, in a worker) "
           f"{time.perf_counter() - t0:.2f} s")
+    from napari_roiscore._qt.spot_view import controller_of
+
+    ctl = controller_of(viewer, w.state.spots_layer) if shown else None
+    while ctl is not None and (ctl.stage != "full" or ctl._worker is not None and ctl.recoloured == 0):
+        app.processEvents()  # the raster is built (and recoloured by score) in workers: wait for it
+        time.sleep(0.005)
     scores = w.state.scores.values
     xy = spots.xy
 

@@ -13,8 +13,9 @@ from napari_roiscore.images.multiplex import MultiplexImage
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.classes import class_colour_rgba
 from napari_roiscore.rois.shapes import shapes_from_rois
+from napari_roiscore.spots.raster import Placement
 from napari_roiscore.spots.table import SpotTable
-from napari_roiscore.spots.view import MARKER_LIMIT, SpotView
+from napari_roiscore.spots.view import MARKER_LIMIT, POINTS_LAYER_LIMIT, SpotView
 
 __all__ = ["IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "image_layers", "roi_layer", "spots_layer", "spots_layers"]
 
@@ -119,46 +120,77 @@ def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | No
 
 
 def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | None = None,
-                 marker_limit: int = MARKER_LIMIT) -> list[tuple]:
+                 marker_limit: int = MARKER_LIMIT, build_now: bool = False,
+                 points_limit: int | None = None) -> list[tuple]:
     """Layers that draw every spot at any size.
 
-    Up to ``marker_limit`` spots: the Points layer of :func:`spots_layer`.
+    Up to ``points_limit`` spots the Points layer of :func:`spots_layer`
+    (default: :data:`POINTS_LAYER_LIMIT` with the default ``marker_limit``,
+    else ``marker_limit``, so a small marker limit gives the raster view).
     More: an Image layer (multiscale raster of the spot values: one pixel per
     bin for a square grid, the mean per tile otherwise) plus a Points layer
     that carries the SpotTable (``SPOTS_KEY``) and, once the napari side
     (``_qt/spot_view.py``) is attached, holds markers of every spot in view
     when at most ``marker_limit`` are.
+
+    By default nothing heavy is computed here: the raster starts as an empty
+    placeholder over the spots (named "… (building raster…)") and the napari
+    side builds a preview and then the full raster in a worker thread.
+    ``build_now=True`` builds the full raster before returning (no napari needed).
     """
-    if spots.n_spots <= marker_limit:
+    if points_limit is None:
+        points_limit = POINTS_LAYER_LIMIT if marker_limit == MARKER_LIMIT else marker_limit
+    if spots.n_spots <= points_limit:
         return [spots_layer(spots, name=name, pixel_size_um=pixel_size_um)]
     px = pixel_size_um or spots.pixel_size_um
-    view = SpotView.of(spots, marker_limit=marker_limit, pixel_size_um=px)
+    make = SpotView.of if build_now else SpotView.pending
+    view = make(spots, marker_limit=marker_limit, pixel_size_um=px, name=name)
     return [raster_layer(view, name=name, pixel_size_um=px), view_points_layer(view, name, px)]
 
 
-def raster_placement(view: SpotView, pixel_size_um: float | None) -> dict:
-    """scale/translate (or affine) putting the raster's pixels on the spots, in µm when known."""
+def raster_placement(where: SpotView | Placement, pixel_size_um: float | None) -> dict:
+    """scale/translate (or affine) putting a raster's pixels on the spots, in µm when known."""
     s = pixel_size_um or 1.0
-    pl = view.binning.placement
+    pl = where if isinstance(where, Placement) else where.binning.placement
     units = {"units": ("um", "um")} if pixel_size_um else {}
     if pl.is_axis_aligned:
         return {"scale": tuple(s * v for v in pl.scale), "translate": tuple(s * v for v in pl.translate), **units}
     return {"affine": np.diag([s, s, 1.0]) @ pl.matrix, **units}
 
 
+def raster_name(view: SpotView, stage: str = "full") -> str:
+    """The raster layer's name at each stage: "building", "preview" or "full"."""
+    if stage == "building":
+        return f"{view.name} (building raster…)"
+    if stage == "preview":
+        return f"PREVIEW · {view.name} (coarse tile means)"
+    return f"{view.name} ({'bins' if view.is_grid else 'tile means'})"
+
+
 def raster_layer(view: SpotView, name: str, pixel_size_um: float | None = None) -> tuple:
-    """Image layer of the spot values (multiscale, NaN = no spot = transparent)."""
-    levels = view.pyramid()
+    """Image layer of the spot values (multiscale, NaN = no spot = transparent).
+
+    A view still :meth:`~napari_roiscore.spots.view.SpotView.pending` gets
+    an empty placeholder over the spots' bounding box.
+    """
+    if view.built:
+        levels, limits, place, stage = view.pyramid(), view.contrast_limits(), view.binning.placement, "full"
+    else:
+        from napari_roiscore.spots.view_build import placeholder_raster
+
+        empty = placeholder_raster(view.spots)
+        levels, limits, place, stage = empty.levels, empty.contrast_limits, empty.placement, "building"
+    view.name = name
     return (
         levels,
         {
-            "name": f"{name} ({'bins' if view.is_grid else 'tile means'})",
+            "name": raster_name(view, stage),
             "colormap": "viridis",
-            "contrast_limits": list(view.contrast_limits()),
+            "contrast_limits": list(limits),
             "multiscale": True,
             "interpolation2d": "nearest",
             "opacity": 0.9,
-            **raster_placement(view, pixel_size_um),
+            **raster_placement(place, pixel_size_um),
             "metadata": {VIEW_KEY: view},
         },
         "image",

@@ -25,7 +25,8 @@ def _table(xy, shape="circle", diameter=10.0, obs=None, px=0.5):
     return SpotTable(a, diameter_px=diameter, shape=shape, pixel_size_um=px)
 
 
-def _open(viewer, spots, limit):
+def _open(viewer, spots, limit, qtbot):
+    """The layers as the reader gives them; waits until the full raster is built (in a worker)."""
     from napari_roiscore._qt.spot_view import controller_of, install_spot_views
 
     install_spot_views(viewer)
@@ -35,6 +36,7 @@ def _open(viewer, spots, limit):
     image = next(ly for ly in viewer.layers if VIEW_KEY in ly.metadata and ly is not points)
     ctl = controller_of(viewer, points)
     assert ctl is not None
+    qtbot.waitUntil(lambda: ctl.stage == "full", timeout=60_000)
     return image, points, ctl
 
 
@@ -50,7 +52,7 @@ def test_irregular_cells_switch_from_tile_means_to_every_marker(make_napari_view
     viewer = make_napari_viewer(show=True)
     xy = np.random.default_rng(1).uniform(0, 4000, (20_000, 2))
     spots = _table(xy)
-    image, points, ctl = _open(viewer, spots, limit=500)
+    image, points, ctl = _open(viewer, spots, limit=500, qtbot=qtbot)
     viewer.reset_view()
     ctl.refresh()
     assert ctl.mode == "raster" and len(points.data) == 0 and image.visible
@@ -79,7 +81,7 @@ def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_view
     pitch = 8.0
     xy = np.column_stack([300 + c * pitch, 100 + r * pitch])
     spots = _table(xy, shape="square", diameter=pitch, obs={"array_row": r, "array_col": c})
-    image, points, ctl = _open(viewer, spots, limit=1000)
+    image, points, ctl = _open(viewer, spots, limit=1000, qtbot=qtbot)
     # bin centres in world coordinates: raster pixel (row, col) -> spot (y, x) * 0.5 µm
     got = np.array([image.data_to_world((rr, cc)) for rr, cc in zip(r[:50] - r.min(), c[:50] - c.min())])
     np.testing.assert_allclose(got, xy[:50, ::-1] * 0.5, atol=1e-9)
@@ -99,9 +101,9 @@ def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_view
 
 def test_opening_a_large_h5ad_draws_a_raster_and_follows_the_camera(make_napari_viewer, tmp_path):
     from napari_roiscore._qt.spot_view import controller_of
-    from napari_roiscore.spots.view import MARKER_LIMIT
+    from napari_roiscore.spots.view import POINTS_LAYER_LIMIT
 
-    xy = np.random.default_rng(2).uniform(0, 20_000, (MARKER_LIMIT + 1000, 2))
+    xy = np.random.default_rng(2).uniform(0, 20_000, (POINTS_LAYER_LIMIT + 1000, 2))
     spots = _table(xy)
     spots.adata.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 10.0}}}
     spots.adata.write_h5ad(tmp_path / "big.h5ad")
@@ -122,7 +124,7 @@ def test_the_dock_colours_the_raster_by_score_and_aligned_spots_move_it(make_nap
     viewer = make_napari_viewer(show=True)
     xy = np.random.default_rng(3).uniform(0, 4000, (8000, 2))
     spots = _table(xy)
-    image, points, ctl = _open(viewer, spots, limit=500)
+    image, points, ctl = _open(viewer, spots, limit=500, qtbot=qtbot)
     viewer.add_shapes([np.array([[1000, 1000], [1000, 2000], [2000, 2000], [2000, 1000]]) * 0.5],
                       shape_type="polygon", name="ROIs", scale=(1, 1),
                       features={"name": ["001"], "class": ["tumour"], "holes": [""]})
@@ -137,6 +139,7 @@ def test_the_dock_colours_the_raster_by_score_and_aligned_spots_move_it(make_nap
     moved.adata.obsm["spatial"] = spots.xy + 100.0
     AlignSpotsWidget._show_spots(points, moved)
     assert points.metadata[SPOTS_KEY] is moved and ctl.view is points.metadata[VIEW_KEY]
+    qtbot.waitUntil(lambda: ctl.stage == "full", timeout=60_000)  # rebuilt in a worker
     lo = ctl.view.binning.placement.translate
     assert lo == pytest.approx((xy[:, 1].min() + 100 + ctl.view.binning.side / 2,
                                 xy[:, 0].min() + 100 + ctl.view.binning.side / 2))

@@ -30,6 +30,7 @@ from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.classes import class_colour_rgba
 from napari_roiscore.spots.colour_scale import ColourScale, gene_scale, score_scale
 from napari_roiscore.spots.gene_values import gene_choices, gene_index, gene_values
+from napari_roiscore.spots.view import total_counts
 
 #: what spots can be coloured by
 BY_CHOICES = ["score", "gene", "ROI", "none"]
@@ -259,8 +260,13 @@ class SpotColours:
         return scale
 
     def _spot_totals(self, spots) -> np.ndarray:
+        """Total counts per spot: a large table's view summed them once (in its worker); else summed in blocks."""
+        layer = self.state.spots_layer
+        view = layer.metadata.get(VIEW_KEY) if layer is not None else None
+        if view is not None and view.spots is spots and view.totals is not None:
+            return view.totals
         if self._totals is None or self._totals[0] != id(spots):
-            self._totals = (id(spots), np.asarray(spots.counts.sum(axis=1), dtype=np.float64).ravel())
+            self._totals = (id(spots), total_counts(spots))
         return self._totals[1]
 
     def _drop_gene_columns(self, layer: Points, keep: str) -> None:

@@ -11,17 +11,26 @@ SpotTable under ``SPOTS_KEY``, as the widget expects).  After each pan/zoom
 
 The canvas text overlay says which mode is on screen.  ``install_spot_views``
 connects a viewer once; the reader calls it, so File ▸ Open is enough.
+
+A view opened :meth:`~napari_roiscore.spots.view.SpotView.pending` (the
+reader's default) is built by the controller in a worker
+(:mod:`~napari_roiscore._qt.raster_worker`): the placeholder raster is on
+screen at once, then the labelled preview, then the full raster
+(:attr:`SpotViewController.stage`: "building", "preview", "full").
 """
 
 from __future__ import annotations
 
 import weakref
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 from qtpy.QtCore import QTimer
 
-from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY
+from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY, raster_name
+from napari_roiscore._qt.raster_worker import show_raster, start_build
 from napari_roiscore.spots.view import SpotView
+from napari_roiscore.spots.view_build import BuiltView, RasterImage
 
 __all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_views", "show_table"]
 
@@ -48,7 +57,7 @@ def _canvas_size(viewer) -> np.ndarray:
 
 
 class SpotViewController:
-    """Keeps the raster / markers of one SpotView in step with the camera."""
+    """Keeps the raster / markers of one SpotView in step with the camera (and builds it)."""
 
     def __init__(self, viewer, image, points, view: SpotView) -> None:
         self._viewer = weakref.ref(viewer)
@@ -56,6 +65,11 @@ class SpotViewController:
         self.mode = "raster"
         self.n_markers: int | None = None
         self.recoloured = 0  # rasters rebuilt after "colour by" changed
+        self.stage = "full" if view.built else "building"
+        self.preview_side: float | None = None  # tile side of the preview shown (spot pixels)
+        self._build = None  # the worker building the raster
+        self._worker = None  # the worker recolouring it
+        self._marker_colours: tuple | None = None  # (values, limits) the markers' colour map was set for
         self._timer = QTimer()
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -67,7 +81,61 @@ class SpotViewController:
         self._overlay = _text_overlay(viewer)
         self._overlay.visible = True
         self._overlay.font_size = 12
+        viewer.layers.events.removed.connect(self._on_removed)
+        if not view.built:
+            self.rebuild(view)
         self._schedule()
+
+    # -- building the raster (worker) ------------------------------------------
+    def rebuild(self, view: SpotView) -> None:
+        """Draw ``view`` (pending): placeholder now, preview and full raster from a worker."""
+        self.stop()
+        self.view, self.stage, self.preview_side = view, "building", None
+        self._overlay.text = view.mode_text(0, None)  # "building the raster…", at once
+        self._build = start_build(view, self._show_preview, self._on_built)
+
+    def stop(self) -> None:
+        """Stop a build still running (at its next step)."""
+        if self._build is not None:
+            self._build.quit()
+            self._build = None
+
+    def _alive(self, view: SpotView) -> bool:
+        return view is self.view and self.image in self._layers() and self.points in self._layers()
+
+    def _on_removed(self, event=None) -> None:
+        if self.image not in self._layers() or self.points not in self._layers():
+            self.stop()  # the layers (or the viewer) are gone: nothing to build for
+
+    def _show_preview(self, view: SpotView, image: RasterImage) -> None:
+        if not self._alive(view) or self.stage != "building":
+            return
+        show_raster(self.image, image.levels, image.contrast_limits, image.placement, view.pixel_size_um,
+                    raster_name(view, "preview"))
+        self.stage, self.preview_side = "preview", image.side
+        self.refresh()
+
+    def _on_built(self, view: SpotView, built: BuiltView) -> None:
+        """The full raster is ready: the view gets its binning; the raster is swapped in."""
+        self._build = None
+        if not self._alive(view):
+            return
+        view.binning = built.binning
+        if built.totals is not None:
+            view.totals = built.totals
+        if view.values is None:
+            view.values = built.values
+        if view.values is built.values:
+            view.remember_limits(built.values, built.image.contrast_limits)
+            self._swap_in(built.image.levels, built.image.contrast_limits)
+        else:  # coloured by something else meanwhile: its raster, from the binning just built
+            self._values_changed(view)
+
+    def _swap_in(self, levels: list, limits) -> None:
+        show_raster(self.image, levels, limits, self.view.binning.placement, self.view.pixel_size_um,
+                    raster_name(self.view, "full"))
+        self.stage = "full"
+        self.refresh()
 
     def _schedule(self, event=None) -> None:
         self._timer.start()
@@ -105,7 +173,8 @@ class SpotViewController:
             if self.image.visible != want_raster:
                 self.image.visible = want_raster
         level, sampled = self._lock_honest_level()
-        self._overlay.text = self.view.mode_text(level, self.n_markers, sampled)
+        self._overlay.text = self.view.mode_text(level, self.n_markers, sampled,
+                                                 self.preview_side if self.stage == "preview" else None)
 
     def _lock_honest_level(self) -> tuple[int, bool]:
         """Show the pyramid level whose pixels are at least one screen pixel wide.
@@ -135,23 +204,32 @@ class SpotViewController:
         return viewer.layers if viewer is not None else []
 
     def _set_markers(self, idx: np.ndarray) -> None:
+        """Markers of the spots ``idx``: one update of the layer (events held until the end).
+
+        The colour map and limits are set once per coloured values; after that
+        the new markers' colours come from their ``value`` feature, mapped once.
+        """
         spots = self.view.spots
         values = self.view.values[idx]
         features = {"barcode": np.asarray(spots.adata.obs_names[idx], dtype=object), "value": values}
-        with self.points.events.data.blocker():
+        colour = bool(idx.size) and not self.view.is_grid and bool(np.isfinite(values).any())
+        with _held_events(self.points):
             self.points.data = spots.xy[idx][:, ::-1] if idx.size else np.empty((0, 2))  # no full-table copy
-        self.points.features = features
-        if idx.size and not self.view.is_grid and np.isfinite(values).any():
-            lo, hi = self.view.contrast_limits()
-            self.points.border_color = "value"
-            self.points.border_colormap = "viridis"
-            self.points.border_contrast_limits = (lo, hi)
+            self.points.features = features
+            key = (id(self.view.values), self.view.contrast_limits())
+            if colour and self._marker_colours != key:
+                self.points.border_colormap = "viridis"
+                self.points.border_contrast_limits = key[1]
+                self.points.border_color = "value"
+                self._marker_colours = key
         self.points.refresh()
 
     def _values_changed(self, view: SpotView) -> None:
         """Colour by changed: rebuild only the raster (in a worker thread), then the marker colours."""
         from napari.qt.threading import thread_worker
 
+        if not view.built or view is not self.view:
+            return  # the build running uses (or is followed by) the latest values
         values = view.values
 
         @thread_worker
@@ -165,12 +243,22 @@ class SpotViewController:
 
     def _show_pyramid(self, result) -> None:
         values, levels, limits = result
-        if values is not self.view.values:
+        if values is not self.view.values or not self._alive(self.view):
             return  # coloured by something else meanwhile: that worker's result follows
-        self.image.data = levels
-        self.image.contrast_limits = list(limits)
-        self.refresh()
+        self.view.remember_limits(values, limits)
+        self._swap_in(levels, limits)
         self.recoloured += 1
+
+
+@contextmanager
+def _held_events(points):
+    """Hold a Points layer's events, its colour managers' included (each redraws every marker)."""
+    with ExitStack() as stack:
+        stack.enter_context(points.events.blocker_all())
+        for manager in (getattr(points, "_face", None), getattr(points, "_border", None)):
+            if manager is not None and hasattr(manager, "events"):
+                stack.enter_context(manager.events.blocker_all())
+        yield
 
 
 def _pair(viewer, layer) -> None:
@@ -227,22 +315,20 @@ def show_table(layer, table) -> bool:
     old = layer.metadata.get(VIEW_KEY)
     if old is None:
         return False
-    from napari_roiscore._layer_data import raster_placement
-
-    view = SpotView.of(table, marker_limit=old.marker_limit, pixel_size_um=old.pixel_size_um)
-    view.values, view.label = old.values, old.label
     ctl = next((c for cs in list(_CONTROLLERS.values()) for c in cs if c.view is old), None)
+    make = SpotView.pending if ctl is not None else SpotView.of  # with a controller: built in its worker
+    view = make(table, marker_limit=old.marker_limit, pixel_size_um=old.pixel_size_um, name=old.name)
+    if old.values is not None:
+        view.values, view.label = old.values, old.label
+    view.totals = old.totals if old.totals is not None else view.totals  # same counts, same totals
     layer.metadata[SPOTS_KEY] = table
     layer.metadata[VIEW_KEY] = view
     if ctl is not None:
-        place = raster_placement(view, old.pixel_size_um)
         ctl.image.metadata[VIEW_KEY] = view
-        ctl.image.affine = place.get("affine", np.eye(3))
-        ctl.image.scale = place.get("scale", (1.0, 1.0))
-        ctl.image.translate = place.get("translate", (0.0, 0.0))
-        ctl.image.data = view.pyramid()
-        ctl.view = view
         view.on_values(ctl._values_changed)
+        if len(ctl.points.data):
+            ctl._set_markers(np.empty(0, dtype=np.int64))  # the old markers sit where the spots were
+        ctl.rebuild(view)
         ctl.refresh()
     layer.data = layer.data  # the data event, now that the new table is in place
     return True

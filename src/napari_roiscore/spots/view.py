@@ -15,28 +15,74 @@ Rules (never a random subset):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
 
+from napari_roiscore.scoring.normalise import _chunk_row_sums
 from napari_roiscore.spots.raster import SpotBinning, detect_square_grid, tile_binning
 from napari_roiscore.spots.table import SpotTable
 
-__all__ = ["MARKER_LIMIT", "SpotView", "spot_binning", "total_counts"]
+__all__ = ["MARKER_LIMIT", "POINTS_LAYER_LIMIT", "TOTALS_BLOCK_ROWS", "SpotView", "spot_binning",
+           "total_count_blocks", "total_counts"]
 
 #: most markers drawn at once; above it a raster is drawn instead. Measured with
-#: benchmarks/viewer_scale.py (software OpenGL): a Points redraw costs ~3 µs per
-#: marker, so 30,000 markers keep a redraw near 100 ms.
-MARKER_LIMIT = 30_000
+#: benchmarks/marker_limit.py (1M cells, software OpenGL, load ~4 on 2 cores): a
+#: pan/zoom step costs 190 / 259 / 362 / 645 ms with 5k / 10k / 30k / 62k markers in
+#: view, 45-65 ms with the raster alone (markers fill the tissue whatever their number,
+#: so even a few cost ~150 ms of fill). 10,000 saves ~100 ms per step against 30,000
+#: while markers still appear once cells are ~10 screen pixels wide.
+MARKER_LIMIT = 10_000
+#: tables up to this many spots open as one Points layer of every spot (no raster);
+#: they keep colour by ROI and the ROI column, at the cost measured above for 30k markers
+POINTS_LAYER_LIMIT = 30_000
 
 
-def total_counts(spots: SpotTable) -> np.ndarray:
-    """Total counts (UMIs or transcripts) per spot, the default value drawn."""
-    X = spots.adata.X
-    s = X.sum(axis=1) if sp.issparse(X) else np.asarray(X).sum(axis=1)
-    return np.asarray(s, dtype=np.float64).ravel()
+#: rows summed at a time for the totals per spot (a block of a dense or backed matrix stays small)
+TOTALS_BLOCK_ROWS = 250_000
+
+
+def total_count_blocks(X, block_rows: int = TOTALS_BLOCK_ROWS) -> Iterator[tuple[slice, np.ndarray]]:
+    """Totals per spot of a counts matrix, one block of rows at a time.
+
+    Parameters
+    ----------
+    X : scipy.sparse matrix, numpy.ndarray or a backed (h5py / anndata) matrix
+        Spots x genes counts; only ``block_rows`` rows are read or densified at once.
+    block_rows : int
+
+    Yields
+    ------
+    (slice, numpy.ndarray)
+        The rows of the block and their totals (float64, summed in storage
+        order as :func:`~napari_roiscore.scoring.normalise.library_sizes` does).
+    """
+    n = int(X.shape[0])
+    block_rows = max(int(block_rows), 1)
+    csr = X if sp.issparse(X) and X.format == "csr" else None
+    for a in range(0, n, block_rows):
+        b = min(a + block_rows, n)
+        if csr is not None:  # no copy: sums straight from the stored entries
+            lo, hi = int(csr.indptr[a]), int(csr.indptr[b])
+            sums = _chunk_row_sums(csr.data[lo:hi], csr.indptr[a:b + 1] - lo)
+        else:
+            block = X[a:b]
+            if sp.issparse(block):
+                block = sp.csr_matrix(block)
+                sums = _chunk_row_sums(block.data, block.indptr)
+            else:
+                sums = np.asarray(block, dtype=np.float64).sum(axis=1)
+        yield slice(a, b), np.asarray(sums, dtype=np.float64).ravel()
+
+
+def total_counts(spots: SpotTable, block_rows: int = TOTALS_BLOCK_ROWS) -> np.ndarray:
+    """Total counts (UMIs or transcripts) per spot, the default value drawn (summed in blocks)."""
+    out = np.zeros(spots.n_spots, dtype=np.float64)
+    for rows, sums in total_count_blocks(spots.adata.X, block_rows):
+        out[rows] = sums
+    return out
 
 
 def spot_binning(spots: SpotTable) -> SpotBinning:
@@ -61,36 +107,57 @@ class SpotView:
     Parameters
     ----------
     spots : SpotTable
-    binning : SpotBinning
-    values : numpy.ndarray
-        Value per spot drawn (colour); NaN = not drawn in the raster.
+    binning : SpotBinning or None
+        None while the raster is being built (:meth:`pending`,
+        :mod:`~napari_roiscore.spots.view_build`).
+    values : numpy.ndarray or None
+        Value per spot drawn (colour); NaN = not drawn in the raster; None
+        until the totals are summed.
     label : str
         What the value is ("total counts", a signature name...).
     marker_limit : int
         Most spots in view drawn as markers.
     pixel_size_um : float or None
         Micrometres per spot pixel (for the mode text).
+    name : str
+        The spots' layer name (the raster layer is named after it).
+    totals : numpy.ndarray or None
+        Total counts per spot once summed (reused for gene colours).
     """
 
     spots: SpotTable
-    binning: SpotBinning
-    values: np.ndarray
+    binning: SpotBinning | None
+    values: np.ndarray | None
     label: str = "total counts"
     marker_limit: int = MARKER_LIMIT
     pixel_size_um: float | None = None
+    name: str = "spots"
+    totals: np.ndarray | None = field(default=None, repr=False)
     _listeners: list = field(default_factory=list, repr=False)
     _limits: tuple | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, spots: SpotTable, marker_limit: int = MARKER_LIMIT,
-           pixel_size_um: float | None = None) -> SpotView:
-        """The view of ``spots`` coloured by total counts."""
-        return cls(spots, spot_binning(spots).build_index(), total_counts(spots), "total counts", marker_limit,
-                   pixel_size_um or spots.pixel_size_um)
+           pixel_size_um: float | None = None, name: str = "spots") -> SpotView:
+        """The view of ``spots`` coloured by total counts, built now."""
+        totals = total_counts(spots)
+        return cls(spots, spot_binning(spots).build_index(), totals, "total counts", marker_limit,
+                   pixel_size_um or spots.pixel_size_um, name, totals)
+
+    @classmethod
+    def pending(cls, spots: SpotTable, marker_limit: int = MARKER_LIMIT,
+                pixel_size_um: float | None = None, name: str = "spots") -> SpotView:
+        """The view of ``spots`` before anything is computed (built later, off the GUI thread)."""
+        return cls(spots, None, None, "total counts", marker_limit, pixel_size_um or spots.pixel_size_um, name)
+
+    @property
+    def built(self) -> bool:
+        """True once the binning (and so the full raster) exists."""
+        return self.binning is not None
 
     @property
     def is_grid(self) -> bool:
-        return self.binning.exact
+        return self.binning.exact if self.binning is not None else self.spots.shape == "square"
 
     def pyramid(self) -> list:
         """Multiscale raster of :attr:`values` (float32 levels, finest first)."""
@@ -102,9 +169,15 @@ class SpotView:
 
     def contrast_limits(self) -> tuple[float, float]:
         """2nd and 98th percentiles of the finite values (a flat range widened); cached per values."""
+        if self.values is None:
+            return 0.0, 1.0
         if self._limits is None or self._limits[0] is not self.values:
             self._limits = (self.values, self.contrast_limits_of(self.values))
         return self._limits[1]
+
+    def remember_limits(self, values: np.ndarray, limits: tuple[float, float]) -> None:
+        """Limits of ``values`` computed elsewhere (a worker), so they are not computed again."""
+        self._limits = (values, (float(limits[0]), float(limits[1])))
 
     @staticmethod
     def contrast_limits_of(values: np.ndarray) -> tuple[float, float]:
@@ -134,6 +207,8 @@ class SpotView:
         A grid's raster already shows every bin, so its bin outlines are only
         added when a tenth of that many are in view (bins large on screen).
         """
+        if self.binning is None or self.values is None:
+            return None  # still building: the placeholder or preview raster is shown
         limit = self.marker_limit // 10 if self.is_grid else self.marker_limit  # bin outlines: only when large
         if self.binning.count_in_view(yx_min, yx_max) > limit:
             return None
@@ -145,8 +220,20 @@ class SpotView:
             return f"{v:.3g} µm"
         return f"{px:.3g} px"
 
-    def mode_text(self, level: int, n_markers: int | None, sampled: bool = False) -> str:
-        """What is on screen, for a text overlay (short: it sits on the canvas)."""
+    def mode_text(self, level: int, n_markers: int | None, sampled: bool = False,
+                  preview_side: float | None = None) -> str:
+        """What is on screen, for a text overlay (short: it sits on the canvas).
+
+        While the raster is built: the placeholder, or the preview of tiles of
+        ``preview_side`` spot pixels.
+        """
+        what = "bins" if self.is_grid else "spots"
+        if self.binning is None:
+            n = f"{self.spots.n_spots:,} {what}"
+            if preview_side:
+                side = self._um(preview_side * 2 ** level)
+                return f"{what}: PREVIEW, mean per {side} tile · {self.label} · {n} · building the full raster…"
+            return f"{what}: building the raster… · {n}"
         if n_markers is not None and not self.is_grid:
             return f"spots: every spot ({n_markers:,} in view) · {self.label}"
         f = 2 ** level
