@@ -102,18 +102,18 @@ def test_placeholder_at_once_then_labelled_preview_then_the_core_raster(make_nap
     viewer.camera.zoom *= 12
     ctl.refresh()
     assert ctl.mode == "markers" and 0 < len(points.data) <= 500
-    # markers coloured by their values, on the raster's colour scale
+    # markers filled with their values' colours, on the raster's colour scale
     from napari.utils.colormaps import ensure_colormap
 
     lo, hi = view.contrast_limits()
     shown = points.features["value"].to_numpy()
     want = ensure_colormap("viridis").map(np.clip((shown - lo) / (hi - lo), 0, 1))
-    np.testing.assert_allclose(points.border_color, want, atol=1e-3)
+    np.testing.assert_allclose(points.face_color, want, atol=1e-3)  # filled (the dock's default)
     viewer.camera.center = tuple(np.asarray(viewer.camera.center) + 300)  # pan: new markers, same colouring
     ctl.refresh()
     shown = points.features["value"].to_numpy()
     want = ensure_colormap("viridis").map(np.clip((shown - lo) / (hi - lo), 0, 1))
-    np.testing.assert_allclose(points.border_color, want, atol=1e-3)
+    np.testing.assert_allclose(points.face_color, want, atol=1e-3)  # filled (the dock's default)
 
 
 def test_the_preview_is_the_exact_mean_of_every_spot_per_tile(make_napari_viewer, qtbot, preview_gate):
@@ -166,3 +166,34 @@ def test_closing_the_viewer_or_removing_the_layers_while_building_is_safe(make_n
     with qtbot.waitSignal(worker.finished, timeout=60_000):
         other.layers.clear()
     assert ctl.stage != "full" and len(other.layers) == 0
+
+
+def test_large_table_reads_with_the_docks_colour_scale(make_napari_viewer, qtbot):
+    """Raster, markers and colour bar use the dock's map and limits ("colour from / to"), filled or outlined."""
+    viewer = make_napari_viewer(show=False)
+    spots = _cells(20_000, seed=2)
+    image, points, ctl = _add(viewer, spots)
+    _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    w.form.signature_edit.value = "CD68, CD163"
+    qtbot.waitUntil(lambda: ctl.stage == "full" and w.spot_colours.scale is not None
+                    and points.metadata[VIEW_KEY].values is w.state.scores.values, timeout=60_000)
+    scale = w.spot_colours.scale
+    assert scale.centred and scale.colormap != "viridis"  # a z-like score: diverging, symmetric
+    qtbot.waitUntil(lambda: image.colormap.name == scale.colormap, timeout=60_000)
+    np.testing.assert_allclose(image.contrast_limits, [scale.low, scale.high])
+    assert image.colorbar.visible and not points.face_colorbar.visible  # one colour bar: the raster's
+
+    viewer.camera.center = (3000.0, 3000.0)
+    viewer.camera.zoom = 40.0  # a few hundred cells in view: markers, the raster hidden
+    ctl.refresh()
+    assert ctl.mode == "markers" and not image.visible
+    assert points.face_colormap.name == scale.colormap and points.face_colorbar.visible
+    np.testing.assert_allclose(points.face_contrast_limits, [scale.low, scale.high])
+
+    w.spot_colours.set_limits(-0.25, 0.25)  # typed limits: raster and markers follow, no rebuild
+    np.testing.assert_allclose(image.contrast_limits, [-0.25, 0.25])
+    np.testing.assert_allclose(points.face_contrast_limits, [-0.25, 0.25])
+
+    w.spot_colours.style_combo.value = "outline"
+    qtbot.waitUntil(lambda: points.border_colorbar.visible, timeout=60_000)
+    assert points.border_colormap.name == w.spot_colours.scale.colormap and not points.face_colorbar.visible

@@ -55,8 +55,8 @@ def start_build(view: SpotView, on_preview: Callable[[SpotView, RasterImage], No
 
 
 def show_raster(image, levels: list, limits: tuple[float, float], placement: Placement,
-                pixel_size_um: float | None, name: str) -> None:
-    """Put a (new) raster into ``image``: placement, contrast limits, data and name."""
+                pixel_size_um: float | None, name: str, colormap: str | None = None) -> None:
+    """Put a (new) raster into ``image``: placement, colour map and limits (with its colour bar), data, name."""
     place = raster_placement(placement, pixel_size_um)
     block = getattr(image, "_block_refresh", None)  # one refresh at the end, not one per property
     with block() if block is not None else nullcontext():
@@ -65,6 +65,9 @@ def show_raster(image, levels: list, limits: tuple[float, float], placement: Pla
         lo, hi = float(limits[0]), float(limits[1])
         image.contrast_limits_range = [lo, hi]  # the slider follows the new values
         image.contrast_limits = [lo, hi]
+        if colormap is not None:
+            image.colormap = colormap
+        image.colorbar.visible = True  # the raster's colours read against a scale, as the dock's
         image.affine = place.get("affine", np.eye(3))
         image.scale = place.get("scale", (1.0, 1.0))
         image.translate = place.get("translate", (0.0, 0.0))

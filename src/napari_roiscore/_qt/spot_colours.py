@@ -144,6 +144,11 @@ class SpotColours:
         lo, hi = float(self.low.value), float(self.high.value)
         if layer is None or self.scale is None or hi <= lo:
             return
+        if VIEW_KEY in layer.metadata:  # a large table: its raster and markers follow
+            from napari_roiscore._qt.spot_view import set_colour_limits
+
+            set_colour_limits(layer, (lo, hi))
+            return
         if self.style_combo.value == "filled":
             layer.face_contrast_limits = (lo, hi)
         else:
@@ -208,15 +213,20 @@ class SpotColours:
 
         spots = layer.metadata[SPOTS_KEY]
         scale = None
+
+        def draw(values: np.ndarray, scale: ColourScale) -> ColourScale:
+            scale = self._readable_on_image(scale)  # the raster and markers use the dock's scale
+            colour_spots(layer, values, scale.label, scale.colormap, (scale.low, scale.high),
+                         filled=self.style_combo.value == "filled")
+            return scale
+
         try:
             if by == "score" and self.state.scores is not None and len(self.state.scores.values) == spots.n_spots:
-                scale = _score_scale(self.state.scores)
-                colour_spots(layer, self.state.scores.values, scale.label)
+                scale = draw(self.state.scores.values, _score_scale(self.state.scores))
             elif by == "gene" and self.gene_edit.value.strip():
                 idx = gene_index(spots, self.gene_edit.value.strip())
                 values = gene_values(spots, idx, normalised=True, totals=self._spot_totals(spots))
-                scale = gene_scale(values, spots.gene_names[idx])
-                colour_spots(layer, values, scale.label)
+                scale = draw(values, gene_scale(values, spots.gene_names[idx]))
             elif by == "ROI":
                 self.state.report(RoiScoreError(
                     f"Colouring by ROI is not offered for large tables ({spots.n_spots:,} spots).",

@@ -133,7 +133,7 @@ class SpotViewController:
 
     def _swap_in(self, levels: list, limits) -> None:
         show_raster(self.image, levels, limits, self.view.binning.placement, self.view.pixel_size_um,
-                    raster_name(self.view, "full"))
+                    raster_name(self.view, "full"), colormap=self.view.colormap)
         self.stage = "full"
         self.refresh()
 
@@ -172,9 +172,18 @@ class SpotViewController:
             want_raster = self.view.is_grid
             if self.image.visible != want_raster:
                 self.image.visible = want_raster
+        self._show_marker_colour_bar()
         level, sampled = self._lock_honest_level()
         self._overlay.text = self.view.mode_text(level, self.n_markers, sampled,
                                                  self.preview_side if self.stage == "preview" else None)
+
+    def _show_marker_colour_bar(self) -> None:
+        """One colour bar on the canvas: the raster's, or the markers' while the raster is hidden."""
+        coloured = self.mode == "markers" and not self.view.is_grid and not self.image.visible
+        face, border = self.points.face_colorbar, self.points.border_colorbar
+        want = (coloured and self.view.filled, coloured and not self.view.filled)
+        if (face.visible, border.visible) != want:
+            face.visible, border.visible = want
 
     def _lock_honest_level(self) -> tuple[int, bool]:
         """Show the pyramid level whose pixels are at least one screen pixel wide.
@@ -216,11 +225,14 @@ class SpotViewController:
         with _held_events(self.points):
             self.points.data = spots.xy[idx][:, ::-1] if idx.size else np.empty((0, 2))  # no full-table copy
             self.points.features = features
-            key = (id(self.view.values), self.view.contrast_limits())
-            if colour and self._marker_colours != key:
-                self.points.border_colormap = "viridis"
-                self.points.border_contrast_limits = key[1]
-                self.points.border_color = "value"
+            view = self.view
+            key = (id(view.values), view.contrast_limits(), view.colormap, view.filled)
+            if colour and self._marker_colours != key:  # the dock's colour scale, filled or outlined
+                paint, clear = ("face", "border") if view.filled else ("border", "face")
+                setattr(self.points, f"{paint}_colormap", view.colormap)
+                setattr(self.points, f"{paint}_contrast_limits", key[1])
+                setattr(self.points, f"{paint}_color", "value")
+                setattr(self.points, f"{clear}_color", [0.0, 0.0, 0.0, 0.0])
                 self._marker_colours = key
         self.points.refresh()
 
@@ -234,7 +246,7 @@ class SpotViewController:
 
         @thread_worker
         def build():
-            return values, view.pyramid_of(values), view.contrast_limits_of(values)
+            return values, view.pyramid_of(values), view.limits_for(values)
 
         worker = build()
         worker.returned.connect(self._show_pyramid)
@@ -291,16 +303,34 @@ def install_spot_views(viewer) -> None:
         _pair(viewer, layer)
 
 
-def colour_spots(layer, values: np.ndarray, label: str) -> bool:
+def colour_spots(layer, values: np.ndarray, label: str, colormap: str | None = None,
+                 limits: tuple[float, float] | None = None, filled: bool = True) -> bool:
     """Colour a SpotView's raster and markers by ``values`` (e.g. a signature score).
 
-    Returns False when ``layer`` is a plain Points layer of every spot (the
-    caller colours its features as before).
+    ``colormap`` and ``limits`` are the dock's colour scale (the raster, the
+    markers and the raster's colour bar then read as the dock says); ``filled``
+    draws the markers filled, else as outlines.  Returns False when ``layer`` is
+    a plain Points layer of every spot (the caller colours its features as before).
     """
     view = layer.metadata.get(VIEW_KEY)
     if view is None:
         return False
-    view.set_values(values, label)
+    view.filled = filled
+    view.set_values(values, label, colormap, limits)
+    return True
+
+
+def set_colour_limits(layer, limits: tuple[float, float]) -> bool:
+    """Limits typed in the dock: the raster and the markers follow at once (no rebuild)."""
+    view = layer.metadata.get(VIEW_KEY)
+    if view is None:
+        return False
+    view.fixed_limits = (float(limits[0]), float(limits[1]))
+    for ctl in [c for cs in list(_CONTROLLERS.values()) for c in cs if c.view is view]:
+        ctl.image.contrast_limits_range = list(view.fixed_limits)
+        ctl.image.contrast_limits = list(view.fixed_limits)
+        ctl._marker_colours = None
+        ctl.refresh()
     return True
 
 

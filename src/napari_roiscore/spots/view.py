@@ -123,6 +123,14 @@ class SpotView:
         The spots' layer name (the raster layer is named after it).
     totals : numpy.ndarray or None
         Total counts per spot once summed (reused for gene colours).
+    colormap : str
+        napari colour map of the raster and the markers: the dock's map for the
+        quantity (e.g. diverging for a z-like score), viridis for total counts.
+    fixed_limits : (float, float) or None
+        Colour limits set by the dock (the ones its colour bar and "colour
+        from / to" show); None = 2nd-98th percentiles of the values.
+    filled : bool
+        Markers drawn filled (the dock's "spots drawn: filled") or as outlines.
     """
 
     spots: SpotTable
@@ -133,6 +141,9 @@ class SpotView:
     pixel_size_um: float | None = None
     name: str = "spots"
     totals: np.ndarray | None = field(default=None, repr=False)
+    colormap: str = "viridis"
+    fixed_limits: tuple[float, float] | None = None
+    filled: bool = True
     _listeners: list = field(default_factory=list, repr=False)
     _limits: tuple | None = field(default=None, repr=False)
 
@@ -168,7 +179,9 @@ class SpotView:
         return self.binning.pyramid(values)
 
     def contrast_limits(self) -> tuple[float, float]:
-        """2nd and 98th percentiles of the finite values (a flat range widened); cached per values."""
+        """The dock's limits, else the 2nd and 98th percentiles of the finite values (cached per values)."""
+        if self.fixed_limits is not None:
+            return self.fixed_limits
         if self.values is None:
             return 0.0, 1.0
         if self._limits is None or self._limits[0] is not self.values:
@@ -188,12 +201,24 @@ class SpotView:
         lo, hi = np.percentile(v, [2, 98]) if v.size > 50 else (v.min(), v.max())
         return (float(lo), float(hi)) if hi > lo else (float(lo) - 0.5, float(lo) + 0.5)
 
-    def set_values(self, values: np.ndarray, label: str) -> None:
-        """Colour by new values (e.g. a signature score): listeners rebuild only the raster."""
+    def limits_for(self, values: np.ndarray) -> tuple[float, float]:
+        """Colour limits for ``values``: the dock's when set, else their percentiles (any thread)."""
+        return self.fixed_limits if self.fixed_limits is not None else self.contrast_limits_of(values)
+
+    def set_values(self, values: np.ndarray, label: str, colormap: str | None = None,
+                   limits: tuple[float, float] | None = None) -> None:
+        """Colour by new values (e.g. a signature score): listeners rebuild only the raster.
+
+        ``colormap`` and ``limits`` are the dock's colour scale for the quantity, so
+        the raster, the markers and the colour bar read the same as the dock;
+        without them: viridis and the values' percentiles.
+        """
         values = np.asarray(values, dtype=np.float64)
         if values.shape != (self.spots.n_spots,):
             raise ValueError(f"{values.size} values for {self.spots.n_spots} spots")
         self.values, self.label = values, label
+        self.colormap = colormap or "viridis"
+        self.fixed_limits = (float(limits[0]), float(limits[1])) if limits is not None else None
         for fn in list(self._listeners):
             fn(self)
 
