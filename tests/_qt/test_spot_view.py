@@ -144,3 +144,19 @@ def test_the_dock_colours_the_raster_by_score_and_aligned_spots_move_it(make_nap
     assert lo == pytest.approx((xy[:, 1].min() + 100 + ctl.view.binning.side / 2,
                                 xy[:, 0].min() + 100 + ctl.view.binning.side / 2))
     np.testing.assert_allclose(image.translate, np.asarray(lo) * 0.5)
+
+
+def test_grid_text_says_one_pixel_per_bin_as_soon_as_zoomed_in(make_napari_viewer, qtbot):
+    """The canvas text names the level drawn at the new zoom, not the one of the previous frame."""
+    viewer = make_napari_viewer(show=True)
+    r, c = np.divmod(np.arange(60 * 1100), 1100)  # a strip wider than the coarsest level: 3 levels
+    xy = np.column_stack([c * 8.0, r * 8.0])
+    spots = _table(xy, shape="square", diameter=8.0, obs={"array_row": r, "array_col": c})
+    image, points, ctl = _open(viewer, spots, limit=1000, qtbot=qtbot)
+    viewer.reset_view()  # the whole strip: a coarse level
+    ctl.refresh()
+    qtbot.wait(200)
+    assert "mean of" in viewer.canvas.overlays.text.text
+    viewer.camera.zoom *= 200  # no draw in between
+    ctl.refresh()
+    assert "1 pixel per" in viewer.canvas.overlays.text.text, viewer.canvas.overlays.text.text

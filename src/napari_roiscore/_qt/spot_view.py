@@ -206,6 +206,8 @@ class SpotViewController:
         if self.image.locked_data_level != want:
             self.image.locked_data_level = want
         sampled = want is None and on_screen < 1
+        if want is None and on_screen >= 1:
+            return 0, False  # napari draws level 0 at this zoom (its data_level updates only on the next draw)
         return (want if want is not None else int(self.image.data_level)), sampled
 
     def _layers(self):
