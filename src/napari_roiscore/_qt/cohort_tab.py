@@ -19,14 +19,13 @@ from pathlib import Path
 
 import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, FloatSpinBox, Label, PushButton
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
-from qtpy.QtCore import Qt, Signal
-from qtpy.QtWidgets import (QAbstractItemView, QHeaderView, QProgressBar, QScrollArea, QSizePolicy, QSplitter,
-                            QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtCore import Signal
+from qtpy.QtWidgets import QProgressBar, QTableWidgetItem, QWidget
 
 from napari_roiscore._qt.plots import CohortPlot
 from napari_roiscore._qt.state import DockState
+from napari_roiscore._qt.tab_layout import read_only_table, run_in_background, scrolling_tab, wrap_labels
 from napari_roiscore.analysis.cohort import MARKERS
 from napari_roiscore.analysis.cohort_run import CohortRun, run_cohort
 from napari_roiscore.analysis.responder import RESEARCH_ONLY
@@ -122,18 +121,10 @@ class CohortTab(QWidget):
         self.box = Container(widgets=[self.research_note, self.manifest_edit, self.discovered_check,
                                       self.folds_combo, self.discover_in, self.run_button, self.message,
                                       self.fixed_threshold, self.threshold, self.marker_combo], labels=True)
-        for label in (self.research_note, self.message):  # wrap, never widen the dock
-            label.native.setWordWrap(True)
-            label.native.setMinimumWidth(50)
-            label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        wrap_labels(self.research_note, self.message)
         self.progress = QProgressBar()
         self.progress.setVisible(False)
-        self.table = QTableWidget(0, len(HEADERS))
-        self.table.setHorizontalHeaderLabels(HEADERS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.setMinimumHeight(120)
+        self.table = read_only_table(HEADERS, min_height=120)
         self.plot = CohortPlot()
         self._build_layout()
         self.run_button.changed.connect(lambda *_: self.start())
@@ -146,21 +137,7 @@ class CohortTab(QWidget):
         state.classes_changed.connect(self.discover_in.reset_choices)
 
     def _build_layout(self) -> None:
-        body = QWidget()  # in a scroll area: the tab never forces the dock taller
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        lay = QVBoxLayout(body)
-        lay.addWidget(self.box.native)
-        lay.addWidget(self.progress)
-        split = QSplitter(Qt.Orientation.Vertical)  # table above the plot; the user moves the border
-        split.addWidget(self.table)
-        split.addWidget(self.plot)
-        lay.addWidget(split, 1)
+        scrolling_tab(self, self.box.native, self.progress, self.table, self.plot)
 
     # -- inputs -------------------------------------------------------------
     def _classes(self, *_) -> list[str]:
@@ -203,25 +180,14 @@ class CohortTab(QWidget):
         how = "naive + cross-validated" if options["discovered_here"] else "as given"
         self._manifest_run = Path(path).name
         self.clear(f"validating {signature.label} ({method}, {how}) on {self._manifest_run}…")
-        self.run_button.enabled = False
         self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        self._worker = worker = create_worker(compute)
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        worker.start()
+        run_in_background(self, compute, self.progress)
 
     def _on_progress(self, done: int, total: int, text: str) -> None:
         if self.running:
             self.progress.setRange(0, max(total, 1))
             self.progress.setValue(done)
             self.progress.setFormat(f"{done}/{total}: {text}")
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self.run_button.enabled = True
-        self.progress.setVisible(False)
 
     def _on_error(self, err: Exception) -> None:
         self.message.value = f"cohort validation failed: {type(err).__name__}: {err}"

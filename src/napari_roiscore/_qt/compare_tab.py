@@ -5,9 +5,10 @@ from __future__ import annotations
 import pandas as pd
 from magicgui.widgets import CheckBox, Container, FloatSpinBox, Label
 from qtpy.QtCore import QTimer
-from qtpy.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from qtpy.QtWidgets import QTableWidgetItem, QVBoxLayout, QWidget
 
 from napari_roiscore._qt.state import DockState
+from napari_roiscore._qt.tab_layout import read_only_table
 from napari_roiscore.analysis.statistics import compare_rois
 from napari_roiscore.errors import RoiScoreError
 
@@ -30,11 +31,7 @@ class CompareTab(QWidget):
                                                 min=-100, max=100, step=0.05)
         self.compare_box = Container(widgets=[self.compare_text, self.responder_check,
                                               self.responder_threshold], labels=True)
-        self.compare_table = QTableWidget(0, 6)
-        self.compare_table.setHorizontalHeaderLabels(["class", "ROIs", "spots", "mean", "median", "mean ROI"])
-        self.compare_table.verticalHeader().setVisible(False)
-        self.compare_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.compare_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.compare_table = read_only_table(["class", "ROIs", "spots", "mean", "median", "mean ROI"], stretch=True)
         lay = QVBoxLayout(self)
         lay.addWidget(self.compare_box.native)
         lay.addWidget(self.compare_table)

@@ -20,15 +20,14 @@ import numpy as np
 from magicgui.widgets import CheckBox, ComboBox, Container, Label, PushButton
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
-from napari.qt.threading import create_worker
 from napari.utils.notifications import show_info, show_warning
 from qtpy.QtCore import QItemSelectionModel, Qt
-from qtpy.QtWidgets import (QAbstractItemView, QFileDialog, QHeaderView, QProgressBar, QScrollArea, QSizePolicy,
-                            QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import QAbstractItemView, QFileDialog, QProgressBar, QTableWidgetItem, QWidget
 
 from napari_roiscore._qt.de_signature import SignatureFromGenes
 from napari_roiscore._qt.spot_colours import SpotColours
 from napari_roiscore._qt.state import DockState
+from napari_roiscore._qt.tab_layout import read_only_table, run_in_background, scrolling_tab, wrap_labels
 from napari_roiscore.analysis.differential import RESEARCH_ONLY, DEResult, differential_expression
 from napari_roiscore.analysis.pseudobulk_samples import roi_pseudobulk, split_by_slide
 from napari_roiscore.analysis.volcano import draw_volcano, volcano_points
@@ -130,40 +129,18 @@ class DEPanel(QWidget):
         self.message = Label(value="choose two ROI classes and run (research use only)")
         self.box = Container(widgets=[self.research_note, self.group_a, self.group_b, self.unit_combo,
                                       self.descriptive_check, self.run_button, self.message], labels=True)
-        for label in (self.research_note, self.message):  # wrap, never widen the dock
-            label.native.setWordWrap(True)
-            label.native.setMinimumWidth(50)
-            label.native.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Minimum)
+        wrap_labels(self.research_note, self.message)
         self.busy = QProgressBar()
         self.busy.setRange(0, 0)  # busy indicator: PyDESeq2 gives no progress
         self.busy.setVisible(False)
-        self.table = QTableWidget(0, len(HEADERS))
-        self.table.setHorizontalHeaderLabels(HEADERS)
-        self.table.verticalHeader().setVisible(False)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table = read_only_table(HEADERS, stretch=True, min_height=150)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # genes for a signature
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSortingEnabled(True)
         self.figure = Figure(figsize=(4, 3), dpi=90)
         self.canvas = FigureCanvasQTAgg(self.figure)
         self.canvas.setMinimumHeight(200)
-        self.table.setMinimumHeight(150)
-        body = QWidget()  # in a scroll area: the tab never forces the dock taller (the canvas keeps its room)
-        scroll = QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        scroll.setWidget(body)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.addWidget(scroll)
-        lay = QVBoxLayout(body)
-        lay.addWidget(self.box.native)
-        lay.addWidget(self.busy)
-        split = QSplitter(Qt.Orientation.Vertical)  # table above the volcano; the user moves the border
-        split.addWidget(self.table)
-        split.addWidget(self.canvas)
-        lay.addWidget(split, 1)
+        lay = scrolling_tab(self, self.box.native, self.busy, self.table, self.canvas)  # table above the volcano
         self.genes = SignatureFromGenes(self)
         lay.addWidget(self.genes.container.native)
         lay.addWidget(self.export_button.native)
@@ -217,18 +194,7 @@ class DEPanel(QWidget):
 
         self.clear(f"computing {a} vs {b} (PyDESeq2)…")
         self._run_rois = rois_fingerprint(rois)
-        self.run_button.enabled = False
-        self.busy.setVisible(True)
-        self._worker = worker = create_worker(compute)
-        worker.returned.connect(self._on_done)
-        worker.errored.connect(self._on_error)
-        worker.finished.connect(self._on_finished)
-        worker.start()
-
-    def _on_finished(self) -> None:
-        self._worker = None
-        self.run_button.enabled = True
-        self.busy.setVisible(False)
+        run_in_background(self, compute, self.busy)
 
     def _on_error(self, err: Exception) -> None:
         self.message.value = f"differential expression failed: {type(err).__name__}: {err}"
