@@ -86,9 +86,12 @@ def run_one(kind: str, n: int, mode: str) -> dict:
 
     from napari_roiscore._layer_data import spots_layer, spots_layers
     from napari_roiscore._qt.spot_view import controller_of, install_spot_views
+    from napari_roiscore._qt.warm_up import start_units, wait_units
     from napari_roiscore.scoring.scorer import RoiScorer
     from napari_roiscore.scoring.signature import EXAMPLE_PANEL
 
+    if mode == "ours":
+        start_units()  # as the reader does when it starts reading (napari's unit registry, in a thread)
     t = time.perf_counter()
     spots = grid_slide(n) if kind == "grid" else cell_slide(n)
     gen_s = time.perf_counter() - t
@@ -98,6 +101,7 @@ def run_one(kind: str, n: int, mode: str) -> dict:
     for _ in range(20):
         app.processEvents()
     install_spot_views(viewer)
+    wait_units()  # as the reader does before returning its layers
     beat = _Heartbeat()
     draws = []  # times the canvas was painted (by the event loop, as in use)
     viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(  # "last": after the scene is drawn
