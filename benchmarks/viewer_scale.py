@@ -13,7 +13,8 @@ Timed: first frame (layers built + added + the first full canvas render; for
 ours that is the placeholder), the preview and the full raster on screen (both
 built in a worker while the GUI runs), the longest GUI-thread block while
 opening (a 5 ms QTimer heartbeat: its longest gap, the synchronous adding of
-the layers included),
+the layers included; napari's unit registry is set up in a thread while the
+slide is generated, as the reader does while it reads),
 redraw while panning/zooming (camera moved, our camera callback run, canvas
 rendered via ``viewer.screenshot``; median and longest of a fixed
 whole-slide → cellular zoom-and-pan path), the ROI drag step to the table
@@ -86,9 +87,11 @@ def run_one(kind: str, n: int, mode: str) -> dict:
 
     from napari_roiscore._layer_data import spots_layer, spots_layers
     from napari_roiscore._qt.spot_view import controller_of, install_spot_views
+    from napari_roiscore._qt.warm_up import start_units, wait_units
     from napari_roiscore.scoring.scorer import RoiScorer
     from napari_roiscore.scoring.signature import EXAMPLE_PANEL
 
+    start_units()  # as the reader does when it starts reading any file (napari's unit registry, in a thread)
     t = time.perf_counter()
     spots = grid_slide(n) if kind == "grid" else cell_slide(n)
     gen_s = time.perf_counter() - t
@@ -98,6 +101,7 @@ def run_one(kind: str, n: int, mode: str) -> dict:
     for _ in range(20):
         app.processEvents()
     install_spot_views(viewer)
+    wait_units()  # as the reader does before returning its layers
     beat = _Heartbeat()
     draws = []  # times the canvas was painted (by the event loop, as in use)
     viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(  # "last": after the scene is drawn

@@ -160,3 +160,53 @@ def test_grid_text_says_one_pixel_per_bin_as_soon_as_zoomed_in(make_napari_viewe
     viewer.camera.zoom *= 200  # no draw in between
     ctl.refresh()
     assert "1 pixel per" in viewer.canvas.overlays.text.text, viewer.canvas.overlays.text.text
+
+
+def test_gene_colour_of_a_large_table_is_computed_in_a_worker_while_the_gui_answers(
+        make_napari_viewer, qtbot, monkeypatch):
+    import threading
+
+    from gui_helpers import scores_ready
+    from qtpy.QtCore import QTimer
+
+    from napari_roiscore._qt import spot_colours
+    from napari_roiscore.spots.gene_values import gene_values
+    from napari_roiscore.spots.view import total_counts
+
+    viewer = make_napari_viewer(show=True)
+    spots = _table(np.random.default_rng(4).uniform(0, 4000, (8000, 2)))
+    image, points, ctl = _open(viewer, spots, limit=500, qtbot=qtbot)
+    viewer.add_shapes([np.array([[1000, 1000], [1000, 2000], [2000, 2000], [2000, 1000]]) * 0.5],
+                      shape_type="polygon", name="ROIs", scale=(1, 1),
+                      features={"name": ["001"], "class": ["tumour"], "holes": [""]})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
+    qtbot.waitUntil(lambda: ctl.recoloured >= 1, timeout=30_000)
+    gate, where = threading.Event(), []
+
+    def held(*args, **kwargs):  # the real computation, held until the test has looked at the GUI
+        where.append(threading.current_thread() is threading.main_thread())
+        gate.wait(60)
+        return gene_values(*args, **kwargs)
+
+    monkeypatch.setattr(spot_colours, "gene_values", held)
+    recoloured = ctl.recoloured
+    widget.spot_colours.colour_by_gene("CD68")
+    ticks = []
+    beat = QTimer()
+    beat.timeout.connect(lambda: ticks.append(1))
+    beat.start(10)
+    qtbot.waitUntil(lambda: bool(where) and len(ticks) >= 5, timeout=30_000)  # the GUI answers meanwhile
+    beat.stop()
+    assert where == [False]  # computed in a worker thread, not on the GUI thread
+    assert "CD68" not in points.metadata[VIEW_KEY].label  # not coloured yet
+    gate.set()
+    qtbot.waitUntil(lambda: "CD68" in points.metadata[VIEW_KEY].label and ctl.recoloured > recoloured,
+                    timeout=30_000)
+    view = points.metadata[VIEW_KEY]
+    want = gene_values(spots, spots.gene_names.index("CD68"), normalised=True, totals=total_counts(spots))
+    np.testing.assert_allclose(view.values, want)
+    assert "CD68" in viewer.canvas.overlays.text.text
+    assert widget.spot_colours.scale is not None and "CD68" in widget.spot_colours.scale.label
+    # the dock's colour scale for a gene (sequential), on the raster too
+    assert image.colormap.name == widget.spot_colours.scale.colormap

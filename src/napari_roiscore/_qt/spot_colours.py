@@ -84,6 +84,8 @@ class SpotColours:
         self._setting_limits = False
         self._gene_cols: list[str] = []
         self._totals: tuple[int, np.ndarray] | None = None  # (id of the spot table, counts per spot)
+        self._gene_request: tuple | None = None  # the large-table gene colouring wanted (worker result)
+        self._gene_worker = None
         self.by_combo = ComboBox(label="colour spots by", choices=BY_CHOICES, value="score")
         self.gene_edit = LineEdit(label="gene")
         self.gene_edit.native.setPlaceholderText("type a gene (completes)")
@@ -209,24 +211,16 @@ class SpotColours:
 
     def _apply_view(self, layer: Points, by: str) -> None:
         """Colour a large table's raster + markers view (every spot, no subsampling)."""
-        from napari_roiscore._qt.spot_view import colour_spots
-
         spots = layer.metadata[SPOTS_KEY]
         scale = None
-
-        def draw(values: np.ndarray, scale: ColourScale) -> ColourScale:
-            scale = self._readable_on_image(scale)  # the raster and markers use the dock's scale
-            colour_spots(layer, values, scale.label, scale.colormap, (scale.low, scale.high),
-                         filled=self.style_combo.value == "filled")
-            return scale
-
+        self._gene_request = None  # a gene still computing is no longer wanted (unless asked again below)
         try:
             if by == "score" and self.state.scores is not None and len(self.state.scores.values) == spots.n_spots:
-                scale = draw(self.state.scores.values, _score_scale(self.state.scores))
+                scale = self._draw_view(layer, self.state.scores.values, _score_scale(self.state.scores))
             elif by == "gene" and self.gene_edit.value.strip():
-                idx = gene_index(spots, self.gene_edit.value.strip())
-                values = gene_values(spots, idx, normalised=True, totals=self._spot_totals(spots))
-                scale = draw(values, gene_scale(values, spots.gene_names[idx]))
+                idx = gene_index(spots, self.gene_edit.value.strip())  # an unknown gene: said at once
+                self._gene_in_worker(layer, spots, idx)
+                return  # the colour scale is shown when the worker returns
             elif by == "ROI":
                 self.state.report(RoiScoreError(
                     f"Colouring by ROI is not offered for large tables ({spots.n_spots:,} spots).",
@@ -234,6 +228,52 @@ class SpotColours:
         except RoiScoreError as err:
             self.state.report(err)
         self._show_scale(scale)
+
+    def _draw_view(self, layer: Points, values: np.ndarray, scale: ColourScale) -> ColourScale:
+        """Colour a large table's view with the dock's scale (raster, markers, colour bar alike)."""
+        from napari_roiscore._qt.spot_view import colour_spots
+
+        scale = self._readable_on_image(scale)
+        colour_spots(layer, values, scale.label, scale.colormap, (scale.low, scale.high),
+                     filled=self.style_combo.value == "filled")
+        return scale
+
+    def _gene_in_worker(self, layer: Points, spots, idx: int) -> None:
+        """A large table's gene values (one column of millions of spots) in a worker thread.
+
+        On return (GUI thread) the view gets the values, whose raster is rebuilt
+        in the view's own worker (``_qt/spot_view.py``); a result that is no
+        longer wanted (another gene, quantity or table meanwhile) is dropped.
+        """
+        from napari.qt.threading import thread_worker
+
+        view = layer.metadata.get(VIEW_KEY)
+        totals = view.totals if view is not None and view.spots is spots else None
+        if totals is None and self._totals is not None and self._totals[0] == id(spots):
+            totals = self._totals[1]
+        request = (id(layer), id(spots), idx)
+        self._gene_request = request
+
+        @thread_worker(progress={"total": 0, "desc": f"Colouring by {spots.gene_names[idx]}"})
+        def compute():
+            sums = totals if totals is not None else total_counts(spots)
+            values = gene_values(spots, idx, normalised=True, totals=sums)
+            return sums, values, gene_scale(values, spots.gene_names[idx])
+
+        def _returned(result) -> None:
+            sums, values, scale = result
+            if totals is None:
+                self._totals = (id(spots), sums)
+            if (self._gene_request != request or self.state.spots_layer is not layer
+                    or layer.metadata.get(SPOTS_KEY) is not spots or self.by_combo.value != "gene"):
+                return  # something else is coloured now
+            self._show_scale(self._draw_view(layer, values, scale))
+
+        worker = compute()
+        worker.returned.connect(_returned)
+        worker.errored.connect(self.state.report)
+        self._gene_worker = worker  # kept alive until it returns
+        worker.start()
 
     def _quantity(self, layer: Points, by: str) -> tuple[str | None, np.ndarray | None, ColourScale | None]:
         state = self.state

@@ -29,6 +29,7 @@ from qtpy.QtCore import QTimer
 
 from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY, raster_name
 from napari_roiscore._qt.raster_worker import show_raster, start_build
+from napari_roiscore._qt.warm_up import GlyphWarmer
 from napari_roiscore.spots.view import SpotView
 from napari_roiscore.spots.view_build import BuiltView, RasterImage
 
@@ -79,12 +80,17 @@ class SpotViewController:
         image.events.visible.connect(self._schedule)
         view.on_values(self._values_changed)
         self._overlay = _text_overlay(viewer)
-        self._overlay.visible = True
         self._overlay.font_size = 12
+        # shown once its glyphs are rendered (a few per loop turn), not in one long first paint
+        _glyphs(viewer).when_ready(self._show_overlay)
         viewer.layers.events.removed.connect(self._on_removed)
         if not view.built:
             self.rebuild(view)
         self._schedule()
+
+    def _show_overlay(self) -> None:
+        if self._viewer() is not None:
+            self._overlay.visible = True
 
     # -- building the raster (worker) ------------------------------------------
     def rebuild(self, view: SpotView) -> None:
@@ -289,6 +295,14 @@ def _pair(viewer, layer) -> None:
 
 _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _INSTALLED: weakref.WeakSet = weakref.WeakSet()
+_GLYPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _glyphs(viewer) -> GlyphWarmer:
+    """The viewer's overlay glyph warmer (started by :func:`install_spot_views`)."""
+    if viewer not in _GLYPHS:
+        _GLYPHS[viewer] = GlyphWarmer(viewer)
+    return _GLYPHS[viewer]
 
 
 def _controllers(viewer) -> list:
@@ -300,6 +314,7 @@ def install_spot_views(viewer) -> None:
     if viewer in _INSTALLED:
         return
     _INSTALLED.add(viewer)
+    _glyphs(viewer)  # the overlay's glyphs, rendered a few per loop turn from now on
     viewer.layers.events.inserted.connect(lambda event: _pair(viewer, event.value))
     for layer in list(viewer.layers):
         _pair(viewer, layer)

@@ -1,0 +1,113 @@
+"""Once-per-session costs of napari paid before they would freeze the GUI.
+
+Measured when a large spot table opens (1M bins, software OpenGL): the first
+napari layer of a session sets up pint's unit registry (~0.38 s, parsing its
+definitions file), and the first paint of the canvas text overlay renders the
+glyph of each new character (~6 ms each, 40-50 characters: ~0.28 s).  Both
+would block the GUI thread in one piece.
+
+* :func:`start_units` sets up the unit registry in a background thread (the
+  reader starts it when it begins reading; :func:`wait_units` joins it before
+  the layers are returned, so napari never touches a half-built registry);
+* :class:`GlyphWarmer` renders the overlay's glyphs a few per event-loop turn
+  and calls back when the text can be shown without a long paint.
+"""
+
+from __future__ import annotations
+
+import string
+import threading
+from collections.abc import Callable
+
+from qtpy.QtCore import QTimer
+
+__all__ = ["OVERLAY_CHARACTERS", "GlyphWarmer", "start_units", "wait_units"]
+
+_UNITS: dict[str, threading.Thread] = {}
+_UNITS_LOCK = threading.Lock()
+
+
+def _set_up_units() -> None:
+    import pint
+
+    pint.get_application_registry().pixel  # noqa: B018 - the first attribute parses the definitions
+
+
+def start_units() -> None:
+    """Set up pint's unit registry (as napari's layers use it) in a background thread, once."""
+    with _UNITS_LOCK:
+        if "thread" not in _UNITS:
+            _UNITS["thread"] = threading.Thread(target=_set_up_units, name="roiscore-units", daemon=True)
+            _UNITS["thread"].start()
+
+
+def wait_units(timeout: float = 30.0) -> None:
+    """Wait for :func:`start_units` (if it was started) to finish."""
+    thread = _UNITS.get("thread")
+    if thread is not None:
+        thread.join(timeout)
+
+
+#: characters of the spot-view overlay texts (labels add a few more, loaded when drawn); first
+#: those vispy measures the line height with, drawn with any text (even an empty one)
+OVERLAY_CHARACTERS = "ÅÉÑŐjgpqy " + string.ascii_letters + string.digits + " .,:;()+-–/%×·…µ"
+#: glyphs rendered per event-loop turn (~6 ms each with software rendering)
+GLYPHS_PER_TURN = 3
+
+
+def _overlay_font(viewer):
+    """The texture font of the viewer's canvas text overlay (napari >= 0.6), or None."""
+    try:
+        info = viewer.window._qt_viewer.canvas.font_info
+        info = info() if callable(info) else info  # a method in napari 0.9
+        return info.font_manager.get_font(info.face)
+    except AttributeError:  # another napari: nothing to warm, glyphs load when drawn
+        return None
+
+
+class GlyphWarmer:
+    """Render the overlay font's glyphs a few per event-loop turn, then call back.
+
+    Parameters
+    ----------
+    viewer : napari.Viewer
+    characters : str
+        Glyphs to render (those already rendered are skipped).
+    """
+
+    def __init__(self, viewer, characters: str = OVERLAY_CHARACTERS) -> None:
+        self._font = _overlay_font(viewer)
+        glyphs = getattr(self._font, "_glyphs", {})
+        self._todo = [c for c in dict.fromkeys(characters) if c not in glyphs]
+        self._done: list[Callable[[], None]] = []
+        self._timer = QTimer()
+        self._timer.setInterval(0)
+        self._timer.timeout.connect(self._turn)
+        if self._font is not None and self._todo:
+            self._timer.start()
+
+    @property
+    def ready(self) -> bool:
+        """Every glyph rendered (or nothing to warm)."""
+        return not self._timer.isActive()
+
+    def when_ready(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` once every glyph is rendered (now, if they are)."""
+        if self.ready:
+            callback()
+        else:
+            self._done.append(callback)
+
+    def _turn(self) -> None:
+        for _ in range(GLYPHS_PER_TURN):
+            if not self._todo:
+                break
+            try:
+                self._font[self._todo.pop(0)]  # renders and stores the glyph
+            except Exception:  # noqa: BLE001 - a glyph the font cannot render is drawn (or not) by napari
+                pass
+        if not self._todo:
+            self._timer.stop()
+            done, self._done = self._done, []
+            for callback in done:
+                callback()
