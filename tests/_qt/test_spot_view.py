@@ -48,6 +48,23 @@ def _visible(viewer, xy):
     return np.flatnonzero(np.all((yx >= c - half) & (yx <= c + half), axis=1))
 
 
+
+def _scored_in_the_dock(make_napari_viewer, qtbot, seed: int):
+    """8,000 spots as a raster view (markers above 500 in view), one ROI, the dock scored."""
+    from gui_helpers import scores_ready
+
+    viewer = make_napari_viewer(show=True)
+    spots = _table(np.random.default_rng(seed).uniform(0, 4000, (8000, 2)))
+    image, points, ctl = _open(viewer, spots, limit=500, qtbot=qtbot)
+    viewer.add_shapes([np.array([[1000, 1000], [1000, 2000], [2000, 2000], [2000, 1000]]) * 0.5],
+                      shape_type="polygon", name="ROIs", scale=(1, 1),
+                      features={"name": ["001"], "class": ["tumour"], "holes": [""]})
+    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
+    qtbot.waitUntil(lambda: ctl.recoloured >= 1, timeout=30_000)
+    return viewer, spots, image, points, ctl, widget
+
+
 def test_irregular_cells_switch_from_tile_means_to_every_marker(make_napari_viewer, qtbot):
     viewer = make_napari_viewer(show=True)
     xy = np.random.default_rng(1).uniform(0, 4000, (20_000, 2))
@@ -116,21 +133,11 @@ def test_opening_a_large_h5ad_draws_a_raster_and_follows_the_camera(make_napari_
 
 
 def test_the_dock_colours_the_raster_by_score_and_aligned_spots_move_it(make_napari_viewer, qtbot):
-    from gui_helpers import scores_ready
-
     from napari_roiscore._qt.registration import AlignSpotsWidget
     from napari_roiscore.spots.table import SpotTable as Table
 
-    viewer = make_napari_viewer(show=True)
-    xy = np.random.default_rng(3).uniform(0, 4000, (8000, 2))
-    spots = _table(xy)
-    image, points, ctl = _open(viewer, spots, limit=500, qtbot=qtbot)
-    viewer.add_shapes([np.array([[1000, 1000], [1000, 2000], [2000, 2000], [2000, 1000]]) * 0.5],
-                      shape_type="polygon", name="ROIs", scale=(1, 1),
-                      features={"name": ["001"], "class": ["tumour"], "holes": [""]})
-    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
-    qtbot.waitUntil(lambda: ctl.recoloured >= 1, timeout=30_000)
+    viewer, spots, image, points, ctl, widget = _scored_in_the_dock(make_napari_viewer, qtbot, seed=3)
+    xy = spots.xy
     view = points.metadata[VIEW_KEY]
     assert view.label != "total counts"  # coloured by the signature score
     assert np.isfinite(view.values).sum() > 0
@@ -166,22 +173,13 @@ def test_gene_colour_of_a_large_table_is_computed_in_a_worker_while_the_gui_answ
         make_napari_viewer, qtbot, monkeypatch):
     import threading
 
-    from gui_helpers import scores_ready
     from qtpy.QtCore import QTimer
 
     from napari_roiscore._qt import spot_colours
     from napari_roiscore.spots.gene_values import gene_values
     from napari_roiscore.spots.view import total_counts
 
-    viewer = make_napari_viewer(show=True)
-    spots = _table(np.random.default_rng(4).uniform(0, 4000, (8000, 2)))
-    image, points, ctl = _open(viewer, spots, limit=500, qtbot=qtbot)
-    viewer.add_shapes([np.array([[1000, 1000], [1000, 2000], [2000, 2000], [2000, 1000]]) * 0.5],
-                      shape_type="polygon", name="ROIs", scale=(1, 1),
-                      features={"name": ["001"], "class": ["tumour"], "holes": [""]})
-    _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
-    qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
-    qtbot.waitUntil(lambda: ctl.recoloured >= 1, timeout=30_000)
+    viewer, spots, image, points, ctl, widget = _scored_in_the_dock(make_napari_viewer, qtbot, seed=4)
     gate, where = threading.Event(), []
 
     def held(*args, **kwargs):  # the real computation, held until the test has looked at the GUI
