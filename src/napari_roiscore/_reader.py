@@ -237,7 +237,7 @@ def _ask_pixel_size(p: Path) -> float | None:
 def read_paths(path: str | list[str]) -> list[tuple]:
     """Read each path into layer data; bad files raise :class:`RoiScoreError`."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
-    units = _set_up_units()
+    units = _units_in_background()
     layers = []
     bar = _Progress(len(paths), "napari-roiscore: opening")
     try:
@@ -253,7 +253,7 @@ def read_paths(path: str | list[str]) -> list[tuple]:
     return layers
 
 
-def _set_up_units() -> Callable[[], None] | None:
+def _units_in_background() -> Callable[[], None] | None:
     """In napari: set up its unit registry (~0.4 s, once) in a thread while the files are read."""
     if "napari" not in sys.modules:
         return None

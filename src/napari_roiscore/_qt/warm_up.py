@@ -23,7 +23,7 @@ from qtpy.QtCore import QTimer
 
 __all__ = ["OVERLAY_CHARACTERS", "GlyphWarmer", "start_units", "wait_units"]
 
-_UNITS: dict[str, threading.Thread] = {}
+_units_thread: threading.Thread | None = None
 _UNITS_LOCK = threading.Lock()
 
 
@@ -35,17 +35,17 @@ def _set_up_units() -> None:
 
 def start_units() -> None:
     """Set up pint's unit registry (as napari's layers use it) in a background thread, once."""
+    global _units_thread
     with _UNITS_LOCK:
-        if "thread" not in _UNITS:
-            _UNITS["thread"] = threading.Thread(target=_set_up_units, name="roiscore-units", daemon=True)
-            _UNITS["thread"].start()
+        if _units_thread is None:
+            _units_thread = threading.Thread(target=_set_up_units, name="roiscore-units", daemon=True)
+            _units_thread.start()
 
 
 def wait_units(timeout: float = 30.0) -> None:
     """Wait for :func:`start_units` (if it was started) to finish."""
-    thread = _UNITS.get("thread")
-    if thread is not None:
-        thread.join(timeout)
+    if _units_thread is not None:
+        _units_thread.join(timeout)
 
 
 #: characters of the spot-view overlay texts (labels add a few more, loaded when drawn); first
