@@ -78,6 +78,87 @@ def _camera_path(viewer):
     return steps
 
 
+def _slide_file(kind: str, n: int, folder: str) -> str:
+    """The generated slide written as an .h5ad (outside the timed part)."""
+    sys.path.insert(0, HERE)
+    from _large_slides import cell_slide, grid_slide
+
+    path = os.path.join(folder, f"{kind}_{n}.h5ad")
+    if not os.path.exists(path):
+        spots = grid_slide(n) if kind == "grid" else cell_slide(n)
+        a = spots.adata
+        a.uns["spatial"] = {"slide": {"scalefactors": {"spot_diameter_fullres": spots.diameter_px}}}
+        a.uns["roiscore"] = {"pixel_size_um": spots.pixel_size_um, "spot_shape": spots.shape}
+        a.write_h5ad(path)
+    return path
+
+
+def run_file(kind: str, n: int, mode: str, folder: str) -> dict:
+    """File ▸ Open of the slide's .h5ad: ``file`` from the running event loop (read in a worker),
+    ``file_sync`` as a script does before ``napari.run()`` (read on the GUI thread: the previous
+    behaviour of File ▸ Open).  Timed from the open to the full raster painted."""
+    import napari
+    from qtpy.QtCore import QEventLoop, QTimer
+    from qtpy.QtWidgets import QApplication
+
+    from napari_roiscore._qt.spot_view import controller_of
+
+    path = _slide_file(kind, n, folder)
+    viewer = napari.Viewer(show=True)
+    viewer.window._qt_window.resize(1400, 1000)
+    app = QApplication.instance()
+    t = time.perf_counter()
+    while time.perf_counter() - t < 1.5:  # the window settles (first paints) before the open
+        app.processEvents()
+        time.sleep(0.01)
+    draws: list[float] = []
+    viewer.window._qt_viewer.canvas._scene_canvas.events.draw.connect(
+        lambda e: draws.append(time.perf_counter()), position="last")
+    beat = _Heartbeat()
+    loop = QEventLoop()
+    marks: dict[str, float] = {}
+
+    def open_it() -> None:
+        marks["open"] = time.perf_counter()
+        viewer.open(path, plugin="napari-roiscore")
+        marks["returned"] = time.perf_counter()
+
+    viewer.layers.events.inserted.connect(lambda e: marks.setdefault("layers", time.perf_counter()))
+
+    def watch() -> None:
+        now = time.perf_counter()
+        layers = list(viewer.layers)
+        ctl = controller_of(viewer, layers[-1]) if len(layers) == 2 else None
+        if ctl is not None and ctl.stage == "full" and "full" not in marks:
+            marks["full"] = now
+        if "full" in marks and any(d > marks["full"] for d in draws) and now - marks["full"] > 0.5:
+            loop.quit()  # the full raster painted, and half a second of settling watched
+        elif now - marks.get("open", now) > 600:
+            loop.quit()
+
+    poll = QTimer()
+    poll.setInterval(20)
+    poll.timeout.connect(watch)
+    beat.start()
+    if mode == "file":
+        QTimer.singleShot(0, open_it)  # from the running event loop, as File ▸ Open
+    else:
+        open_it()  # no event loop running: napari's synchronous path (the reader reads here)
+        beat.start()  # (the heartbeat cannot tick during a call made outside the loop)
+        beat.longest = marks["returned"] - marks["open"]
+    poll.start()
+    loop.exec()
+    poll.stop()
+    block = beat.stop()
+    t0 = marks["open"]
+    first = min((d for d in draws if d > marks.get("layers", t0)), default=float("nan")) - t0
+    full = min((d for d in draws if d > marks.get("full", float("inf"))), default=float("nan")) - t0
+    viewer.close()
+    return {"kind": kind, "n": n, "mode": mode, "open_return_s": marks["returned"] - t0,
+            "first_s": first, "full_s": full, "block_s": block,
+            "rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
+
+
 def run_one(kind: str, n: int, mode: str) -> dict:
     import napari
     from qtpy.QtWidgets import QApplication
@@ -207,8 +288,34 @@ class _Heartbeat:
         return self.longest
 
 
-def _child(kind: str, n: int, mode: str, timeout: float) -> dict | None:
-    cmd = [sys.executable, __file__, "--child", kind, str(n), mode]
+def _files(args) -> None:
+    """The --files table: each slide opened both ways, each run in its own process."""
+    os.makedirs(args.folder, exist_ok=True)
+    print("viewer_scale --files: File > Open of a generated .h5ad, shown window (Xvfb, software OpenGL); s, GB")
+    print(f"{'slide':>6} {'spots':>10} {'mode':>9} {'returns':>7} {'first':>6} {'full':>6} {'block':>6} {'RSS':>5}")
+    for kind in args.kinds:
+        for n in args.sizes:
+            rows = {}
+            for mode in ("file_sync", "file"):
+                r = _child(kind, n, mode, args.timeout, ["--folder", args.folder])
+                rows[mode] = r
+                if "error" in r:
+                    print(f"{kind:>6} {n:>10,} {mode:>9}  failed: {r['error']}")
+                    continue
+                print(f"{kind:>6} {n:>10,} {mode:>9} {r['open_return_s']:>7.2f} {r['first_s']:>6.2f} "
+                      f"{r['full_s']:>6.2f} {r['block_s']:>6.2f} {r['rss_gb']:>5.2f}", flush=True)
+            if all("error" not in r for r in rows.values()):
+                a, b = rows["file_sync"], rows["file"]
+                print(f"{'':>6} {'':>10} ratio  longest GUI block {a['block_s'] / b['block_s']:.1f}x shorter, "
+                      f"full raster {a['full_s'] / b['full_s']:.2f}x (read on the GUI thread / in a worker)")
+    print("returns = viewer.open returned (the GUI thread is free again); first = first paint after the first "
+          "layer came; full = the full raster painted; block = longest time the GUI thread did not answer "
+          "(5 ms heartbeat) from the open until 0.5 s after the full raster (file_sync: the synchronous open "
+          "itself included)")
+
+
+def _child(kind: str, n: int, mode: str, timeout: float, extra: list[str] = ()) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", kind, str(n), mode, *extra]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -226,12 +333,23 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="only our views (e.g. at 11M)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     ap.add_argument("--timeout", type=float, default=1200)
+    ap.add_argument("--files", action="store_true",
+                    help="File > Open of .h5ad slides: read in a worker (from the running window) "
+                         "against read on the GUI thread (as before), longest GUI block included")
+    ap.add_argument("--folder", default=os.path.join(os.environ.get("TMPDIR", "/tmp"), "roiscore_viewer_scale"),
+                    help="where --files writes the generated .h5ad slides (kept for re-runs)")
     ap.add_argument("--baseline-limit", type=float, default=BASELINE_LIMIT_S,
                     help="skip the Points baseline when its first frame is estimated above this (s)")
     args = ap.parse_args()
     if args.child:
         kind, n, mode = args.child
-        print(json.dumps(run_one(kind, int(n), mode)))
+        if mode.startswith("file"):
+            print(json.dumps(run_file(kind, int(n), mode, args.folder)))
+        else:
+            print(json.dumps(run_one(kind, int(n), mode)))
+        return
+    if args.files:
+        _files(args)
         return
     print("viewer_scale: generated slides, shown window (Xvfb, software OpenGL); times in s, RSS in GB")
     print(f"{'slide':>6} {'spots':>10} {'mode':>6} {'first':>7} {'prevw':>6} {'full':>6} {'block':>6} {'bld':>5} "

@@ -103,3 +103,27 @@ def run_de(qtbot, panel) -> None:
     assert panel.running and panel.busy.isVisibleTo(panel) and not panel.run_button.enabled  # not blocking
     qtbot.waitUntil(lambda: not panel.running, timeout=180_000)
     assert not panel.busy.isVisibleTo(panel) and panel.run_button.enabled
+
+
+# -- opening files as the user does (tests/_qt/test_background_open.py) ----------------------------------
+
+def open_from_window(viewer, path, plugin: str = "napari-roiscore"):
+    """``viewer.open(path)`` called from inside the running Qt event loop, as napari's
+    File ▸ Open and drag and drop call it; returns what ``viewer.open`` returned."""
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    loop, out = QEventLoop(), {}
+
+    def go() -> None:
+        try:
+            out["layers"] = viewer.open(str(path), plugin=plugin)
+        except Exception as err:  # noqa: BLE001 - handed to the test
+            out["error"] = err
+        finally:
+            loop.quit()
+
+    QTimer.singleShot(0, go)
+    loop.exec()
+    if "error" in out:
+        raise out["error"]
+    return out["layers"]

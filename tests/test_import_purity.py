@@ -58,3 +58,29 @@ def test_core_layers_do_not_reach_up_into_the_command_line():
                 bad += [f"{path.relative_to(root)}:{node.lineno} imports {n}" for n in names
                         if n.startswith(("napari_roiscore.cli", "napari_roiscore._qt"))]
     assert not bad, "core modules import the CLI or the dock: " + "; ".join(bad)
+
+
+def test_napari_importing_the_reader_does_not_import_the_scoring_stack():
+    """napari imports ``_reader`` on its GUI thread at the first File ▸ Open: recognising a path
+    must not pull in pandas, anndata or scipy.stats (0.84 s measured before they were lazy)."""
+    code = ("import sys, napari_roiscore._reader as r\n"
+            "r.get_reader('x.h5ad'); r.get_reader('/nonexistent/folder')\n"
+            "print(','.join(m for m in ('pandas', 'anndata', 'scipy.stats', 'shapely', 'h5py') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"the reader's import pulled in: {out.stdout}"
+    # and the detector can fail: reading a file does import them
+    code = code.replace("print(", "import napari_roiscore; napari_roiscore.RoiScorer\nprint(")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "pandas" in out.stdout
+
+
+def test_the_public_names_still_import_from_the_package():
+    import napari_roiscore as pkg
+    from napari_roiscore import EXAMPLE_PANEL, RoiScorer, read_rois, read_spots  # noqa: F401
+    from napari_roiscore.readers import read_spaceranger, spots_kind  # noqa: F401
+    from napari_roiscore.rois.geojson import read_geojson
+
+    assert read_rois is read_geojson
+    assert set(pkg.__all__) <= set(dir(pkg))
+    with __import__("pytest").raises(AttributeError, match="no attribute 'nope'"):
+        pkg.nope  # noqa: B018

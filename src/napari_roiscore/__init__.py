@@ -26,13 +26,21 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a bare checkout
     __version__ = "0.0.0+unknown"
 
-from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.rois.geojson import read_geojson as read_rois
-from napari_roiscore.rois.roi import Roi
-from napari_roiscore.scoring.scorer import RoiScorer, score_rois
-from napari_roiscore.scoring.signature import EXAMPLE_PANEL, Signature
-from napari_roiscore.spots.reading import read_spots
-from napari_roiscore.spots.table import SpotTable
+# Imported on first use (see napari_roiscore._lazy): napari importing the plugin for its
+# reader does not also import the scoring stack on its GUI thread.
+from napari_roiscore._lazy import lazy_exports
+
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "EXAMPLE_PANEL": "napari_roiscore.scoring.signature",
+    "Roi": "napari_roiscore.rois.roi",
+    "RoiScoreError": "napari_roiscore.errors",
+    "RoiScorer": "napari_roiscore.scoring.scorer",
+    "Signature": "napari_roiscore.scoring.signature",
+    "SpotTable": "napari_roiscore.spots.table",
+    "read_rois": "napari_roiscore.rois.geojson:read_geojson",
+    "read_spots": "napari_roiscore.spots.reading",
+    "score_rois": "napari_roiscore.scoring.scorer",
+})
 
 __all__ = [
     "EXAMPLE_PANEL",

@@ -29,7 +29,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from napari_roiscore._layer_data import VIEW_KEY, image_layers, roi_layer, spots_layer, spots_layers
+from typing import TYPE_CHECKING
+
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.readers.dispatch import (
     IMAGE_SUFFIXES,
@@ -38,13 +39,15 @@ from napari_roiscore.readers.dispatch import (
     image_kind,
     is_geomx_export_workbook,
     is_tiff,
-    read_image,
-    read_spots_of_kind,
     spots_kind,
 )
-from napari_roiscore.readers.tissue_image import tissue_image_layer, tissue_images_from_uns
-from napari_roiscore.rois.geojson import read_geojson
-from napari_roiscore.spots.table import SpotTable
+
+if TYPE_CHECKING:
+    from napari_roiscore.spots.table import SpotTable
+
+# Only path recognition is imported with this module (napari imports it on the GUI thread at the
+# first File > Open); the readers and layer builders are imported when a file is read — in the
+# worker thread when the file is opened from the running window (see _qt/background_open.py).
 
 __all__ = ["IMAGE_SUFFIXES", "folder_kind", "get_reader", "is_tiff", "read_paths"]
 
@@ -72,6 +75,9 @@ def get_reader(path: str | list[str]) -> Callable | None:
 
 def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:
     """Tissue image (hires if present, else lowres) under the spots."""
+    from napari_roiscore._layer_data import spots_layers
+    from napari_roiscore.readers.tissue_image import tissue_image_layer, tissue_images_from_uns
+
     layers = []
     images = tissue_images_from_uns(spots.adata)
     if images:
@@ -80,15 +86,20 @@ def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:
     return layers
 
 
-def _read_spots(p: Path, kind: str) -> list[tuple]:
+def _read_spots(p: Path, kind: str, step: Callable[[int, int], None] | None = None) -> list[tuple]:
     """Layer data for spot data of ``kind`` (read by the core's
-    :func:`~napari_roiscore.readers.dispatch.read_spots_of_kind`)."""
+    :func:`~napari_roiscore.readers.dispatch.read_spots_of_kind`); ``step(done, total)``
+    reports the progress of GeoMx NGS folders (default: a napari progress bar)."""
+    from napari_roiscore._layer_data import image_layers, spots_layer, spots_layers
+    from napari_roiscore.readers.dispatch import read_spots_of_kind
+
     if kind == "geomx":
-        step = _StepProgress(f"reading {p.name} DCC files")
+        bar = _StepProgress(f"reading {p.name} DCC files") if step is None else None
         try:
-            spots = read_spots_of_kind(p, kind, progress=step)
+            spots = read_spots_of_kind(p, kind, progress=bar or step)
         finally:
-            step.close()
+            if bar is not None:
+                bar.close()
         return [spots_layer(spots, name=f"{p.name} AOIs")]
     spots = read_spots_of_kind(p, kind)
     if kind == "visium":
@@ -118,6 +129,7 @@ def _read_spots(p: Path, kind: str) -> list[tuple]:
 
 def _spatialdata_layers(p: Path, spots: SpotTable) -> list[tuple]:
     """A SpatialData store: its images (placed by their transformations), spots, and ROIs written here."""
+    from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
     from napari_roiscore.readers.spatialdata_rois import ROI_ELEMENT, read_rois_from_spatialdata
     from napari_roiscore.readers.spatialdata_store import read_spatialdata_image, store_elements
 
@@ -137,6 +149,8 @@ def _spatialdata_layers(p: Path, spots: SpotTable) -> list[tuple]:
 
 def _aoi_layer(spots: SpotTable, name: str) -> tuple:
     """GeoMx export AOIs as points, each drawn at its own diameter (its AOISurfaceArea)."""
+    from napari_roiscore._layer_data import spots_layer
+
     data, kwargs, kind = spots_layer(spots, name=name)
     kwargs["size"] = spots.adata.obs["aoi_diameter_px"].to_numpy(dtype=float)
     return data, kwargs, kind
@@ -199,6 +213,9 @@ class _Progress:
 
 
 def _read_image(p: Path) -> list[tuple]:
+    from napari_roiscore._layer_data import image_layers
+    from napari_roiscore.readers.dispatch import read_image
+
     image = read_image(p)
     if image.pixel_size_um is None and image.provenance.get("format") == "channel folder":
         px = _ask_pixel_size(p)
@@ -235,8 +252,30 @@ def _ask_pixel_size(p: Path) -> float | None:
 
 
 def read_paths(path: str | list[str]) -> list[tuple]:
-    """Read each path into layer data; bad files raise :class:`RoiScoreError`."""
+    """Read each path into layer data; bad files raise :class:`RoiScoreError`.
+
+    Spot data opened from the running napari window (File ▸ Open, drag and drop)
+    is read in a worker thread instead (``_qt/background_open.py``): the layers
+    come when it is read, and this returns napari's "no layers" sentinel.
+    """
     paths = [path] if isinstance(path, (str, Path)) else list(path)
+    viewer = _running_viewer()
+    if viewer is not None and _worth_a_worker(paths):
+        from napari_roiscore._qt.background_open import open_in_background
+
+        from napari_roiscore._qt.warm_up import freeze_long_lived, glyph_warmer
+
+        freeze_long_lived()
+        glyph_warmer(viewer)  # the overlay's glyphs are rendered, a few per loop turn, while the files are read
+        open_in_background(viewer, [Path(p) for p in paths], _read_one_with_units, before_adding=_follow_camera_of)
+        return [(None,)]
+    return read_now(paths)
+
+
+def read_now(paths: list[str | Path]) -> list[tuple]:
+    """Read ``paths`` into layer data here and now (see :func:`read_paths`)."""
+    from napari_roiscore._layer_data import VIEW_KEY
+
     units = _units_in_background()
     layers = []
     bar = _Progress(len(paths), "napari-roiscore: opening")
@@ -251,6 +290,45 @@ def read_paths(path: str | list[str]) -> list[tuple]:
     if units is not None:
         units()  # ready before napari builds the layers (it must not find a half-built registry)
     return layers
+
+
+def _worth_a_worker(paths: list) -> bool:
+    """Spot data, with at most GeoJSON ROIs beside it (images open lazily, and a channel
+    folder may ask for its pixel size in a dialog, which only the GUI thread can show)."""
+    kinds = [spots_kind(p) for p in paths]
+    return any(kinds) and all(k or str(p).lower().endswith(".geojson") for k, p in zip(kinds, paths))
+
+
+def _running_viewer():
+    """The napari viewer whose running event loop called this reader (a user's File ▸ Open), else ``None``."""
+    if "napari" not in sys.modules:
+        return None
+    try:
+        from napari_roiscore._qt.background_open import running_viewer
+    except ImportError:  # pragma: no cover - napari without Qt
+        return None
+    return running_viewer()
+
+
+def _read_one_with_units(p: Path, step: Callable[[int, int], None]) -> list[tuple]:
+    """In the worker: one path's layer data, napari's unit registry ready before they are added."""
+    units = _units_in_background()
+    layers = _read_one(p, step)
+    import napari_roiscore._qt.spot_view  # noqa: F401 - imported here, not on the GUI thread when the layers come
+    from napari_roiscore._qt.warm_up import import_napari_lazy_modules
+
+    import_napari_lazy_modules()
+    if units is not None:
+        units()
+    return layers
+
+
+def _follow_camera_of(layers: list[tuple]) -> None:
+    """Large spot tables among ``layers``: attach the raster/markers switch (before they are added)."""
+    from napari_roiscore._layer_data import VIEW_KEY
+
+    if any(VIEW_KEY in kw.get("metadata", {}) for _, kw, _ in layers):
+        _follow_camera()
 
 
 def _units_in_background() -> Callable[[], None] | None:
@@ -279,12 +357,15 @@ def _follow_camera() -> None:
         pass
 
 
-def _read_one(p: Path) -> list[tuple]:
+def _read_one(p: Path, step: Callable[[int, int], None] | None = None) -> list[tuple]:
     """Layer data for one path (spot data, .geojson or TIFF image)."""
     kind = spots_kind(p)
     if kind:
-        return _read_spots(p, kind)
+        return _read_spots(p, kind, step)
     if p.suffix.lower() == ".geojson":
+        from napari_roiscore._layer_data import roi_layer
+        from napari_roiscore.rois.geojson import read_geojson
+
         return [roi_layer(read_geojson(p), name=p.stem)]
     if str(p).lower().endswith(IMAGE_SUFFIXES) or image_kind(p) == "channel_folder":
         return _read_image(p)

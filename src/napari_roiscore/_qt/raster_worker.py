@@ -17,6 +17,7 @@ from napari.utils.notifications import show_error
 from qtpy.QtCore import QTimer
 
 from napari_roiscore._layer_data import raster_placement
+from napari_roiscore._qt.warm_up import OWN_TURN_MS
 from napari_roiscore.spots.raster import Placement
 from napari_roiscore.spots.view import SpotView
 from napari_roiscore.spots.view_build import BuiltView, RasterImage, build_steps, n_build_steps
@@ -42,7 +43,7 @@ def start_build(view: SpotView, on_preview: Callable[[SpotView, RasterImage], No
     def _yielded(item) -> None:
         kind, payload = item
         if kind == "preview":  # on the next loop turn: a full raster already waiting wins (no
-            QTimer.singleShot(0, lambda: on_preview(view, payload))  # preview swapped in for nothing)
+            QTimer.singleShot(OWN_TURN_MS, lambda: on_preview(view, payload))  # preview swapped in for nothing)
         elif on_step is not None:
             on_step(payload)
 
@@ -67,10 +68,18 @@ def show_raster(image, levels: list, limits: tuple[float, float], placement: Pla
         image.contrast_limits = [lo, hi]
         if colormap is not None:
             image.colormap = colormap
-        image.colorbar.visible = True  # the raster's colours read against a scale, as the dock's
         image.affine = place.get("affine", np.eye(3))
         image.scale = place.get("scale", (1.0, 1.0))
         image.translate = place.get("translate", (0.0, 0.0))
         image.data = levels
         image.name = name
     image.refresh()
+    if not image.colorbar.visible:  # the raster's colours read against a scale, as the dock's; napari
+        QTimer.singleShot(OWN_TURN_MS, lambda: _show_colour_bar(image))  # builds it in its own turn
+
+
+def _show_colour_bar(image) -> None:
+    try:
+        image.colorbar.visible = True
+    except RuntimeError:  # pragma: no cover - the layer's canvas is gone
+        pass

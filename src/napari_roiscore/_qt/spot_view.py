@@ -29,7 +29,7 @@ from qtpy.QtCore import QTimer
 
 from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY, raster_name
 from napari_roiscore._qt.raster_worker import show_raster, start_build
-from napari_roiscore._qt.warm_up import GlyphWarmer
+from napari_roiscore._qt.warm_up import OWN_TURN_MS, glyph_warmer
 from napari_roiscore.spots.view import SpotView
 from napari_roiscore.spots.view_build import BuiltView, RasterImage
 
@@ -82,7 +82,8 @@ class SpotViewController:
         self._overlay = _text_overlay(viewer)
         self._overlay.font_size = 12
         # shown once its glyphs are rendered (a few per loop turn), not in one long first paint
-        _glyphs(viewer).when_ready(self._show_overlay)
+        # its own loop turn: creating the overlay's visual is one more step when a slide opens
+        glyph_warmer(viewer).when_ready(lambda: QTimer.singleShot(OWN_TURN_MS, self._show_overlay))
         viewer.layers.events.removed.connect(self._on_removed)
         if not view.built:
             self.rebuild(view)
@@ -295,16 +296,6 @@ def _pair(viewer, layer) -> None:
 
 _CONTROLLERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _INSTALLED: weakref.WeakSet = weakref.WeakSet()
-_GLYPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _glyphs(viewer) -> GlyphWarmer:
-    """The viewer's overlay glyph warmer (started by :func:`install_spot_views`)."""
-    if viewer not in _GLYPHS:
-        _GLYPHS[viewer] = GlyphWarmer(viewer)
-    return _GLYPHS[viewer]
-
-
 def _controllers(viewer) -> list:
     return _CONTROLLERS.setdefault(viewer, [])
 
@@ -314,7 +305,7 @@ def install_spot_views(viewer) -> None:
     if viewer in _INSTALLED:
         return
     _INSTALLED.add(viewer)
-    _glyphs(viewer)  # the overlay's glyphs, rendered a few per loop turn from now on
+    glyph_warmer(viewer)  # the overlay's glyphs, rendered a few per loop turn from now on
     viewer.layers.events.inserted.connect(lambda event: _pair(viewer, event.value))
     for layer in list(viewer.layers):
         _pair(viewer, layer)

@@ -9,6 +9,11 @@ would block the GUI thread in one piece.
 * :func:`start_units` sets up the unit registry in a background thread (the
   reader starts it when it begins reading; :func:`wait_units` joins it before
   the layers are returned, so napari never touches a half-built registry);
+* :func:`freeze_long_lived` moves the objects alive when the first file is
+  opened (napari's, Qt's, the modules imported: they live as long as the
+  session) out of the garbage collector's reach (``gc.freeze``): a full
+  collection, which took 100-130 ms in the middle of adding the layers, then
+  only traverses what came later;
 * :class:`GlyphWarmer` renders the overlay's glyphs a few per event-loop turn
   and calls back when the text can be shown without a long paint.
 """
@@ -17,11 +22,22 @@ from __future__ import annotations
 
 import string
 import threading
+import time
+import weakref
 from collections.abc import Callable
 
 from qtpy.QtCore import QTimer
 
-__all__ = ["OVERLAY_CHARACTERS", "GlyphWarmer", "start_units", "wait_units"]
+__all__ = ["OVERLAY_CHARACTERS", "GlyphWarmer", "freeze_long_lived", "glyph_warmer", "import_napari_lazy_modules",
+           "start_units", "wait_units"]
+
+#: delay (ms) that gives a GUI step its own event-loop turn: zero-delay calls are queued
+#: events, which Qt runs back to back (with the paints they cause) before any timer or input
+OWN_TURN_MS = 15
+
+#: modules napari imports the first time a layer of a session is added (measured: scipy.ndimage
+#: for the thumbnail, 0.11 s; xarray, checked for by every image layer, when installed)
+NAPARI_LAZY_MODULES = ("scipy.ndimage", "xarray")
 
 _units_thread: threading.Thread | None = None
 _UNITS_LOCK = threading.Lock()
@@ -48,11 +64,44 @@ def wait_units(timeout: float = 30.0) -> None:
         _units_thread.join(timeout)
 
 
+_frozen = False
+
+
+def import_napari_lazy_modules() -> None:
+    """Import :data:`NAPARI_LAZY_MODULES` (those installed) here: the reader's worker calls it,
+    so napari does not import them on the GUI thread when it adds the first layer."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    for name in NAPARI_LAZY_MODULES:
+        try:
+            if find_spec(name) is not None:
+                import_module(name)
+        except (ImportError, ValueError):  # noqa: PERF203 - absent or broken: napari copes as it does anyway
+            pass
+
+
+def freeze_long_lived() -> None:
+    """``gc.freeze()`` once per session, before the first slide is read: the objects alive then
+    (the application's) are no longer traversed by every full collection.  Their cycles are
+    never collected, so it is done once, before any slide data exists (a slide's layers,
+    removed later, must stay collectable)."""
+    global _frozen
+    if not _frozen:
+        import gc
+
+        gc.freeze()
+        _frozen = True
+
+
 #: characters of the spot-view overlay texts (labels add a few more, loaded when drawn); first
 #: those vispy measures the line height with, drawn with any text (even an empty one)
 OVERLAY_CHARACTERS = "ÅÉÑŐjgpqy " + string.ascii_letters + string.digits + " .,:;()+-–/%×·…µ"
-#: glyphs rendered per event-loop turn (~6 ms each with software rendering)
+#: glyphs rendered per event-loop turn at most (~6 ms each with software rendering) ...
 GLYPHS_PER_TURN = 3
+#: ... and no more once a turn took this long (s): other threads reading or building rasters
+#: compete for the interpreter, and then one glyph can take 30 ms
+TURN_BUDGET_S = 0.012
 
 
 def _overlay_font(viewer):
@@ -99,8 +148,9 @@ class GlyphWarmer:
             self._done.append(callback)
 
     def _turn(self) -> None:
+        start = time.perf_counter()
         for _ in range(GLYPHS_PER_TURN):
-            if not self._todo:
+            if not self._todo or time.perf_counter() - start > TURN_BUDGET_S:
                 break
             try:
                 self._font[self._todo.pop(0)]  # renders and stores the glyph
@@ -111,3 +161,14 @@ class GlyphWarmer:
             done, self._done = self._done, []
             for callback in done:
                 callback()
+
+
+_WARMERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def glyph_warmer(viewer) -> GlyphWarmer:
+    """The viewer's overlay glyph warmer, started on the first call (the reader calls it when
+    reading begins, the spot views when they are attached)."""
+    if viewer not in _WARMERS:
+        _WARMERS[viewer] = GlyphWarmer(viewer)
+    return _WARMERS[viewer]

@@ -26,7 +26,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.readers._files import require_dir
+from napari_roiscore.readers._files import find_cosmx_files, is_cosmx_folder, require_dir  # noqa: F401 (re-exported)
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["COSMX_PIXEL_SIZE_UM", "find_cosmx_files", "is_cosmx_folder", "read_cosmx"]
@@ -38,27 +38,6 @@ CONTROL_PREFIXES = ("NegPrb", "Negative", "SystemControl", "FalseCode")
 _FIX = ("Point to the CosMx flat-file export folder holding <run>_exprMat_file.csv and "
         "<run>_metadata_file.csv (and <run>_fov_positions_file.csv).")
 _CHUNK_ROWS = 50_000
-
-
-def _one(folder: Path, suffix: str) -> Path | None:
-    found = sorted(folder.glob(f"*_{suffix}.csv")) + sorted(folder.glob(f"*_{suffix}.csv.gz"))
-    return found[0] if found else None
-
-
-def find_cosmx_files(folder: str | Path) -> dict[str, Path | None]:
-    """Paths of the expression, metadata and FOV position files (``None`` when absent)."""
-    folder = Path(folder)
-    return {"expression": _one(folder, "exprMat_file"), "metadata": _one(folder, "metadata_file"),
-            "fov_positions": _one(folder, "fov_positions_file")}
-
-
-def is_cosmx_folder(path: str | Path) -> bool:
-    """True for a folder with a CosMx expression or metadata flat file."""
-    p = Path(path)
-    if not p.is_dir():
-        return False
-    files = find_cosmx_files(p)
-    return files["expression"] is not None or files["metadata"] is not None
 
 
 def _cell_keys(fov: np.ndarray, cell: np.ndarray) -> np.ndarray:

@@ -25,12 +25,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import require_regular_file
-from napari_roiscore.spots.checks import reader_errors
-from napari_roiscore.spots.table import SpotTable
+
+if TYPE_CHECKING:  # the readers (pandas, anndata) are imported when a file is read, not to recognise one
+    from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["FOLDER_KINDS", "IMAGE_SUFFIXES", "SPOTS_KINDS", "enclosing_instrument_folder", "folder_kind",
            "image_kind", "is_geomx_export_workbook", "is_tiff", "read_image", "read_spots_of_kind", "spots_kind"]
@@ -65,6 +66,26 @@ def folder_kind(path: str | Path) -> str | None:
     p = Path(path)
     if not p.is_dir():
         return None
+    kind = _instrument_kind(p)
+    if kind is not None:
+        return kind
+    if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
+        return "geomx"
+    from napari_roiscore.readers.spatialdata_store import is_spatialdata_store
+
+    if is_spatialdata_store(p):
+        return "spatialdata"
+    if not any(f.suffix.lower() in (".xlsx", ".csv", ".tsv", ".txt") for f in p.iterdir() if f.is_file()):
+        return None  # no table for a DSP export (and pandas is not imported to look)
+    from napari_roiscore.readers.geomx_export import is_geomx_export
+
+    if is_geomx_export(p):
+        return "geomx_export"
+    return None
+
+
+def _instrument_kind(p: Path) -> str | None:
+    """Space Ranger, Visium HD, Xenium or CosMx output, from file names alone (cheap)."""
     outs = p / "outs" if (p / "outs").is_dir() else p
     if (outs / "binned_outputs").is_dir() or (p / "spatial" / "tissue_positions.parquet").is_file() or any(
             p.glob("square_*um")):
@@ -74,20 +95,10 @@ def folder_kind(path: str | Path) -> str | None:
     if ((p / "cell_feature_matrix.h5").is_file() or (p / "cell_feature_matrix").is_dir()) and any(
             (p / n).is_file() for n in ("cells.parquet", "cells.csv.gz", "cells.csv")):
         return "xenium"
-    from napari_roiscore.readers.cosmx import is_cosmx_folder
+    from napari_roiscore.readers._files import is_cosmx_folder
 
     if is_cosmx_folder(p):
         return "cosmx"
-    if any(p.glob("*.dcc")) or any((p / "dcc").glob("*.dcc")):
-        return "geomx"
-    from napari_roiscore.readers.spatialdata_store import is_spatialdata_store
-
-    if is_spatialdata_store(p):
-        return "spatialdata"
-    from napari_roiscore.readers.geomx_export import is_geomx_export
-
-    if is_geomx_export(p):
-        return "geomx_export"
     return None
 
 
@@ -100,7 +111,7 @@ def enclosing_instrument_folder(path: str | Path) -> Path | None:
     """
     p = Path(path)
     for parent in (p.parent, p.parent.parent):
-        if parent != p and folder_kind(parent) in ("visium", "visium_hd", "xenium", "cosmx"):
+        if parent != p and parent.is_dir() and _instrument_kind(parent) is not None:
             return parent
     return None
 
@@ -177,6 +188,8 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
     protect_input(p)
     if p.exists() and not p.is_dir():
         require_regular_file(p, "Spots")  # a FIFO or device would block forever
+    from napari_roiscore.spots.checks import reader_errors
+
     with reader_errors(f"Spots {str(p)!r}", "Check the files of this output; copy them again from the run."):
         try:
             return readers[kind]()

@@ -28,11 +28,14 @@ element; ROIs (shapes of polygons) and their table are read and written by
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.spots.table import SpotTable, select_raw_counts
+
+if TYPE_CHECKING:  # pandas/anndata: imported when a store is read, not to recognise one
+    from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["ELEMENT_GROUPS", "INSTALL_HINT", "is_spatialdata_store", "read_spatialdata", "read_spatialdata_image",
            "read_spatialdata_points", "spatialdata_available", "store_elements"]
@@ -149,6 +152,8 @@ def read_spatialdata(path: str | Path, table: str | None = None, region: str | N
         names = spot_tables or names
     name = _pick(names, table, "table", src)
     adata = sdata.tables[name].copy()
+    from napari_roiscore.spots.table import SpotTable, select_raw_counts
+
     adata, _ = select_raw_counts(adata, f"SpatialData store {src!r}, table {name!r}")
     attrs = adata.uns.get("spatialdata_attrs", {}) or {}
     regions = attrs.get("region")

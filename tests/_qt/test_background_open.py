@@ -1,0 +1,158 @@
+"""Spot data opened from the running napari window is read in a worker thread
+(``_reader.read_paths`` → ``_qt/background_open.py``): the window keeps answering,
+the layers are the ones a synchronous read gives, bad files end in a notification."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from napari.utils.notifications import notification_manager
+
+from napari_roiscore import _reader
+from napari_roiscore._layer_data import SPOTS_KEY
+
+from gui_helpers import open_from_window
+from real_data import real_data
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def notifications():
+    seen = []
+
+    def record(event):
+        seen.append(event.value if hasattr(event, "value") else event)
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)
+
+
+def _large_h5ad(tmp_path):
+    """An .h5ad with more spots than one Points layer draws (raster + markers)."""
+    import anndata as ad
+    import scipy.sparse as sp
+
+    from napari_roiscore.spots.view import POINTS_LAYER_LIMIT
+
+    rng = np.random.default_rng(4)
+    n = POINTS_LAYER_LIMIT + 2000
+    a = ad.AnnData(sp.random(n, 6, density=0.3, format="csr", random_state=4, dtype=np.float32) * 20)
+    a.X.data = np.round(a.X.data)
+    a.var_names = ["CD68", "CD163", "STAB1", "MRC1", "EPCAM", "KRT8"]
+    a.obs_names = [f"c{i}" for i in range(n)]
+    a.obsm["spatial"] = rng.uniform(0, 20_000, (n, 2))
+    a.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 10.0}}}
+    a.uns["roiscore"] = {"pixel_size_um": 0.5}
+    path = tmp_path / "cells.h5ad"
+    a.write_h5ad(path)
+    return path
+
+
+def test_from_the_window_reading_runs_in_a_worker_while_the_gui_answers(make_napari_viewer, qtbot, tmp_path,
+                                                                       monkeypatch):
+    path = _large_h5ad(tmp_path)
+    expected = _reader.read_now([path])  # the same file read here and now
+    viewer = make_napari_viewer(show=True)
+    release, reader_threads = threading.Event(), []
+    real_read = _reader._read_one
+
+    def held_read(p, step=None):  # the real reader, held until the test has seen the GUI answer
+        reader_threads.append(threading.current_thread())
+        assert release.wait(60)
+        return real_read(p, step)
+
+    monkeypatch.setattr(_reader, "_read_one", held_read)
+    assert open_from_window(viewer, path) == []  # napari's "nothing to add now"
+    ticks = []
+    from qtpy.QtCore import QTimer
+
+    timer = QTimer()
+    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    timer.start(10)
+    qtbot.waitUntil(lambda: len(ticks) >= 5, timeout=10_000)  # the event loop runs while the file is read
+    timer.stop()
+    assert len(viewer.layers) == 0 and reader_threads and reader_threads[0] is not threading.main_thread()
+    release.set()
+    qtbot.waitUntil(lambda: len(viewer.layers) == len(expected), timeout=60_000)
+    qtbot.waitUntil(lambda: all(ly.visible for ly in viewer.layers), timeout=10_000)
+    assert [(ly.name, type(ly).__name__.lower()) for ly in viewer.layers] == [
+        (kw["name"], kind) for _, kw, kind in expected]
+    points = next(ly for ly in viewer.layers if SPOTS_KEY in ly.metadata)
+    assert points.metadata[SPOTS_KEY].n_spots == expected[-1][1]["metadata"][SPOTS_KEY].n_spots
+    assert points.source.path == str(path) and points.source.reader_plugin == "napari-roiscore"
+    from napari_roiscore._qt.spot_view import controller_of
+
+    ctl = controller_of(viewer, points)
+    assert ctl is not None  # the raster/markers switch follows the camera
+    qtbot.waitUntil(lambda: ctl.stage == "full", timeout=60_000)
+
+
+def test_a_script_before_napari_run_gets_the_layers_at_once(make_napari_viewer, tmp_path):
+    path = _large_h5ad(tmp_path)
+    viewer = make_napari_viewer()
+    layers = viewer.open(str(path), plugin="napari-roiscore")  # no event loop running: read here
+    assert [type(ly).__name__ for ly in layers] == ["Image", "Points"]
+
+
+def test_a_corrupt_file_from_the_window_is_a_notification_and_the_rois_stay(make_napari_viewer, qtbot, tmp_path,
+                                                                           notifications):
+    bad = tmp_path / "broken.h5ad"
+    bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)  # an HDF5 signature, then nothing
+    viewer = make_napari_viewer(show=True)
+    rois = viewer.add_shapes([np.array([[0, 0], [0, 50], [50, 50], [50, 0]])], name="ROIs")
+    assert open_from_window(viewer, bad) == []
+    qtbot.waitUntil(lambda: any("broken.h5ad" in str(n.message) for n in notifications), timeout=30_000)
+    message = next(str(n.message) for n in notifications if "broken.h5ad" in str(n.message))
+    assert "not a readable .h5ad" in message and "Fix:" in message
+    assert list(viewer.layers) == [rois] and len(rois.data) == 1
+
+
+def test_real_visium_from_the_window_gives_the_layers_of_a_synchronous_read(make_napari_viewer, qtbot):
+    folder = real_data("visium_cytassist_mouse")
+    expected = _reader.read_now([folder])
+    viewer = make_napari_viewer(show=True)
+    assert open_from_window(viewer, folder) == []
+    qtbot.waitUntil(lambda: len(viewer.layers) == len(expected) and all(ly.visible for ly in viewer.layers),
+                    timeout=60_000)
+    for layer, (data, kw, kind) in zip(viewer.layers, expected):
+        assert (layer.name, type(layer).__name__.lower()) == (kw["name"], kind)
+        np.testing.assert_allclose(layer.scale, kw.get("scale", layer.scale))
+    spots = viewer.layers[-1]
+    np.testing.assert_array_equal(spots.data, expected[-1][0])  # every spot where the synchronous read put it
+
+
+def test_images_and_rois_alone_stay_synchronous(make_napari_viewer):
+    """An image opens lazily (and a channel folder may ask for its pixel size in a dialog,
+    which only the GUI thread can show): no worker for it, its layers come at once."""
+    sample = Path(__file__).resolve().parents[2] / "sample_images"
+    viewer = make_napari_viewer(show=True)
+    layers = open_from_window(viewer, sample / "sample_slide.ome.tif")
+    assert len(layers) >= 1 and all(type(ly).__name__ == "Image" for ly in layers)
+    assert open_from_window(viewer, sample / "sample_rois.geojson")  # ROIs alone: at once too
+
+
+def test_spots_with_rois_beside_them_come_in_order(make_napari_viewer, qtbot):
+    sample = Path(__file__).resolve().parents[2] / "sample_images"
+    viewer = make_napari_viewer(show=True)
+    from qtpy.QtCore import QEventLoop, QTimer
+
+    loop, opened = QEventLoop(), []
+
+    def go():  # two files dropped together: napari calls the reader once per file
+        try:
+            opened.append(viewer.open([str(sample / "sample_spots.h5ad"), str(sample / "sample_rois.geojson")],
+                                      plugin="napari-roiscore", stack=False))
+        finally:
+            loop.quit()
+
+    QTimer.singleShot(0, go)
+    loop.exec()
+    assert [type(ly).__name__ for ly in opened[0]] == ["Shapes"]  # the ROIs at once, the spots read meanwhile
+    qtbot.waitUntil(lambda: len(viewer.layers) >= 2 and all(ly.visible for ly in viewer.layers), timeout=60_000)
+    assert [type(ly).__name__ for ly in viewer.layers][-1] == "Shapes"  # the ROIs stay on top of the spots
