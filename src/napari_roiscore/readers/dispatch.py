@@ -188,9 +188,10 @@ def read_spots_of_kind(path: str | Path, kind: str, *, load_images: bool = True,
     protect_input(p)
     if p.exists() and not p.is_dir():
         require_regular_file(p, "Spots")  # a FIFO or device would block forever
-    from napari_roiscore.spots.checks import reader_errors
+    from napari_roiscore.spots.checks import barcodes_checked_here, reader_errors
 
-    with reader_errors(f"Spots {str(p)!r}", "Check the files of this output; copy them again from the run."):
+    with reader_errors(f"Spots {str(p)!r}", "Check the files of this output; copy them again from the run."), \
+            barcodes_checked_here():
         try:
             return readers[kind]()
         except TypeError as err:  # an option the reader does not take

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.spots.checks import canonical_csr, check_coordinates
+from napari_roiscore.spots.checks import canonical_csr, check_coordinates, first_duplicates
 from napari_roiscore.spots.raw_counts import (  # noqa: F401  (re-exported: old import paths)
     check_raw_count_values,
     is_whole_numbers,
@@ -147,8 +147,7 @@ class SpotTable:
                 f"{src}: the count matrix is empty ({ad.n_obs} spots x {ad.n_vars} genes).",
                 "Open a file with spots and genes.",
             )
-        if not ad.obs_names.is_unique:
-            dup = ad.obs_names[ad.obs_names.duplicated()][:3].tolist()
+        if dup := first_duplicates(ad.obs_names):
             raise RoiScoreError(
                 f"{src}: duplicate spot barcodes, e.g. {dup}.",
                 "Make barcodes unique (adata.obs_names_make_unique()).",
