@@ -265,7 +265,7 @@ def read_paths(path: str | list[str]) -> list[tuple]:
 
         from napari_roiscore._qt.warm_up import freeze_long_lived, glyph_warmer
 
-        freeze_long_lived()
+        freeze_long_lived(viewer)
         glyph_warmer(viewer)  # the overlay's glyphs are rendered, a few per loop turn, while the files are read
         open_in_background(viewer, [Path(p) for p in paths], _read_one_with_units, before_adding=_follow_camera_of)
         return [(None,)]

@@ -156,3 +156,45 @@ def test_spots_with_rois_beside_them_come_in_order(make_napari_viewer, qtbot):
     assert [type(ly).__name__ for ly in opened[0]] == ["Shapes"]  # the ROIs at once, the spots read meanwhile
     qtbot.waitUntil(lambda: len(viewer.layers) >= 2 and all(ly.visible for ly in viewer.layers), timeout=60_000)
     assert [type(ly).__name__ for ly in viewer.layers][-1] == "Shapes"  # the ROIs stay on top of the spots
+
+
+def test_gc_freeze_only_into_an_empty_viewer_and_an_opened_slide_stays_collectable(make_napari_viewer, qtbot,
+                                                                                   tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    from napari_roiscore._qt import warm_up
+
+    frozen = []
+    monkeypatch.setattr(warm_up, "_frozen", False)
+    monkeypatch.setattr(gc, "freeze", lambda: frozen.append(True))  # counted, not done: the session goes on
+    viewer = make_napari_viewer(show=True)
+    viewer.add_shapes([np.array([[0, 0], [0, 5], [5, 5]])], shape_type="polygon", name="drawn before")
+    assert not warm_up.freeze_long_lived(viewer) and not frozen  # a layer exists: its data must stay collectable
+    viewer.layers.clear()
+    assert warm_up.freeze_long_lived(viewer) and frozen == [True]
+    assert not warm_up.freeze_long_lived(viewer) and frozen == [True]  # once per session
+    monkeypatch.undo()
+    # a slide read after the freeze is freed when its layers are removed
+    path = _large_h5ad(tmp_path)
+    assert open_from_window(viewer, path) == []
+    qtbot.waitUntil(lambda: any(SPOTS_KEY in ly.metadata for ly in viewer.layers), timeout=60_000)
+    from napari_roiscore._qt.spot_view import controller_of
+
+    points = next(ly for ly in viewer.layers if SPOTS_KEY in ly.metadata)
+    ctl = controller_of(viewer, points)
+    qtbot.waitUntil(lambda: ctl.stage == "full", timeout=60_000)
+    table = weakref.ref(points.metadata[SPOTS_KEY].adata)
+    del points, ctl
+    viewer.layers.clear()
+    from qtpy.QtCore import QCoreApplication, QEvent
+
+    for _ in range(10):  # napari deletes the layers' controls later (deleteLater)
+        qtbot.wait(20)
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    gc.collect()
+    if table() is not None:  # name what still holds it
+        holders = [type(r).__name__ for r in gc.get_referrers(table())]
+        sv = [type(r).__name__ + ":" + getattr(r, "__qualname__", "") for o in gc.get_referrers(table())
+              for r in gc.get_referrers(o)]
+        raise AssertionError(f"the removed slide is still alive, held by {holders} <- {sv}")

@@ -22,6 +22,7 @@ from pathlib import Path
 from qtpy.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
 from napari_roiscore._qt.warm_up import OWN_TURN_MS
+from napari_roiscore._qt.workers import let_go_when_finished
 
 __all__ = ["open_in_background", "running_viewer"]
 
@@ -100,6 +101,7 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
     worker.finished.connect(lambda: _RUNNING.discard(worker))
     worker.relay = relay  # kept alive with the worker
     _RUNNING.add(worker)
+    let_go_when_finished(worker)  # napari keeps finished workers for the session
     worker.start()
     return worker
 

@@ -20,6 +20,7 @@ from superqt.utils import qthrottled
 
 from napari_roiscore._qt import roi_layer
 from napari_roiscore._qt.state import DockState
+from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.gene_notes import gene_notice
 from napari_roiscore.scoring.methods import SpotScores
@@ -209,6 +210,7 @@ class LiveUpdate(QObject):
         worker.returned.connect(lambda s, sc=scorer: self._on_scores(sc, s))
         worker.errored.connect(state.report)
         self._worker = worker
+        let_go_when_finished(worker)  # napari keeps finished workers for the session
         worker.start()
 
     def _on_scores(self, scorer: RoiScorer, scores: SpotScores | tuple[RoiScoreError]) -> None:

@@ -14,6 +14,7 @@ from napari_roiscore._layer_data import IMAGE_KEY
 from napari_roiscore._qt.form import image_choices
 from napari_roiscore._qt.stain_split import StainSplit
 from napari_roiscore._qt.state import DockState
+from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.errors import RoiScoreError
 
 
@@ -168,6 +169,7 @@ class MarkersTab:
         worker = compute()
         worker.returned.connect(done)
         worker.errored.connect(state.report)
+        let_go_when_finished(worker)  # napari keeps finished workers for the session
         worker.start()
 
     def show_marker_mask(self) -> None:

@@ -18,6 +18,7 @@ from qtpy.QtCore import QTimer
 
 from napari_roiscore._layer_data import raster_placement
 from napari_roiscore._qt.warm_up import OWN_TURN_MS
+from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.spots.raster import Placement
 from napari_roiscore.spots.view import SpotView
 from napari_roiscore.spots.view_build import BuiltView, RasterImage, build_steps, n_build_steps
@@ -51,6 +52,7 @@ def start_build(view: SpotView, on_preview: Callable[[SpotView, RasterImage], No
     worker.yielded.connect(_yielded)
     worker.returned.connect(lambda built: on_built(view, built))
     worker.errored.connect(lambda err: show_error(f"ROI scores: the raster of {view.name} was not built: {err}"))
+    let_go_when_finished(worker)  # napari keeps finished workers for the session
     worker.start()
     return worker
 

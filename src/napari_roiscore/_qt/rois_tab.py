@@ -15,6 +15,7 @@ from napari_roiscore._layer_data import IMAGE_KEY
 from napari_roiscore._qt.autosave_watch import AutosaveWatch
 from napari_roiscore._qt.form import ScoringForm, image_choices
 from napari_roiscore._qt.state import DockState, same_transform
+from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.classes import class_colour_rgba
 from napari_roiscore.rois.roi import Roi
@@ -229,6 +230,7 @@ class RoisTab:
         worker.returned.connect(done)
         worker.errored.connect(self.state.report)
         self._compartment_worker = worker
+        let_go_when_finished(worker)  # napari keeps finished workers for the session
         worker.start()
 
     # -- GeoMx: ROIs from annotation values ---------------------------------

@@ -26,6 +26,7 @@ from qtpy.QtWidgets import QCompleter
 
 from napari_roiscore._layer_data import VIEW_KEY, SPOTS_KEY
 from napari_roiscore._qt.state import DockState
+from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.rois.classes import class_colour_rgba
 from napari_roiscore.spots.colour_scale import ColourScale, gene_scale, score_scale
@@ -273,6 +274,7 @@ class SpotColours:
         worker.returned.connect(_returned)
         worker.errored.connect(self.state.report)
         self._gene_worker = worker  # kept alive until it returns
+        let_go_when_finished(worker)  # napari keeps finished workers for the session
         worker.start()
 
     def _quantity(self, layer: Points, by: str) -> tuple[str | None, np.ndarray | None, ColourScale | None]:

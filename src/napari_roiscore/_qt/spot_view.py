@@ -30,6 +30,7 @@ from qtpy.QtCore import QTimer
 from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY, raster_name
 from napari_roiscore._qt.raster_worker import show_raster, start_build
 from napari_roiscore._qt.warm_up import OWN_TURN_MS, glyph_warmer
+from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.spots.view import SpotView
 from napari_roiscore.spots.view_build import BuiltView, RasterImage
 
@@ -113,6 +114,28 @@ class SpotViewController:
     def _on_removed(self, event=None) -> None:
         if self.image not in self._layers() or self.points not in self._layers():
             self.stop()  # the layers (or the viewer) are gone: nothing to build for
+            self._detach()
+
+    def _detach(self) -> None:
+        """Let go of the viewer's events and registry, so the removed slide's data can be freed."""
+        self._timer.stop()
+        try:
+            self._timer.timeout.disconnect()  # Qt holds the slot: a cycle the garbage collector cannot see
+        except (TypeError, RuntimeError):
+            pass
+        viewer = self._viewer()
+        if viewer is None:
+            return
+        for emitter, callback in ((viewer.camera.events.center, self._schedule),
+                                  (viewer.camera.events.zoom, self._schedule),
+                                  (self.image.events.visible, self._schedule),
+                                  (viewer.layers.events.removed, self._on_removed)):
+            emitter.disconnect(callback)
+        controllers = _controllers(viewer)
+        if self in controllers:
+            controllers.remove(self)
+        if not controllers:
+            self._overlay.visible = False  # no large slide left to describe
 
     def _show_preview(self, view: SpotView, image: RasterImage) -> None:
         if not self._alive(view) or self.stage != "building":
@@ -260,6 +283,7 @@ class SpotViewController:
         worker = build()
         worker.returned.connect(self._show_pyramid)
         self._worker = worker  # kept alive until it returns
+        let_go_when_finished(worker)  # napari keeps finished workers for the session
         worker.start()
 
     def _show_pyramid(self, result) -> None:

@@ -12,6 +12,8 @@ from qtpy.QtCore import Qt
 from qtpy.QtWidgets import (QAbstractItemView, QHeaderView, QScrollArea, QSizePolicy, QSplitter, QTableWidget,
                             QVBoxLayout, QWidget)
 
+from napari_roiscore._qt.workers import let_go_when_finished
+
 
 def read_only_table(headers: Sequence[str], *, stretch: bool = False, min_height: int | None = None) -> QTableWidget:
     """A table the user reads (and sorts, where the tab enables it) but does not edit.
@@ -78,4 +80,5 @@ def run_in_background(tab: Any, compute: Callable[[], Any], indicator: QWidget) 
     worker.returned.connect(tab._on_done)
     worker.errored.connect(tab._on_error)
     worker.finished.connect(finished)
+    let_go_when_finished(worker)  # napari keeps finished workers for the session
     worker.start()

@@ -9,9 +9,9 @@ would block the GUI thread in one piece.
 * :func:`start_units` sets up the unit registry in a background thread (the
   reader starts it when it begins reading; :func:`wait_units` joins it before
   the layers are returned, so napari never touches a half-built registry);
-* :func:`freeze_long_lived` moves the objects alive when the first file is
-  opened (napari's, Qt's, the modules imported: they live as long as the
-  session) out of the garbage collector's reach (``gc.freeze``): a full
+* :func:`freeze_long_lived` moves the objects alive when the first slide is
+  opened into an empty viewer (napari's, Qt's, the modules imported: they live
+  as long as the session) out of the garbage collector's reach (``gc.freeze``): a full
   collection, which took 100-130 ms in the middle of adding the layers, then
   only traverses what came later;
 * :class:`GlyphWarmer` renders the overlay's glyphs a few per event-loop turn
@@ -81,17 +81,22 @@ def import_napari_lazy_modules() -> None:
             pass
 
 
-def freeze_long_lived() -> None:
-    """``gc.freeze()`` once per session, before the first slide is read: the objects alive then
-    (the application's) are no longer traversed by every full collection.  Their cycles are
-    never collected, so it is done once, before any slide data exists (a slide's layers,
-    removed later, must stay collectable)."""
-    global _frozen
-    if not _frozen:
-        import gc
+def freeze_long_lived(viewer) -> bool:
+    """``gc.freeze()`` once per session, when the first slide is opened into an empty viewer.
 
-        gc.freeze()
-        _frozen = True
+    The objects alive then (napari's, Qt's, the modules') live as long as the session and
+    are no longer traversed by every full collection.  Frozen objects are never collected,
+    so it is done only while the viewer holds no layer: a layer removed later, and its
+    data, must stay collectable.  Returns True if it froze now.
+    """
+    global _frozen
+    if _frozen or len(viewer.layers):
+        return False
+    import gc
+
+    gc.freeze()
+    _frozen = True
+    return True
 
 
 #: characters of the spot-view overlay texts (labels add a few more, loaded when drawn); first
