@@ -127,3 +127,25 @@ def open_from_window(viewer, path, plugin: str = "napari-roiscore"):
     if "error" in out:
         raise out["error"]
     return out["layers"]
+
+
+def large_h5ad(tmp_path):
+    """An .h5ad with more spots than one Points layer draws (raster + markers)."""
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    from napari_roiscore.spots.view import POINTS_LAYER_LIMIT
+
+    rng = np.random.default_rng(4)
+    n = POINTS_LAYER_LIMIT + 2000
+    a = ad.AnnData(sp.random(n, 6, density=0.3, format="csr", random_state=4, dtype=np.float32) * 20)
+    a.X.data = np.round(a.X.data)
+    a.var_names = ["CD68", "CD163", "STAB1", "MRC1", "EPCAM", "KRT8"]
+    a.obs_names = [f"c{i}" for i in range(n)]
+    a.obsm["spatial"] = rng.uniform(0, 20_000, (n, 2))
+    a.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 10.0}}}
+    a.uns["roiscore"] = {"pixel_size_um": 0.5}
+    path = tmp_path / "cells.h5ad"
+    a.write_h5ad(path)
+    return path

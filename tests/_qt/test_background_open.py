@@ -15,7 +15,7 @@ from napari.utils.notifications import notification_manager
 from napari_roiscore import _reader
 from napari_roiscore._layer_data import SPOTS_KEY
 
-from gui_helpers import open_from_window
+from gui_helpers import large_h5ad, open_from_window
 from real_data import real_data
 
 pytestmark = pytest.mark.gui
@@ -33,30 +33,9 @@ def notifications():
     notification_manager.notification_ready.disconnect(record)
 
 
-def _large_h5ad(tmp_path):
-    """An .h5ad with more spots than one Points layer draws (raster + markers)."""
-    import anndata as ad
-    import scipy.sparse as sp
-
-    from napari_roiscore.spots.view import POINTS_LAYER_LIMIT
-
-    rng = np.random.default_rng(4)
-    n = POINTS_LAYER_LIMIT + 2000
-    a = ad.AnnData(sp.random(n, 6, density=0.3, format="csr", random_state=4, dtype=np.float32) * 20)
-    a.X.data = np.round(a.X.data)
-    a.var_names = ["CD68", "CD163", "STAB1", "MRC1", "EPCAM", "KRT8"]
-    a.obs_names = [f"c{i}" for i in range(n)]
-    a.obsm["spatial"] = rng.uniform(0, 20_000, (n, 2))
-    a.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 10.0}}}
-    a.uns["roiscore"] = {"pixel_size_um": 0.5}
-    path = tmp_path / "cells.h5ad"
-    a.write_h5ad(path)
-    return path
-
-
 def test_from_the_window_reading_runs_in_a_worker_while_the_gui_answers(make_napari_viewer, qtbot, tmp_path,
                                                                        monkeypatch):
-    path = _large_h5ad(tmp_path)
+    path = large_h5ad(tmp_path)
     expected = _reader.read_now([path])  # the same file read here and now
     viewer = make_napari_viewer(show=True)
     release, reader_threads = threading.Event(), []
@@ -94,7 +73,7 @@ def test_from_the_window_reading_runs_in_a_worker_while_the_gui_answers(make_nap
 
 
 def test_a_script_before_napari_run_gets_the_layers_at_once(make_napari_viewer, tmp_path):
-    path = _large_h5ad(tmp_path)
+    path = large_h5ad(tmp_path)
     viewer = make_napari_viewer()
     layers = viewer.open(str(path), plugin="napari-roiscore")  # no event loop running: read here
     assert [type(ly).__name__ for ly in layers] == ["Image", "Points"]
@@ -176,7 +155,7 @@ def test_gc_freeze_only_into_an_empty_viewer_and_an_opened_slide_stays_collectab
     assert not warm_up.freeze_long_lived(viewer) and frozen == [True]  # once per session
     monkeypatch.undo()
     # a slide read after the freeze is freed when its layers are removed
-    path = _large_h5ad(tmp_path)
+    path = large_h5ad(tmp_path)
     assert open_from_window(viewer, path) == []
     qtbot.waitUntil(lambda: any(SPOTS_KEY in ly.metadata for ly in viewer.layers), timeout=60_000)
     from napari_roiscore._qt.spot_view import controller_of

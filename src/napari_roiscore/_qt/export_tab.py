@@ -212,7 +212,7 @@ class ExportTab:
         -------
         Session
         """
-        from napari_roiscore._layer_data import image_layers, roi_layer, spots_layer
+        from napari_roiscore._layer_data import VIEW_KEY, image_layers, roi_layer, spots_layers
         from napari_roiscore.readers.dispatch import read_image
         from napari_roiscore.session import load_session, read_session_spots
 
@@ -237,9 +237,13 @@ class ExportTab:
             if tissue:
                 layers.append(tissue_image_layer(tissue[0], spots.pixel_size_um))
         px = image.pixel_size_um if image is not None else spots.pixel_size_um
-        layers.append(spots_layer(spots, pixel_size_um=px))
+        layers.extend(spots_layers(spots, pixel_size_um=px))  # a large table: raster + markers in view
         layers.append(roi_layer(session.rois, name="ROIs", pixel_size_um=px))
         self.autosave.checked.add(str(spots.provenance.get("path")))  # the session is the truth here
+        if any(VIEW_KEY in kw.get("metadata", {}) for _, kw, _ in layers):
+            from napari_roiscore._qt.spot_view import install_spot_views
+
+            install_spot_views(self.viewer)  # the raster follows the camera, as when the file is opened
         added = [getattr(self.viewer, f"add_{kind}")(data, **kw) for data, kw, kind in layers]
         for c in session.extra.get("classes", []):
             self.state.remember_class(c)
