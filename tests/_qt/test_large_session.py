@@ -38,3 +38,39 @@ def test_a_large_session_reopens_as_raster_and_markers_and_scores(make_napari_vi
     inside = (spots.xy[:, 0] < 8000) & (spots.xy[:, 1] < 8000)
     assert int(w.last_table.loc[w.last_table["roi"] == "T1", "spots"].iloc[0]) == int(inside.sum())
     assert np.isfinite(w.last_table["score"]).all()
+
+
+def test_the_open_session_button_reads_in_a_worker_and_a_changed_file_is_reported(make_napari_viewer, qtbot,
+                                                                                  tmp_path):
+    import threading
+
+    from napari.utils.notifications import notification_manager
+
+    path = large_h5ad(tmp_path)
+    spots = read_spots(path)
+    roi = Roi(name="T1", roi_class="tumour", geometry=Polygon([(0, 0), (0, 8000), (8000, 8000), (8000, 0)]))
+    session = save_session(tmp_path / "big.roiscore.json", spots=spots, rois=[roi],
+                           signature=Signature(name="macrophage example", up=("CD68", "CD163", "STAB1")))
+    viewer = make_napari_viewer(show=True)
+    _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    readers = []
+    real_read = w.export_tab._read_session
+    w.export_tab._read_session = lambda p: (readers.append(threading.current_thread()), real_read(p))[1]
+    w.export_tab.open_session_in_background(str(session))
+    assert len(viewer.layers) == 0  # nothing added in the click's own turn
+    qtbot.waitUntil(lambda: len(viewer.layers) == 3 and scores_ready(w), timeout=60_000)
+    assert readers and readers[0] is not threading.main_thread()
+    assert w.last_table["roi"].tolist() == ["T1"]
+    # the spots file changed since the session was saved: said, nothing added
+    seen = []
+    notification_manager.notification_ready.connect(seen.append)
+    try:
+        with open(path, "ab") as f:
+            f.write(b"\0")
+        w.export_tab.open_session_in_background(str(session))
+        qtbot.waitUntil(lambda: any("checksum" in str(getattr(n, "message", n)).lower()
+                                    or "changed" in str(getattr(n, "message", n)).lower() for n in seen),
+                        timeout=60_000)
+    finally:
+        notification_manager.notification_ready.disconnect(seen.append)
+    assert len(viewer.layers) == 3

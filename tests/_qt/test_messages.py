@@ -28,7 +28,8 @@ def test_file_actions_say_what_they_did(sample_viewer, qtbot, tmp_path, monkeypa
     w.rois_tab.import_button.clicked.emit()
     assert w.form.status.value == "imported 2 ROI(s) from rois.geojson"
     answers["open"] = str(tmp_path / "study.roiscore.json")
-    w.export_tab.open_session_button.clicked.emit()
+    w.export_tab.open_session_button.clicked.emit()  # read in a worker: the message comes when it is shown
+    qtbot.waitUntil(lambda: w.form.status.value.startswith("opened the session"), timeout=60_000)
     said = [str(n.message) for n in notification_manager.records]
     assert any(m.startswith("ROI scores: opened the session study.roiscore.json: 2 ROI(s), signature ")
                for m in said), said[-3:]

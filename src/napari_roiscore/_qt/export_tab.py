@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from magicgui.widgets import Container, PushButton
+from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QFileDialog
 
 from napari_roiscore._layer_data import IMAGE_KEY
@@ -13,6 +14,7 @@ from napari_roiscore._qt.compare_tab import CompareTab
 from napari_roiscore._qt.form import METHOD_CHOICES, ScoringForm
 from napari_roiscore._qt.markers_tab import MarkersTab
 from napari_roiscore._qt.state import DockState
+from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.analysis.export import annotate_spots, scores_csv, write_annotated_h5ad
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.scoring.methods import METHODS
@@ -78,8 +80,7 @@ class ExportTab:
         self.save_session_button.changed.connect(lambda *_: run(
             self.save_session, self._ask_save("Save session", "study.roiscore.json", "Session (*.json)"),
             lambda out, _p: f"saved the session ({len(state.rois)} ROI(s), signature, method) to {out}"))
-        self.open_session_button.changed.connect(lambda *_: run(self.open_session, self._ask_open(),
-                                                                session_message))
+        self.open_session_button.changed.connect(lambda *_: self.open_session_in_background(self._ask_open()))
         self.spatialdata_button.changed.connect(lambda *_: run(
             self.save_spatialdata, self._ask_save("Save ROIs into a SpatialData store", self._default_store(),
                                                   "SpatialData (*.zarr)"),
@@ -206,29 +207,72 @@ class ExportTab:
         """Open a session: its data as layers, its ROIs, signature, method and marker restriction.
 
         The checksums of the data files are verified first (a changed file is an error that
-        names it).  Scores then recompute exactly as when the session was saved.
+        names it).  Scores then recompute exactly as when the session was saved.  The
+        "Open session…" button does the same with the reading in a worker
+        (:meth:`open_session_in_background`).
 
         Returns
         -------
         Session
         """
-        from napari_roiscore._layer_data import VIEW_KEY, image_layers, roi_layer, spots_layers
-        from napari_roiscore.readers.dispatch import read_image
+        return self._show_session(*self._read_session(path))
+
+    def open_session_in_background(self, path: str) -> None:
+        """Read the session's files (checksums, spots, image) in a worker; then show it here."""
+        if not path:
+            return
+        from napari.qt.threading import thread_worker
+
+        state = self.state
+        state.status.emit(f"reading the session {Path(path).name}…")
+
+        def read():
+            try:
+                return self._read_session(path)
+            except (RoiScoreError, OSError) as err:
+                return (err,)  # a 1-tuple: superqt re-raises a returned exception
+
+        def done(result) -> None:
+            if len(result) == 1:
+                state.report(result[0])
+                return
+            try:
+                session = self._show_session(*result)
+            except (RoiScoreError, OSError) as err:
+                state.report(err)
+                return
+            msg = session_message(session, path)
+            state.status.emit(msg)
+            show_info(f"ROI scores: {msg}")
+
+        worker = thread_worker(read, progress={"total": 0, "desc": f"Reading session {Path(path).name}"})()
+        worker.returned.connect(done)
+        worker.errored.connect(state.report)
+        let_go_when_finished(worker)  # napari keeps finished workers for the session
+        self._session_worker = worker
+        worker.start()
+
+    def _read_session(self, path: str | Path) -> tuple:
+        """The session and its data, read (no napari): ``(session, spots, image)``."""
+        from napari_roiscore.readers.dispatch import read_image, read_spots_of_kind, spots_kind
         from napari_roiscore.session import load_session, read_session_spots
 
         session = load_session(path)
-        from napari_roiscore.readers.dispatch import read_spots_of_kind, spots_kind
-
         kind = spots_kind(session.spots.path) if session.spots.path.exists() else None
         if session.image is None and kind is not None:
             # the tissue image (H&E / CytAssist) travels with the spots folder: read it with them
             spots = read_spots_of_kind(session.spots.path, kind, load_images=True, **session.spots.options)
         else:
             spots = read_session_spots(session)  # names a missing or unknown path
+        image = read_image(session.image.path, **session.image.options) if session.image is not None else None
+        return session, spots, image
+
+    def _show_session(self, session, spots, image):
+        """Add a read session's layers and set the dock as it was saved; returns the session."""
+        from napari_roiscore._layer_data import VIEW_KEY, image_layers, roi_layer, spots_layers
+
         layers = []
-        image = None
-        if session.image is not None:
-            image = read_image(session.image.path, **session.image.options)
+        if image is not None:
             layers += image_layers(image)
         else:
             from napari_roiscore.readers.tissue_image import tissue_image_layer, tissue_images_from_uns

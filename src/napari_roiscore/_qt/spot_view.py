@@ -38,6 +38,9 @@ __all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_
 
 #: pause after the last camera move before the markers are updated (ms)
 DEBOUNCE_MS = 80
+#: the overlay text is shown this long after the layers come (ms): its first paint (shaders of a text
+#: visual, ≈ 0.05-0.09 s with software OpenGL) then is not in the paint of the new markers
+OVERLAY_DELAY_MS = 4 * OWN_TURN_MS
 #: widest pyramid level drawn whole (locked) so that no bin is skipped on screen
 MAX_LOCKED_SIDE = 4096
 
@@ -84,7 +87,8 @@ class SpotViewController:
         self._overlay.font_size = 12
         # shown once its glyphs are rendered (a few per loop turn), not in one long first paint
         # its own loop turn: creating the overlay's visual is one more step when a slide opens
-        glyph_warmer(viewer).when_ready(lambda: QTimer.singleShot(OWN_TURN_MS, self._show_overlay))
+        # (after the markers' first paint, which builds their text visual's shaders: not in the same paint)
+        glyph_warmer(viewer).when_ready(lambda: QTimer.singleShot(OVERLAY_DELAY_MS, self._show_overlay))
         viewer.layers.events.removed.connect(self._on_removed)
         if not view.built:
             self.rebuild(view)
