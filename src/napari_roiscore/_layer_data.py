@@ -17,7 +17,8 @@ from napari_roiscore.spots.raster import Placement
 from napari_roiscore.spots.table import SpotTable
 from napari_roiscore.spots.view import MARKER_LIMIT, POINTS_LAYER_LIMIT, SpotView
 
-__all__ = ["IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "image_layers", "roi_layer", "spots_layer", "spots_layers"]
+__all__ = ["IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "holds_spot_view", "image_layers", "roi_layer", "spots_layer",
+           "spots_layers"]
 
 #: key of the SpotTable in the Points layer's metadata
 SPOTS_KEY = "roiscore_spots"
@@ -146,6 +147,12 @@ def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | N
     make = SpotView.of if build_now else SpotView.pending
     view = make(spots, marker_limit=marker_limit, pixel_size_um=px, name=name)
     return [raster_layer(view, name=name, pixel_size_um=px), view_points_layer(view, name, px)]
+
+
+def holds_spot_view(layer_data: list[tuple]) -> bool:
+    """True when reader layer data holds a large table's view (raster + markers), which
+    the napari side must attach to the camera (``_qt.spot_view.install_spot_views``)."""
+    return any(VIEW_KEY in kw.get("metadata", {}) for _, kw, _ in layer_data)
 
 
 def raster_placement(where: SpotView | Placement, pixel_size_um: float | None) -> dict:

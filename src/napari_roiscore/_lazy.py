@@ -9,9 +9,9 @@ used, as usual for the caller (``from napari_roiscore import RoiScorer``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from importlib import import_module
-import sys
 from typing import Any
 
 __all__ = ["lazy_exports"]

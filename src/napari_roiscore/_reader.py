@@ -28,7 +28,6 @@ import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from napari_roiscore.errors import RoiScoreError
@@ -262,7 +261,6 @@ def read_paths(path: str | list[str]) -> list[tuple]:
     viewer = _running_viewer()
     if viewer is not None and _worth_a_worker(paths):
         from napari_roiscore._qt.background_open import open_in_background
-
         from napari_roiscore._qt.warm_up import freeze_long_lived, glyph_warmer
 
         freeze_long_lived(viewer)
@@ -274,8 +272,6 @@ def read_paths(path: str | list[str]) -> list[tuple]:
 
 def read_now(paths: list[str | Path]) -> list[tuple]:
     """Read ``paths`` into layer data here and now (see :func:`read_paths`)."""
-    from napari_roiscore._layer_data import VIEW_KEY
-
     units = _units_in_background()
     layers = []
     bar = _Progress(len(paths), "napari-roiscore: opening")
@@ -285,8 +281,7 @@ def read_now(paths: list[str | Path]) -> list[tuple]:
             layers.extend(_read_one(Path(p)))
     finally:
         bar.close()
-    if any(VIEW_KEY in kw.get("metadata", {}) for _, kw, _ in layers):
-        _follow_camera()
+    _follow_camera_of(layers)
     if units is not None:
         units()  # ready before napari builds the layers (it must not find a half-built registry)
     return layers
@@ -325,9 +320,9 @@ def _read_one_with_units(p: Path, step: Callable[[int, int], None]) -> list[tupl
 
 def _follow_camera_of(layers: list[tuple]) -> None:
     """Large spot tables among ``layers``: attach the raster/markers switch (before they are added)."""
-    from napari_roiscore._layer_data import VIEW_KEY
+    from napari_roiscore._layer_data import holds_spot_view
 
-    if any(VIEW_KEY in kw.get("metadata", {}) for _, kw, _ in layers):
+    if holds_spot_view(layers):
         _follow_camera()
 
 

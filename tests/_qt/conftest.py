@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from napari.utils.notifications import notification_manager
 
 
 @pytest.fixture(autouse=True)
@@ -19,3 +20,16 @@ def sample_viewer(make_napari_viewer, qtbot):
     _, widget = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
     qtbot.waitUntil(lambda: scores_ready(widget), timeout=60_000)
     return viewer, widget
+
+
+@pytest.fixture
+def notifications():
+    """Notifications napari shows (show_error/show_warning/show_info) during the test."""
+    seen = []
+
+    def record(event):
+        seen.append(event.value if hasattr(event, "value") else event)
+
+    notification_manager.notification_ready.connect(record)
+    yield seen
+    notification_manager.notification_ready.disconnect(record)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from napari.utils.notifications import notification_manager
 
 from napari_roiscore import _reader
 from napari_roiscore._layer_data import SPOTS_KEY
@@ -19,18 +18,6 @@ from gui_helpers import large_h5ad, open_from_window
 from real_data import real_data
 
 pytestmark = pytest.mark.gui
-
-
-@pytest.fixture
-def notifications():
-    seen = []
-
-    def record(event):
-        seen.append(event.value if hasattr(event, "value") else event)
-
-    notification_manager.notification_ready.connect(record)
-    yield seen
-    notification_manager.notification_ready.disconnect(record)
 
 
 def test_from_the_window_reading_runs_in_a_worker_while_the_gui_answers(make_napari_viewer, qtbot, tmp_path,

@@ -42,19 +42,6 @@ def _error_text(err: BaseException) -> str:
     return str(err)
 
 
-@pytest.fixture
-def notifications():
-    """Notifications napari shows (show_error/show_warning/show_info) during the test."""
-    seen = []
-
-    def record(event):
-        seen.append(event.value if hasattr(event, "value") else event)
-
-    notification_manager.notification_ready.connect(record)
-    yield seen
-    notification_manager.notification_ready.disconnect(record)
-
-
 def _roi_snapshot(layer) -> tuple:
     return ([np.array(d, copy=True) for d in layer.data], list(layer.features["name"]),
             list(layer.features["class"]))

@@ -17,7 +17,8 @@ from gui_helpers import large_h5ad, scores_ready
 pytestmark = pytest.mark.gui
 
 
-def test_a_large_session_reopens_as_raster_and_markers_and_scores(make_napari_viewer, qtbot, tmp_path):
+def _saved_large_slide_and_a_dock(make_napari_viewer, tmp_path):
+    """A saved session of a 32,000-spot slide with one ROI, and an empty viewer with the dock."""
     path = large_h5ad(tmp_path)
     spots = read_spots(path)
     roi = Roi(name="T1", roi_class="tumour", geometry=Polygon([(0, 0), (0, 8000), (8000, 8000), (8000, 0)]))
@@ -25,6 +26,11 @@ def test_a_large_session_reopens_as_raster_and_markers_and_scores(make_napari_vi
                            signature=Signature(name="macrophage example", up=("CD68", "CD163", "STAB1")))
     viewer = make_napari_viewer(show=True)
     _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    return path, spots, session, viewer, w
+
+
+def test_a_large_session_reopens_as_raster_and_markers_and_scores(make_napari_viewer, qtbot, tmp_path):
+    path, spots, session, viewer, w = _saved_large_slide_and_a_dock(make_napari_viewer, tmp_path)
     w.export_tab.open_session(session)
     kinds = [type(ly).__name__ for ly in viewer.layers]
     assert kinds == ["Image", "Points", "Shapes"]  # not one Points layer of 32,000 markers
@@ -41,18 +47,10 @@ def test_a_large_session_reopens_as_raster_and_markers_and_scores(make_napari_vi
 
 
 def test_the_open_session_button_reads_in_a_worker_and_a_changed_file_is_reported(make_napari_viewer, qtbot,
-                                                                                  tmp_path):
+                                                                                  tmp_path, notifications):
     import threading
 
-    from napari.utils.notifications import notification_manager
-
-    path = large_h5ad(tmp_path)
-    spots = read_spots(path)
-    roi = Roi(name="T1", roi_class="tumour", geometry=Polygon([(0, 0), (0, 8000), (8000, 8000), (8000, 0)]))
-    session = save_session(tmp_path / "big.roiscore.json", spots=spots, rois=[roi],
-                           signature=Signature(name="macrophage example", up=("CD68", "CD163", "STAB1")))
-    viewer = make_napari_viewer(show=True)
-    _, w = viewer.window.add_plugin_dock_widget("napari-roiscore", "ROI scores")
+    path, spots, session, viewer, w = _saved_large_slide_and_a_dock(make_napari_viewer, tmp_path)
     readers = []
     real_read = w.export_tab._read_session
     w.export_tab._read_session = lambda p: (readers.append(threading.current_thread()), real_read(p))[1]
@@ -62,15 +60,10 @@ def test_the_open_session_button_reads_in_a_worker_and_a_changed_file_is_reporte
     assert readers and readers[0] is not threading.main_thread()
     assert w.last_table["roi"].tolist() == ["T1"]
     # the spots file changed since the session was saved: said, nothing added
-    seen = []
-    notification_manager.notification_ready.connect(seen.append)
-    try:
-        with open(path, "ab") as f:
-            f.write(b"\0")
-        w.export_tab.open_session_in_background(str(session))
-        qtbot.waitUntil(lambda: any("checksum" in str(getattr(n, "message", n)).lower()
-                                    or "changed" in str(getattr(n, "message", n)).lower() for n in seen),
-                        timeout=60_000)
-    finally:
-        notification_manager.notification_ready.disconnect(seen.append)
+    with open(path, "ab") as f:
+        f.write(b"\0")
+    w.export_tab.open_session_in_background(str(session))
+    qtbot.waitUntil(lambda: any("checksum" in str(getattr(n, "message", n)).lower()
+                                or "changed" in str(getattr(n, "message", n)).lower() for n in notifications),
+                    timeout=60_000)
     assert len(viewer.layers) == 3

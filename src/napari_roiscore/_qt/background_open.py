@@ -29,9 +29,6 @@ __all__ = ["open_in_background", "running_viewer"]
 #: ``read_one(path, step)`` → layer data of one path; ``step(done, total)`` reports progress
 ReadOne = Callable[[Path, Callable[[int, int], None]], list[tuple]]
 
-_RUNNING: set = set()  # workers kept alive until they finish
-
-
 def running_viewer():
     """The current napari viewer when called on the GUI thread inside its running event loop, else ``None``."""
     app = QCoreApplication.instance()
@@ -97,10 +94,7 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
             _add_in_turns(viewer, result, bar, before_adding, first_index)
 
     worker = thread_worker(read_all)()
-    worker.returned.connect(done)
-    worker.finished.connect(lambda: _RUNNING.discard(worker))
-    worker.relay = relay  # kept alive with the worker
-    _RUNNING.add(worker)
+    worker.returned.connect(done)  # (superqt keeps a running worker, read_all's closure its relay)
     let_go_when_finished(worker)  # napari keeps finished workers for the session
     worker.start()
     return worker

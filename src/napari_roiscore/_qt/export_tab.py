@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from magicgui.widgets import Container, PushButton
-from napari.utils.notifications import show_info
 from qtpy.QtWidgets import QFileDialog
 
 from napari_roiscore._layer_data import IMAGE_KEY
@@ -236,14 +235,7 @@ class ExportTab:
             if len(result) == 1:
                 state.report(result[0])
                 return
-            try:
-                session = self._show_session(*result)
-            except (RoiScoreError, OSError) as err:
-                state.report(err)
-                return
-            msg = session_message(session, path)
-            state.status.emit(msg)
-            show_info(f"ROI scores: {msg}")
+            state.run_file_action(lambda _p: self._show_session(*result), path, session_message)
 
         worker = thread_worker(read, progress={"total": 0, "desc": f"Reading session {Path(path).name}"})()
         worker.returned.connect(done)
@@ -269,7 +261,7 @@ class ExportTab:
 
     def _show_session(self, session, spots, image):
         """Add a read session's layers and set the dock as it was saved; returns the session."""
-        from napari_roiscore._layer_data import VIEW_KEY, image_layers, roi_layer, spots_layers
+        from napari_roiscore._layer_data import holds_spot_view, image_layers, roi_layer, spots_layers
 
         layers = []
         if image is not None:
@@ -284,7 +276,7 @@ class ExportTab:
         layers.extend(spots_layers(spots, pixel_size_um=px))  # a large table: raster + markers in view
         layers.append(roi_layer(session.rois, name="ROIs", pixel_size_um=px))
         self.autosave.checked.add(str(spots.provenance.get("path")))  # the session is the truth here
-        if any(VIEW_KEY in kw.get("metadata", {}) for _, kw, _ in layers):
+        if holds_spot_view(layers):
             from napari_roiscore._qt.spot_view import install_spot_views
 
             install_spot_views(self.viewer)  # the raster follows the camera, as when the file is opened

@@ -43,5 +43,3 @@ def _let_go(worker) -> None:
     for attr in _WORK_ATTRIBUTES:
         if hasattr(worker, attr):
             setattr(worker, attr, None)
-    if hasattr(worker, "relay"):
-        worker.relay = None

@@ -17,7 +17,7 @@ __getattr__, __dir__ = lazy_exports(__name__, {
     "detect_counts_kind": "napari_roiscore.readers.geomx_export",
     "find_morphology_image": "napari_roiscore.readers.xenium",
     "folder_kind": "napari_roiscore.readers.dispatch",
-    "is_cosmx_folder": "napari_roiscore.readers.cosmx",
+    "is_cosmx_folder": "napari_roiscore.readers._files",
     "is_geomx_export": "napari_roiscore.readers.geomx_export",
     "is_geomx_export_workbook": "napari_roiscore.readers.dispatch",
     "is_spatialdata_store": "napari_roiscore.readers.spatialdata_store",
