@@ -84,3 +84,29 @@ def test_the_public_names_still_import_from_the_package():
     assert set(pkg.__all__) <= set(dir(pkg))
     with __import__("pytest").raises(AttributeError, match="no attribute 'nope'"):
         pkg.nope  # noqa: B018
+
+
+def test_after_the_readers_are_prepared_reading_a_file_imports_nothing(tmp_path):
+    """The reader's worker imports first (``_reader._prepare_reading``): loading compiled modules
+    holds the interpreter, and glyph warming on the GUI thread starts only after it."""
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    a = ad.AnnData(sp.csr_matrix(np.ones((3, 2), np.float32)))
+    a.var_names = ["CD68", "STAB1"]
+    a.obsm["spatial"] = np.arange(6.0).reshape(3, 2)
+    a.uns["spatial"] = {"lib": {"scalefactors": {"spot_diameter_fullres": 10.0}}}
+    path = tmp_path / "spots.h5ad"
+    a.write_h5ad(path)
+    code = (
+        "import sys; from pathlib import Path; import napari_roiscore._reader as r\n"
+        "r._prepare_reading([])\n"
+        "new = []\n"
+        "sys.addaudithook(lambda ev, args: new.append(args[0]) if ev == 'import' and args[0] not in sys.modules "
+        "else None)\n"
+        f"r._read_one(Path({str(path)!r}))\n"
+        "print(sorted(set(new)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

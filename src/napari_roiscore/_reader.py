@@ -264,8 +264,9 @@ def read_paths(path: str | list[str]) -> list[tuple]:
         from napari_roiscore._qt.warm_up import freeze_long_lived, glyph_warmer
 
         freeze_long_lived(viewer)
-        glyph_warmer(viewer)  # the overlay's glyphs are rendered, a few per loop turn, while the files are read
-        open_in_background(viewer, [Path(p) for p in paths], _read_one_with_units, before_adding=_follow_camera_of)
+        open_in_background(viewer, [Path(p) for p in paths], _read_one, before_adding=_follow_camera_of,
+                           prepare=_prepare_reading,  # the overlay's glyphs then rendered, a few per
+                           prepared=lambda: glyph_warmer(viewer))  # loop turn, while the files are read
         return [(None,)]
     return read_now(paths)
 
@@ -305,17 +306,31 @@ def _running_viewer():
     return running_viewer()
 
 
-def _read_one_with_units(p: Path, step: Callable[[int, int], None]) -> list[tuple]:
-    """In the worker: one path's layer data, napari's unit registry ready before they are added."""
+def _prepare_reading(paths: list[Path]) -> None:
+    """In the worker, before reading: napari's unit registry, every reader, the layer builders
+    and the modules napari imports when it adds the first layer (0.8-1.0 s; loading compiled
+    modules holds the interpreter, so the GUI thread's turns wait meanwhile: glyph warming
+    starts after this)."""
     units = _units_in_background()
-    layers = _read_one(p, step)
-    import napari_roiscore._qt.spot_view  # noqa: F401 - imported here, not on the GUI thread when the layers come
+    import anndata  # noqa: F401 - the readers import these where used
+    import h5py  # noqa: F401
+    import pandas  # noqa: F401
+    import pyarrow  # noqa: F401 - (h5ad_steps: placeholder names)
+    import scipy.sparse  # noqa: F401
+
+    from napari_roiscore import readers
+
+    for name in readers.__all__:
+        getattr(readers, name)  # the package exports them lazily
+    import napari_roiscore._layer_data  # noqa: F401
+    import napari_roiscore._qt.spot_view  # noqa: F401
+    import napari_roiscore.spots.h5ad_steps  # noqa: F401
+    import napari_roiscore.spots.table  # noqa: F401
     from napari_roiscore._qt.warm_up import import_napari_lazy_modules
 
     import_napari_lazy_modules()
     if units is not None:
-        units()
-    return layers
+        units()  # ready before napari builds the layers (it must not find a half-built registry)
 
 
 def _follow_camera_of(layers: list[tuple]) -> None:

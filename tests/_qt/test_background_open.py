@@ -35,6 +35,7 @@ def test_from_the_window_reading_runs_in_a_worker_while_the_gui_answers(make_nap
 
     monkeypatch.setattr(_reader, "_read_one", held_read)
     assert open_from_window(viewer, path) == []  # napari's "nothing to add now"
+    qtbot.waitUntil(lambda: bool(reader_threads), timeout=30_000)  # the worker imported the readers, then reads
     ticks = []
     from qtpy.QtCore import QTimer
 
@@ -164,3 +165,41 @@ def test_gc_freeze_only_into_an_empty_viewer_and_an_opened_slide_stays_collectab
         sv = [type(r).__name__ + ":" + getattr(r, "__qualname__", "") for o in gc.get_referrers(table())
               for r in gc.get_referrers(o)]
         raise AssertionError(f"the removed slide is still alive, held by {holders} <- {sv}")
+
+
+def test_the_worker_prepares_then_the_gui_is_told_then_it_reads(make_napari_viewer, qtbot, tmp_path):
+    from napari_roiscore._qt.background_open import open_in_background
+
+    viewer = make_napari_viewer(show=True)
+    path = large_h5ad(tmp_path)
+    events = []
+    on_gui = lambda: threading.current_thread() is threading.main_thread()  # noqa: E731
+
+    def read_one(p, step):
+        events.append(("read", on_gui()))
+        return _reader._read_one(p, step)
+
+    open_in_background(viewer, [path], read_one, prepare=lambda paths: events.append(("prepare", on_gui())),
+                       prepared=lambda: events.append(("prepared", on_gui())))
+    qtbot.waitUntil(lambda: len(viewer.layers) >= 1, timeout=60_000)
+    assert sorted(events) == [("prepare", False), ("prepared", True), ("read", False)]
+    assert events.index(("prepare", False)) < events.index(("prepared", True))
+    assert events.index(("prepare", False)) < events.index(("read", False))
+
+
+def test_from_the_window_glyphs_are_warmed_only_once_the_readers_are_imported(make_napari_viewer, qtbot,
+                                                                             tmp_path, monkeypatch):
+    from napari_roiscore._qt import warm_up
+
+    viewer = make_napari_viewer(show=True)
+    warming_while_preparing = []
+    real_prepare = _reader._prepare_reading
+
+    def prepare(paths):
+        warming_while_preparing.append(viewer in warm_up._WARMERS)
+        real_prepare(paths)
+
+    monkeypatch.setattr(_reader, "_prepare_reading", prepare)
+    assert open_from_window(viewer, large_h5ad(tmp_path)) == []
+    qtbot.waitUntil(lambda: len(viewer.layers) >= 1, timeout=60_000)
+    assert warming_while_preparing == [False] and viewer in warm_up._WARMERS

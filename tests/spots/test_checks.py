@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pandas as pd
 
 from napari_roiscore.spots import checks
+
+from thread_helpers import longest_wait_of_this_thread
 
 
 def test_first_duplicates_finds_what_pandas_finds_within_and_across_steps(monkeypatch):
@@ -21,24 +22,10 @@ def test_first_duplicates_finds_what_pandas_finds_within_and_across_steps(monkey
     assert checks.first_duplicates(pd.Index([f"s{i}" for i in range(100)])) == []
 
 
-def _longest_wait_of_this_thread(work) -> float:
-    """Longest time this (the "GUI") thread waited for the interpreter while ``work`` ran in a thread."""
-    done = threading.Event()
-    th = threading.Thread(target=lambda: (work(), done.set()))
-    th.start()
-    last, longest = time.perf_counter(), 0.0
-    while not done.is_set():
-        time.sleep(0.001)
-        now = time.perf_counter()
-        longest, last = max(longest, now - last), now
-    th.join()
-    return longest
-
-
 def test_checking_a_million_barcodes_leaves_other_threads_their_turns():
     names = pd.Index(np.char.add("s_002um_", np.arange(1_000_000).astype(str)).astype(object))
-    ours = _longest_wait_of_this_thread(lambda: checks.first_duplicates(names))
-    pandas = _longest_wait_of_this_thread(lambda: pd.Index(names.to_numpy()).is_unique)  # a fresh index: no cache
+    ours = longest_wait_of_this_thread(lambda: checks.first_duplicates(names))
+    pandas = longest_wait_of_this_thread(lambda: pd.Index(names.to_numpy()).is_unique)  # a fresh index: no cache
     assert ours < pandas / 3, (ours, pandas)
 
 

@@ -196,6 +196,7 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
     import anndata as ad
 
     from napari_roiscore.outputs import require_regular_file
+    from napari_roiscore.spots.h5ad_steps import read_h5ad_in_steps
 
     path = Path(path)
     if not path.exists():
@@ -204,7 +205,7 @@ def read_h5ad_spots(path: str | Path, counts_layer: str | None = None) -> SpotTa
     try:
         with warnings.catch_warnings():  # duplicate names are handled below
             warnings.filterwarnings("ignore", message=".*names are not unique", category=UserWarning)
-            adata = ad.read_h5ad(path)
+            adata = read_h5ad_in_steps(path)
     except Exception as err:  # h5py / anndata raise many types for corrupt files
         raise RoiScoreError(
             f"{str(path)!r} is not a readable .h5ad file ({type(err).__name__}: {err}).",
