@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from napari_roiscore.spots import h5ad_steps
+from napari_roiscore.spots import in_steps
 from napari_roiscore.spots.h5ad_steps import read_h5ad_in_steps
 
 from real_data import real_data
@@ -55,8 +55,8 @@ def assert_equal(ours, theirs) -> None:
 @pytest.fixture
 def small_steps(monkeypatch):
     """Steps of a few rows, so test-sized files are read in many steps (borders included)."""
-    monkeypatch.setattr(h5ad_steps, "STEP", 7)
-    monkeypatch.setattr(h5ad_steps, "STEP_BYTES", 64)
+    monkeypatch.setattr(in_steps, "STRING_STEP", 7)
+    monkeypatch.setattr(in_steps, "STEP_BYTES", 64)
 
 
 def _rich_anndata(n: int = 500, x_format: str = "csr") -> ad.AnnData:

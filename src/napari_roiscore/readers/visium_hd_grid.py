@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
+from napari_roiscore.spots.in_steps import STRING_STEP
 
 __all__ = ["hd_grid_indices", "hd_positions_of_matrix"]
 
@@ -27,16 +28,28 @@ _HD_DIGITS = [2, 3, 4, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18]
 def hd_grid_indices(barcodes: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """``(array_row, array_col)`` read from Visium HD barcodes ``s_XXXum_RRRRR_CCCCC-N``.
 
-    Vectorised over the bytes (no Python string per bin); ``None`` when any
-    barcode is not of that form.
+    Vectorised over the bytes (no Python string per bin), ``STRING_STEP`` barcodes at a
+    time (other threads run between steps); ``None`` when any barcode is not of that form.
     """
     b = np.asarray(barcodes)
+    if not b.size:
+        return None
+    rows, cols = np.empty(b.size, dtype=np.int32), np.empty(b.size, dtype=np.int32)
+    for start in range(0, b.size, STRING_STEP):
+        found = _grid_indices_of(b[start:start + STRING_STEP])
+        if found is None:
+            return None
+        rows[start:start + STRING_STEP], cols[start:start + STRING_STEP] = found
+    return rows, cols
+
+
+def _grid_indices_of(b: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     try:
         b = b.astype("S") if b.dtype.kind != "S" else b
     except UnicodeEncodeError:
         return None
     width = b.dtype.itemsize
-    if not b.size or width < len(_HD_BARCODE_TEMPLATE) + 1:
+    if width < len(_HD_BARCODE_TEMPLATE) + 1:
         return None
     u8 = b.view(np.uint8).reshape(b.size, width)
     tmpl = np.frombuffer(_HD_BARCODE_TEMPLATE, dtype=np.uint8)
