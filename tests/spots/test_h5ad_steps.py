@@ -32,10 +32,10 @@ def assert_equal(ours, theirs) -> None:
     def same_mapping(x, y, what):
         assert list(x.keys()) == list(y.keys()), what
         for k in x:
-            if isinstance(x[k], dict) or hasattr(x[k], "keys"):
-                same_mapping(x[k], y[k], f"{what}[{k!r}]")
-            elif isinstance(x[k], pd.DataFrame):
+            if isinstance(x[k], pd.DataFrame):
                 pd.testing.assert_frame_equal(x[k], y[k])
+            elif isinstance(x[k], dict) or hasattr(x[k], "keys"):
+                same_mapping(x[k], y[k], f"{what}[{k!r}]")
             else:
                 same_array(np.asarray(x[k]) if np.isscalar(x[k]) else x[k],
                            np.asarray(y[k]) if np.isscalar(y[k]) else y[k], f"{what}[{k!r}]")
@@ -82,6 +82,7 @@ def _rich_anndata(n: int = 500, x_format: str = "csr") -> ad.AnnData:
     a = ad.AnnData(x, obs=obs, var=var)
     a.obsm["spatial"] = rng.uniform(0, 5000, (n, 2))
     a.obsm["pca"] = rng.normal(size=(n, 3)).astype(np.float32)
+    a.obsm["qc"] = pd.DataFrame({"genes": rng.integers(0, 50, n)}, index=a.obs_names)  # indexed by the names
     a.layers["counts"] = counts.copy()
     a.obsp["neighbours"] = sp.random(n, n, density=0.01, format="csr", random_state=4)
     a.varm["loadings"] = rng.normal(size=(12, 3))

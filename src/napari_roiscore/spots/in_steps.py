@@ -93,14 +93,20 @@ def make_anndata(**parts: Any) -> Any:
     anndata checks obs names for missing values and for strings when it builds an
     AnnData (one pandas call over all names, 0.3-0.56 s at 12M, holding the
     interpreter). Here it is built with placeholder names (Arrow strings, checked
-    at once) and the real names are set afterwards with pandas' index setter. Duplicate
-    names are not warned about: :class:`~napari_roiscore.spots.table.SpotTable` refuses them.
+    at once) and the real names are set afterwards with pandas' index setter, so they must
+    be Python strings (as the readers make them). Duplicate names are not warned about:
+    :class:`~napari_roiscore.spots.table.SpotTable` refuses them. Built as anndata builds it
+    when the names are few, not strings, or another element is indexed by them (a data
+    frame in ``obsm`` or as ``X``).
     """
     import anndata as ad
     import pandas as pd
 
     obs = parts.get("obs")
-    if not isinstance(obs, pd.DataFrame) or len(obs) <= STRING_STEP or obs.index.dtype != object:
+    indexed_by_names = isinstance(parts.get("X"), pd.DataFrame) or any(
+        isinstance(v, pd.DataFrame) for v in (parts.get("obsm") or {}).values())
+    if not isinstance(obs, pd.DataFrame) or len(obs) <= STRING_STEP or obs.index.dtype != object \
+            or indexed_by_names:
         return ad.AnnData(**parts)
     from napari_roiscore.spots.checks import barcodes_checked_here
 
