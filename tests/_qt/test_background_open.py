@@ -203,3 +203,30 @@ def test_from_the_window_glyphs_are_warmed_only_once_the_readers_are_imported(ma
     assert open_from_window(viewer, large_h5ad(tmp_path)) == []
     qtbot.waitUntil(lambda: len(viewer.layers) >= 1, timeout=60_000)
     assert warming_while_preparing == [False] and viewer in warm_up._WARMERS
+
+
+def test_a_script_ending_while_a_slide_is_read_exits_cleanly(tmp_path):
+    """Before: the worker's ``finished`` signal was emitted on a Qt object deleted at exit
+    (RuntimeError in the worker thread, then the interpreter aborted, exit code 134)."""
+    import subprocess
+    import sys
+
+    path = large_h5ad(tmp_path)
+    code = (
+        "import time, napari\n"
+        "from qtpy.QtCore import QEventLoop, QTimer\n"
+        "from napari_roiscore import _reader\n"
+        "real = _reader._read_one\n"
+        "_reader._read_one = lambda p, step=None: (time.sleep(2), real(p, step))[1]  # still reading at exit\n"
+        "viewer = napari.Viewer(show=True)\n"
+        "loop = QEventLoop()\n"
+        f"QTimer.singleShot(0, lambda: viewer.open({str(path)!r}, plugin='napari-roiscore'))\n"
+        "QTimer.singleShot(800, loop.quit)\n"
+        "loop.exec()\n"
+        "viewer.close()\n"
+        "print('exiting while reading', flush=True)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert "exiting while reading" in out.stdout, out.stderr[-2000:]
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "has been deleted" not in out.stderr

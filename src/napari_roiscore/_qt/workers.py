@@ -6,11 +6,22 @@ session: its task-status list holds each worker's ``quit`` as a cancel callback
 SpotTable or scorer) and the slots connected to its signals.  Measured: after a
 slide's layers were removed, its AnnData stayed alive through the raster build's
 worker.  :func:`let_go_when_finished` drops those references once the worker is done.
+
+A script that ends while one of our workers still runs (a slide still being read) used to
+abort the interpreter: the worker's ``finished`` signal was emitted on a Qt object already
+deleted at exit. napari waits for its workers when its application quits; for scripts, the
+first of our workers also registers that wait at exit (:data:`EXIT_WAIT_MS`).
 """
 
 from __future__ import annotations
 
-__all__ = ["let_go_when_finished"]
+import atexit
+
+__all__ = ["EXIT_WAIT_MS", "let_go_when_finished"]
+
+#: at exit, how long to wait for running workers to end (ms)
+EXIT_WAIT_MS = 120_000
+_exit_wait = {"registered": False}
 
 #: what a superqt worker keeps of the work it was given (a function or a generator)
 _WORK_ATTRIBUTES = ("_func", "_args", "_kwargs", "_gen")
@@ -19,7 +30,20 @@ _WORK_ATTRIBUTES = ("_func", "_args", "_kwargs", "_gen")
 def let_go_when_finished(worker):
     """Once ``worker`` has finished, disconnect its result signals and drop its work; returns it."""
     worker.finished.connect(lambda: _let_go(worker))
+    if not _exit_wait["registered"]:
+        _exit_wait["registered"] = True
+        atexit.register(_wait_for_workers_at_exit)
     return worker
+
+
+def _wait_for_workers_at_exit() -> None:
+    """Ask running workers to quit and wait for them (as napari does when its app quits)."""
+    try:
+        from superqt.utils import WorkerBase
+
+        WorkerBase.await_workers(EXIT_WAIT_MS)
+    except Exception:  # noqa: BLE001 - at exit: a worker that would not end is left to the OS
+        pass
 
 
 def _disconnect(worker, names: tuple[str, ...]) -> None:
