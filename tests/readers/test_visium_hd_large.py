@@ -75,3 +75,35 @@ def test_a_bin_without_position_is_named(tmp_path):
     pos[pos["barcode"] != bcs[0]].to_parquet(pos_path)
     with pytest.raises(RoiScoreError, match=f"1 barcode.*{bcs[0]}"):
         read_visium_hd(folder)
+
+
+@pytest.mark.parametrize("wrong_group", ["first", "middle", "last"])
+def test_barcodes_that_do_not_name_their_grid_bins_fall_back_to_the_join(tmp_path, wrong_group):
+    """The sample check reads the first, middle and last row groups of the positions file:
+    stored barcodes that disagree with the grid indices in any of them send the reader to
+    the general barcode join, which then matches by name."""
+    folder = tmp_path / "square_002um"
+    bcs, _ = _write_square_002um(folder)
+    pos_path = folder / "spatial" / "tissue_positions.parquet"
+    pos = pd.read_parquet(pos_path).sort_values(["array_row", "array_col"]).reset_index(drop=True)
+    n_groups = -(-len(pos) // 100)
+    group = {"first": 0, "middle": n_groups // 2, "last": n_groups - 1}[wrong_group]
+    rows = slice(group * 100, min((group + 1) * 100, len(pos)))
+    pos.loc[rows, ["array_row", "array_col"]] = pos.loc[rows, ["array_row", "array_col"]].to_numpy()[::-1]
+    pos.to_parquet(pos_path, row_group_size=100)  # 12 row groups
+    assert hd_positions_of_matrix(pos_path, np.array(bcs)) is None
+    pos.sort_values("array_col").to_parquet(pos_path, row_group_size=100)
+    spots = read_visium_hd(folder)  # by the general join: the positions of each barcode
+    joined = read_tissue_positions(pos_path).loc[bcs]
+    np.testing.assert_array_equal(spots.xy, joined[["pxl_col_in_fullres", "pxl_row_in_fullres"]].to_numpy())
+
+
+def test_the_sample_check_reads_several_row_groups_and_accepts_a_true_match(tmp_path):
+    folder = tmp_path / "square_002um"
+    bcs, _ = _write_square_002um(folder)
+    pos_path = folder / "spatial" / "tissue_positions.parquet"
+    pd.read_parquet(pos_path).to_parquet(pos_path, row_group_size=97)
+    fast = hd_positions_of_matrix(pos_path, np.array(bcs))
+    assert fast is not None
+    joined = read_tissue_positions(pos_path).loc[bcs]
+    np.testing.assert_array_equal(fast["pxl_row_in_fullres"].to_numpy(), joined["pxl_row_in_fullres"].to_numpy())

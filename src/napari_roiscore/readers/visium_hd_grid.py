@@ -106,11 +106,29 @@ def hd_positions_of_matrix(pos_path: Path, barcodes: np.ndarray) -> pd.DataFrame
             f"{str(pos_path)!r}: {int((at < 0).sum())} barcode(s) of the count matrix have no position, "
             f"e.g. {[v.decode() if isinstance(v, bytes) else str(v) for v in missing]}.",
             "Use the tissue positions file of the same Space Ranger run as the matrix.")
-    sample = np.unique(np.linspace(0, len(at) - 1, min(len(at), 1000)).astype(np.int64))
-    stored = pq.read_table(pos_path, columns=["barcode"]).column("barcode").take(at[sample]).to_pylist()
-    if [str(v) for v in stored] != [str(v.decode() if isinstance(v, bytes) else v)
-                                    for v in np.asarray(barcodes)[sample]]:
+    if not _same_barcodes_on_a_sample(pq.ParquetFile(pos_path), at, barcodes):
         return None  # the grid indices do not name the same bins: use the general join
-    out = pos.iloc[at].reset_index(drop=True)
-    out.attrs["aligned_with_matrix"] = True
+    out = pd.DataFrame({c: pos[c].to_numpy()[at] for c in cols}, copy=False)  # (.iloc + reset_index:
+    out.attrs["aligned_with_matrix"] = True  # a take and a copy of every column, 2.3 s at 11M)
     return out
+
+
+def _same_barcodes_on_a_sample(positions, at: np.ndarray, barcodes: np.ndarray, per_group: int = 300) -> bool:
+    """The stored barcodes of up to ``per_group`` matched bins in the first, middle and last
+    row groups of the positions file equal the matrix's (only those groups are read: the
+    whole column of 11M barcodes took 1.2 s, and a take across its chunks 1.1 s more)."""
+    sizes = [positions.metadata.row_group(i).num_rows for i in range(positions.num_row_groups)]
+    starts = np.concatenate([[0], np.cumsum(sizes)])
+    checked = 0
+    for group in sorted({0, len(sizes) // 2, len(sizes) - 1}):
+        inside = np.flatnonzero((at >= starts[group]) & (at < starts[group + 1]))
+        if not inside.size:
+            continue
+        inside = inside[np.unique(np.linspace(0, inside.size - 1, min(inside.size, per_group)).astype(np.int64))]
+        stored = positions.read_row_group(group, columns=["barcode"]).column("barcode")
+        stored = stored.take(at[inside] - starts[group]).to_pylist()
+        if [str(v) for v in stored] != [str(v.decode() if isinstance(v, bytes) else v)
+                                        for v in np.asarray(barcodes)[inside]]:
+            return False
+        checked += inside.size
+    return checked > 0
