@@ -60,6 +60,13 @@ def write_folder(folder: Path, n_bins: int, seed: int = 0, n_genes: int = 2000) 
     keep = ok
     row_of = np.repeat(np.arange(n), per)
     genes, row_of = genes[keep], row_of[keep]
+    # a kept entry was compared with a dropped one before it: sort each bin's genes and drop
+    # repeats, so the matrix is in canonical order as Space Ranger writes it
+    order = np.lexsort((genes, row_of))
+    genes, row_of = genes[order], row_of[order]
+    repeat = np.zeros(genes.size, bool)
+    repeat[1:] = (row_of[1:] == row_of[:-1]) & (genes[1:] == genes[:-1])
+    genes, row_of = genes[~repeat], row_of[~repeat]
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(row_of, minlength=n), out=indptr[1:])
     with h5py.File(folder / "filtered_feature_bc_matrix.h5", "w") as f:
