@@ -24,7 +24,7 @@ import scipy.sparse as sp
 
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import require_regular_file
-from napari_roiscore.spots.in_steps import read_in_steps, strings_in_steps
+from napari_roiscore.spots.in_steps import read_in_steps, rows_per_step, strings_in_steps
 from napari_roiscore.readers._files import first_existing
 from napari_roiscore.spots.checks import check_counts, csr_from_parts, reader_errors
 
@@ -85,10 +85,12 @@ def _attr(value):
     return value
 
 
-def _read_as(dataset, dtype, chunk: int = 1 << 17) -> np.ndarray:
+def _read_as(dataset, dtype) -> np.ndarray:
     """A 1-D HDF5 dataset read in chunks into an array of ``dtype`` (no full-size temporary;
-    1 MB of int64 per read, so other threads run between reads)."""
+    a step of :func:`~napari_roiscore.spots.in_steps.rows_per_step` per read, so other
+    threads run between reads)."""
     out = np.empty(dataset.shape[0], dtype=dtype)
+    chunk = rows_per_step(dataset)
     for start in range(0, dataset.shape[0], chunk):
         block = dataset[start:start + chunk]
         if np.dtype(dtype).kind in "iu" and block.size and (

@@ -31,7 +31,7 @@ import pandas as pd
 from napari_roiscore.errors import RoiScoreError
 from napari_roiscore.outputs import limited_list, require_regular_file
 from napari_roiscore.spots.checks import check_positive
-from napari_roiscore.spots.in_steps import make_anndata
+from napari_roiscore.spots.in_steps import make_anndata, rows_per_step
 from napari_roiscore.spots.lattice import VISIUM_SPOT_DIAMETER_UM, check_bin_pitch, visium_pixel_size_um
 from napari_roiscore.spots.table import MAX_DIAMETER_PX, SpotTable
 from napari_roiscore.readers._files import require_dir, require_file
@@ -164,9 +164,10 @@ def _centres_xy(positions: pd.DataFrame) -> np.ndarray:
     ``np.column_stack`` held the interpreter 0.1-0.3 s)."""
     xy = np.empty((len(positions), 2), dtype=float)
     x, y = positions["pxl_col_in_fullres"].to_numpy(), positions["pxl_row_in_fullres"].to_numpy()
-    for start in range(0, len(xy), 1 << 17):
-        xy[start:start + (1 << 17), 0] = x[start:start + (1 << 17)]
-        xy[start:start + (1 << 17), 1] = y[start:start + (1 << 17)]
+    step = rows_per_step(xy)
+    for start in range(0, len(xy), step):
+        xy[start:start + step, 0] = x[start:start + step]
+        xy[start:start + step, 1] = y[start:start + step]
     return xy
 
 

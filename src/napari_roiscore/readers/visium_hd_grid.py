@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from napari_roiscore.errors import RoiScoreError
-from napari_roiscore.spots.in_steps import STRING_STEP
+from napari_roiscore.spots.in_steps import STRING_STEP, strings_in_steps
 
 __all__ = ["hd_grid_indices", "hd_positions_of_matrix"]
 
@@ -104,7 +104,7 @@ def hd_positions_of_matrix(pos_path: Path, barcodes: np.ndarray) -> pd.DataFrame
         missing = np.asarray(barcodes)[at < 0][:3]
         raise RoiScoreError(
             f"{str(pos_path)!r}: {int((at < 0).sum())} barcode(s) of the count matrix have no position, "
-            f"e.g. {[v.decode() if isinstance(v, bytes) else str(v) for v in missing]}.",
+            f"e.g. {strings_in_steps(missing).tolist()}.",
             "Use the tissue positions file of the same Space Ranger run as the matrix.")
     if not _same_barcodes_on_a_sample(pq.ParquetFile(pos_path), at, barcodes):
         return None  # the grid indices do not name the same bins: use the general join
@@ -127,8 +127,7 @@ def _same_barcodes_on_a_sample(positions, at: np.ndarray, barcodes: np.ndarray, 
         inside = inside[np.unique(np.linspace(0, inside.size - 1, min(inside.size, per_group)).astype(np.int64))]
         stored = positions.read_row_group(group, columns=["barcode"]).column("barcode")
         stored = stored.take(at[inside] - starts[group]).to_pylist()
-        if [str(v) for v in stored] != [str(v.decode() if isinstance(v, bytes) else v)
-                                        for v in np.asarray(barcodes)[inside]]:
+        if [str(v) for v in stored] != strings_in_steps(np.asarray(barcodes)[inside]).tolist():
             return False
         checked += inside.size
     return checked > 0

@@ -83,8 +83,7 @@ def _sparse_matrix(group, fmt: str) -> Any:
     import scipy.sparse as sp
 
     classes = {"csr": (sp.csr_matrix, sp.csr_array), "csc": (sp.csc_matrix, sp.csc_array)}[fmt]
-    parts = {name: read_in_steps(group[name]) if is_long(group[name]) else group[name][...]
-             for name in ("data", "indices", "indptr")}
+    parts = {name: read_in_steps(group[name]) for name in ("data", "indices", "indptr")}
     matrix = classes[bool(ad.settings.use_sparse_array_on_read)](
         tuple(int(n) for n in group.attrs["shape"]), dtype=parts["data"].dtype)
     matrix.data, matrix.indices, matrix.indptr = parts["data"], parts["indices"], parts["indptr"]

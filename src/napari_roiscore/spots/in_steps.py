@@ -22,7 +22,7 @@ STEP_BYTES = 1_000_000
 
 
 def rows_per_step(dataset) -> int:
-    """Rows of an HDF5 dataset read per call: ``STRING_STEP`` strings, or ``STEP_BYTES`` of numbers."""
+    """Rows of an array or HDF5 dataset handled per call: ``STRING_STEP`` strings, or ``STEP_BYTES`` of numbers."""
     if dataset.dtype.kind == "O":
         return STRING_STEP
     row_bytes = dataset.dtype.itemsize * int(np.prod(dataset.shape[1:], dtype=np.int64))
