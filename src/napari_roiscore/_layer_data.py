@@ -13,12 +13,13 @@ from napari_roiscore.images.multiplex import MultiplexImage
 from napari_roiscore.rois.roi import Roi
 from napari_roiscore.rois.classes import class_colour_rgba
 from napari_roiscore.rois.shapes import shapes_from_rois
+from napari_roiscore.spots.first_look import FirstLook
 from napari_roiscore.spots.raster import Placement
 from napari_roiscore.spots.table import SpotTable
 from napari_roiscore.spots.view import MARKER_LIMIT, POINTS_LAYER_LIMIT, SpotView
 
-__all__ = ["IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "holds_spot_view", "image_layers", "roi_layer", "spots_layer",
-           "spots_layers"]
+__all__ = ["FIRST_LOOK_KEY", "IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "first_look_layer", "holds_spot_view",
+           "image_layers", "roi_layer", "spots_layer", "spots_layers"]
 
 #: key of the SpotTable in the Points layer's metadata
 SPOTS_KEY = "roiscore_spots"
@@ -26,6 +27,8 @@ SPOTS_KEY = "roiscore_spots"
 IMAGE_KEY = "roiscore_image"
 #: key of the SpotView (raster + markers in view) in both layers of a large spot table
 VIEW_KEY = "roiscore_spot_view"
+#: key of the path a first-look preview was read from (shown while that slide is read; removed once it is drawn)
+FIRST_LOOK_KEY = "roiscore_first_look"
 
 
 def _frame(px: float | None) -> dict:
@@ -122,7 +125,7 @@ def spots_layer(spots: SpotTable, name: str = "spots", pixel_size_um: float | No
 
 def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | None = None,
                  marker_limit: int = MARKER_LIMIT, build_now: bool = False,
-                 points_limit: int | None = None) -> list[tuple]:
+                 points_limit: int | None = None, first_look: FirstLook | None = None) -> list[tuple]:
     """Layers that draw every spot at any size.
 
     Up to ``points_limit`` spots the Points layer of :func:`spots_layer`
@@ -138,6 +141,8 @@ def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | N
     placeholder over the spots (named "… (building raster…)") and the napari
     side builds a preview and then the full raster in a worker thread.
     ``build_now=True`` builds the full raster before returning (no napari needed).
+    ``first_look``: the slide's first look (same file, read before the table), whose
+    totals and preview the view reuses instead of computing them again.
     """
     if points_limit is None:
         points_limit = POINTS_LAYER_LIMIT if marker_limit == MARKER_LIMIT else marker_limit
@@ -146,6 +151,9 @@ def spots_layers(spots: SpotTable, name: str = "spots", pixel_size_um: float | N
     px = pixel_size_um or spots.pixel_size_um
     make = SpotView.of if build_now else SpotView.pending
     view = make(spots, marker_limit=marker_limit, pixel_size_um=px, name=name)
+    if first_look is not None and first_look.n_spots == spots.n_spots and not view.built:
+        view.values = view.totals = first_look.totals
+        view.ready_preview = first_look.image
     return [raster_layer(view, name=name, pixel_size_um=px), view_points_layer(view, name, px)]
 
 
@@ -199,6 +207,30 @@ def raster_layer(view: SpotView, name: str, pixel_size_um: float | None = None) 
             "opacity": 0.9,
             **raster_placement(place, pixel_size_um),
             "metadata": {VIEW_KEY: view},
+        },
+        "image",
+    )
+
+
+def first_look_layer(look: FirstLook, name: str, source: str) -> tuple:
+    """The first look at a large slide (its coarse preview), drawn while the rest of it is read.
+
+    Placed, coloured and limited as the slide's own raster preview (same values, same tiles).
+    ``source`` (the path read) is kept in the metadata: the layer goes once the slide read
+    from there draws its own raster.
+    """
+    image = look.image
+    return (
+        image.levels,
+        {
+            "name": f"PREVIEW · {name} (coarse tile means; reading the table…)",
+            "colormap": "viridis",
+            "contrast_limits": list(image.contrast_limits),
+            "multiscale": True,
+            "interpolation2d": "nearest",
+            "opacity": 0.9,
+            **raster_placement(image.placement, look.pixel_size_um),
+            "metadata": {FIRST_LOOK_KEY: source},
         },
         "image",
     )

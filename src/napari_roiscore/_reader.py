@@ -72,7 +72,7 @@ def get_reader(path: str | list[str]) -> Callable | None:
     return lambda _path: read_paths(resolved)
 
 
-def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:
+def _spots_with_images(spots: SpotTable, name: str, first_look=None) -> list[tuple]:
     """Tissue image (hires if present, else lowres) under the spots."""
     from napari_roiscore._layer_data import spots_layers
     from napari_roiscore.readers.tissue_image import tissue_image_layer, tissue_images_from_uns
@@ -81,7 +81,7 @@ def _spots_with_images(spots: SpotTable, name: str) -> list[tuple]:
     images = tissue_images_from_uns(spots.adata)
     if images:
         layers.append(tissue_image_layer(images[0], spots.pixel_size_um))
-    layers.extend(spots_layers(spots, name=name))
+    layers.extend(spots_layers(spots, name=name, first_look=first_look))
     return layers
 
 
@@ -100,6 +100,7 @@ def _read_spots(p: Path, kind: str, step: Callable[[int, int], None] | None = No
             if bar is not None:
                 bar.close()
         return [spots_layer(spots, name=f"{p.name} AOIs")]
+    look = _FIRST_LOOKS.pop(str(p), None)  # (taken before reading: not kept if the read fails)
     spots = read_spots_of_kind(p, kind)
     if kind == "visium":
         return _spots_with_images(spots, name=f"{p.name} spots")
@@ -123,7 +124,7 @@ def _read_spots(p: Path, kind: str, step: Callable[[int, int], None] | None = No
         return [_aoi_layer(spots, name=f"{p.stem} AOIs")]
     if kind == "spatialdata":
         return _spatialdata_layers(p, spots)
-    return _spots_with_images(spots, name=p.stem)  # h5ad
+    return _spots_with_images(spots, name=p.stem, first_look=look)  # h5ad
 
 
 def _spatialdata_layers(p: Path, spots: SpotTable) -> list[tuple]:
@@ -266,7 +267,8 @@ def read_paths(path: str | list[str]) -> list[tuple]:
         freeze_long_lived(viewer)
         open_in_background(viewer, [Path(p) for p in paths], _read_one, before_adding=_follow_camera_of,
                            prepare=_prepare_reading,  # the overlay's glyphs then rendered, a few per
-                           prepared=lambda: glyph_warmer(viewer))  # loop turn, while the files are read
+                           prepared=lambda: glyph_warmer(viewer),  # loop turn, while the files are read
+                           first_look=_first_look)
         return [(None,)]
     return read_now(paths)
 
@@ -331,6 +333,25 @@ def _prepare_reading(paths: list[Path]) -> None:
     import_napari_lazy_modules()
     if units is not None:
         units()  # ready before napari builds the layers (it must not find a half-built registry)
+
+
+#: first looks computed in the reading worker, by path, until the table read from there takes them
+_FIRST_LOOKS: dict[str, object] = {}
+
+
+def _first_look(p: Path) -> list[tuple]:
+    """In the worker, before ``p`` is read: the coarse preview of a large ``.h5ad`` slide's total
+    counts (:mod:`~napari_roiscore.spots.first_look`), shown while its barcodes are read; else nothing."""
+    if spots_kind(p) != "h5ad":
+        return []
+    from napari_roiscore._layer_data import first_look_layer
+    from napari_roiscore.spots.first_look import first_look_h5ad
+
+    look = first_look_h5ad(p)
+    if look is None:
+        return []
+    _FIRST_LOOKS[str(p)] = look  # its totals and preview are reused by the view of the table read next
+    return [first_look_layer(look, name=p.stem, source=str(p))]
 
 
 def _follow_camera_of(layers: list[tuple]) -> None:

@@ -139,7 +139,7 @@ def test_the_preview_is_the_exact_mean_of_every_spot_per_tile(make_napari_viewer
 
 
 def test_colour_by_while_building_shows_the_new_values(make_napari_viewer, qtbot):
-    from napari_roiscore._qt.spot_view import colour_spots
+    from napari_roiscore._qt.spot_view_dock import colour_spots
 
     viewer = make_napari_viewer(show=False)
     spots = _cells(20_000, seed=1)

@@ -106,7 +106,7 @@ def test_grid_raster_sits_on_the_bins_and_colour_by_rebuilds_it(make_napari_view
     ctl.refresh()
     assert "bin" in viewer.canvas.overlays.text.text
     new = np.arange(spots.n_spots, dtype=float)
-    from napari_roiscore._qt.spot_view import colour_spots
+    from napari_roiscore._qt.spot_view_dock import colour_spots
 
     assert colour_spots(points, new, "score")  # what the widget does with new scores
     qtbot.waitUntil(lambda: ctl.recoloured == 1, timeout=30_000)  # rebuilt in a worker

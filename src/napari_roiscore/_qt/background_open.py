@@ -16,15 +16,21 @@ the layers at once, as napari's API promises: the reader decides with
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from qtpy.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
+from napari_roiscore._layer_data import holds_spot_view
+from napari_roiscore._qt.first_look import drop_first_look, show_first_look
 from napari_roiscore._qt.warm_up import OWN_TURN_MS
 from napari_roiscore._qt.workers import let_go_when_finished
 
 __all__ = ["open_in_background", "running_viewer"]
+
+#: longest the reading worker waits for the GUI to show a first look (s)
+FIRST_LOOK_WAIT_S = 2.0
 
 #: ``read_one(path, step)`` → layer data of one path; ``step(done, total)`` reports progress
 ReadOne = Callable[[Path, Callable[[int, int], None]], list[tuple]]
@@ -47,12 +53,14 @@ class _Relay(QObject):
 
     step = Signal(str, int, int)
     prepared = Signal()
+    first_look = Signal(object)
 
 
 def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
                        before_adding: Callable[[list[tuple]], None] | None = None,
                        prepare: Callable[[list[Path]], None] | None = None,
-                       prepared: Callable[[], None] | None = None):
+                       prepared: Callable[[], None] | None = None,
+                       first_look: Callable[[Path], list[tuple]] | None = None):
     """Read ``paths`` in a worker, then add their layers to ``viewer`` one per loop turn.
 
     Parameters
@@ -71,6 +79,12 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
     prepared : callable, optional
         Called on the GUI thread once ``prepare`` has run (e.g. to start warming
         glyphs, which took 0.13-0.22 s per turn while the readers were imported).
+    first_look : callable, optional
+        ``first_look(path)`` → layer data shown while ``path`` is read (run in the worker
+        before ``read_one``; e.g. a large slide's coarse preview). Such layers carry
+        ``FIRST_LOOK_KEY`` and are removed when the slide draws its own raster
+        (``_qt/spot_view.py``), when the read fails, or once the layers are added if
+        none of them draws a raster.
 
     Returns
     -------
@@ -87,6 +101,7 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
     relay.step.connect(lambda desc, done, total: bar.advance(desc, done, total))
     if prepared is not None:
         relay.prepared.connect(prepared)
+    relay.first_look.connect(lambda look: show_first_look(viewer, look[0], shown=look[1].set))
 
     def read_all() -> list[tuple[Path, list[tuple]]] | tuple[Exception]:
         out = []
@@ -95,6 +110,10 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
                 prepare(paths)
                 relay.prepared.emit()
             for p in paths:
+                if first_look is not None and (look := first_look(p)):
+                    shown = threading.Event()  # the worker waits while the GUI adds and paints it: napari's
+                    relay.first_look.emit((look, shown))  # steps there took 0.3 s against a reading worker
+                    shown.wait(FIRST_LOOK_WAIT_S)  # (both want the interpreter), 0.1-0.15 s alone
                 relay.step.emit(f"reading {p.name}", 0, 0)
                 out.append((p, read_one(p, lambda d, t, p=p: relay.step.emit(f"reading {p.name}", d, t))))
         except Exception as err:  # noqa: BLE001 - told the user once, in our words (a raised or returned
@@ -105,6 +124,8 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
 
     def done(result: list | tuple[Exception]) -> None:
         if isinstance(result, tuple):
+            for p in paths:
+                drop_first_look(viewer, str(p))
             _failed(bar, names, result[0])
         else:
             _add_in_turns(viewer, result, bar, before_adding, first_index)
@@ -172,6 +193,9 @@ def _add_in_turns(viewer, result: list[tuple[Path, list[tuple]]], bar,
     def next_one() -> None:
         if not queue:
             bar.close()
+            for p, layers in result:
+                if not holds_spot_view(layers):
+                    drop_first_look(viewer, str(p))  # no raster of its own will replace it
             return
         step = queue.pop(0)
         if step[0] == "show":  # the layer's first paint, in its own turn

