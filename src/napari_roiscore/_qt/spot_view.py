@@ -176,9 +176,11 @@ class SpotViewController:
         self.refresh()
 
     def _drop_first_look(self) -> None:
-        """The slide's own raster is drawn (or cannot be): its first look goes (``_qt/first_look.py``)."""
+        """The slide's own raster is drawn (or cannot be): its first look goes (``_qt/first_look.py``),
+        on the next loop turn (napari removing a layer is a step of its own, not in this paint's turn)."""
         if (viewer := self._viewer()) is not None:
-            drop_first_look(viewer, self.view.spots.provenance.get("path"))
+            source = self.view.spots.provenance.get("path")
+            QTimer.singleShot(OWN_TURN_MS, lambda: drop_first_look(viewer, source))
 
     def _schedule(self, event=None) -> None:
         self._timer.start()
