@@ -102,7 +102,6 @@ def run_file(kind: str, n: int, mode: str, folder: str) -> dict:
     from qtpy.QtWidgets import QApplication
 
     from napari_roiscore._layer_data import FIRST_LOOK_KEY, VIEW_KEY
-    from napari_roiscore._qt.spot_view import controller_of
 
     path = _slide_file(kind, n, folder)
     viewer = napari.Viewer(show=True)
@@ -127,15 +126,18 @@ def run_file(kind: str, n: int, mode: str, folder: str) -> dict:
     def inserted(event) -> None:  # the first look (a coarse preview while reading), then the slide's own layers
         key = "look" if FIRST_LOOK_KEY in event.value.metadata else "layers"
         marks.setdefault(key, time.perf_counter())
+        if VIEW_KEY in event.value.metadata and event.value._type_string == "image":
+            event.value.events.name.connect(full_named)
+
+    def full_named(event) -> None:  # the raster's name is set last when a raster is swapped in (raster_worker)
+        name = event.source.name
+        if not name.startswith("PREVIEW") and not name.endswith("(building raster…)"):
+            marks.setdefault("full", time.perf_counter())  # (its paint follows: the data changed)
 
     viewer.layers.events.inserted.connect(inserted)
 
     def watch() -> None:
         now = time.perf_counter()
-        points = [la for la in viewer.layers if VIEW_KEY in la.metadata and la._type_string == "points"]
-        ctl = controller_of(viewer, points[0]) if points else None
-        if ctl is not None and ctl.stage == "full" and "full" not in marks:
-            marks["full"] = now
         if "full" in marks and any(d > marks["full"] for d in draws) and now - marks["full"] > 0.5:
             loop.quit()  # the full raster painted, and half a second of settling watched
         elif now - marks.get("open", now) > 600:
