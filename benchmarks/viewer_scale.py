@@ -126,12 +126,13 @@ def run_file(kind: str, n: int, mode: str, folder: str) -> dict:
     def inserted(event) -> None:  # the first look (a coarse preview while reading), then the slide's own layers
         key = "look" if FIRST_LOOK_KEY in event.value.metadata else "layers"
         marks.setdefault(key, time.perf_counter())
-        if VIEW_KEY in event.value.metadata and event.value._type_string == "image":
+        if event.value._type_string == "image":  # (a first look becomes the raster layer: watched from its start)
             event.value.events.name.connect(full_named)
 
     def full_named(event) -> None:  # the raster's name is set last when a raster is swapped in (raster_worker)
         name = event.source.name
-        if not name.startswith("PREVIEW") and not name.endswith("(building raster…)"):
+        if VIEW_KEY in event.source.metadata and not name.startswith("PREVIEW") \
+                and not name.endswith("(building raster…)"):
             marks.setdefault("full", time.perf_counter())  # (its paint follows: the data changed)
 
     viewer.layers.events.inserted.connect(inserted)

@@ -1,6 +1,6 @@
 """A large .h5ad opened from the window shows its first look (the coarse preview of total
-counts, ``spots/first_look.py``) while the table is read; the preview goes once the slide
-draws its own raster, or when the read fails (``_qt/first_look.py``)."""
+counts, ``spots/first_look.py``) while the table is read; the preview layer then
+becomes the slide's raster layer, or goes when the read fails (``_qt/first_look.py``)."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ def _inserted(viewer) -> list:
     return seen
 
 
-def test_the_first_look_comes_first_and_goes_when_the_slide_draws_itself(make_napari_viewer, qtbot, tmp_path,
-                                                                         looks_at_small_slides):
+def test_the_first_look_comes_first_and_becomes_the_slides_raster(make_napari_viewer, qtbot, tmp_path,
+                                                                   looks_at_small_slides):
     path = large_h5ad(tmp_path)
     expected = _reader.read_now([path])
     viewer = make_napari_viewer(show=True)
@@ -39,15 +39,21 @@ def test_the_first_look_comes_first_and_goes_when_the_slide_draws_itself(make_na
     qtbot.waitUntil(lambda: len(seen) >= 1, timeout=60_000)
     name, metadata = seen[0]
     assert name.startswith("PREVIEW · cells") and metadata[FIRST_LOOK_KEY] == str(path)
-    qtbot.waitUntil(lambda: len(seen) == 1 + len(expected), timeout=60_000)
+    look_layer = viewer.layers[0]
+    assert look_layer.source.path == str(path) and look_layer.source.reader_plugin == "napari-roiscore"
+    qtbot.waitUntil(lambda: len(viewer.layers) == len(expected), timeout=60_000)
     points = next(ly for ly in viewer.layers if SPOTS_KEY in ly.metadata)
     from napari_roiscore._qt.spot_view import controller_of
 
     ctl = controller_of(viewer, points)
+    assert ctl.image is look_layer  # the same layer: napari adds one image layer fewer, removes none
+    assert len(seen) == 2 and FIRST_LOOK_KEY not in look_layer.metadata
     qtbot.waitUntil(lambda: ctl.stage == "full", timeout=60_000)
-    qtbot.waitUntil(lambda: not any(FIRST_LOOK_KEY in ly.metadata for ly in viewer.layers), timeout=10_000)
     assert [ly.name for ly in viewer.layers] == [
         "cells (bins)" if ctl.view.is_grid else "cells (tile means)", "cells"]
+    assert all(ly.visible for ly in viewer.layers)
+    # the raster drawn is the full one (one pixel per spot tile), as without a first look
+    assert np.asarray(look_layer.data[0]).shape == ctl.view.pyramid()[0].shape
     # the view reused the first look's totals and preview: the same values as a read without it
     np.testing.assert_array_equal(ctl.view.totals, first_look.first_look_h5ad(path, min_spots=1).totals)
     assert ctl.view.ready_preview is not None

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from qtpy.QtCore import QCoreApplication, QObject, QThread, QTimer, Signal
 
-from napari_roiscore._layer_data import holds_spot_view
-from napari_roiscore._qt.first_look import drop_first_look, show_first_look
+from napari_roiscore._layer_data import VIEW_KEY, holds_spot_view
+from napari_roiscore._qt.first_look import adopt_first_look, drop_first_look, show_first_look
 from napari_roiscore._qt.warm_up import OWN_TURN_MS
 from napari_roiscore._qt.workers import let_go_when_finished
 
@@ -101,7 +101,8 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
     relay.step.connect(lambda desc, done, total: bar.advance(desc, done, total))
     if prepared is not None:
         relay.prepared.connect(prepared)
-    relay.first_look.connect(lambda look: show_first_look(viewer, look[0], shown=look[1].set))
+    relay.first_look.connect(lambda look: show_first_look(viewer, look[0], shown=look[1].set,
+                                                          source=lambda: _source(look[2])))
 
     def read_all() -> list[tuple[Path, list[tuple]]] | tuple[Exception]:
         out = []
@@ -112,7 +113,7 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
             for p in paths:
                 if first_look is not None and (look := first_look(p)):
                     shown = threading.Event()  # the worker waits while the GUI adds and paints it: napari's
-                    relay.first_look.emit((look, shown))  # steps there took 0.3 s against a reading worker
+                    relay.first_look.emit((look, shown, p))  # steps there took 0.3 s against a reading worker
                     shown.wait(FIRST_LOOK_WAIT_S)  # (both want the interpreter), 0.1-0.15 s alone
                 relay.step.emit(f"reading {p.name}", 0, 0)
                 out.append((p, read_one(p, lambda d, t, p=p: relay.step.emit(f"reading {p.name}", d, t))))
@@ -203,13 +204,16 @@ def _add_in_turns(viewer, result: list[tuple[Path, list[tuple]]], bar,
         else:
             p, (data, kwargs, kind) = step
             try:
-                with _source(p):
-                    layer = getattr(viewer, f"add_{kind}")(data, **{**kwargs, "visible": False})
+                layer = adopt_first_look(viewer, str(p), step[1]) if VIEW_KEY in kwargs.get("metadata", {}) \
+                    and kind == "image" else None  # its first look becomes the raster layer
+                if layer is None:
+                    with _source(p):
+                        layer = getattr(viewer, f"add_{kind}")(data, **{**kwargs, "visible": False})
                 at = viewer.layers.index(layer)
                 if at != index[0]:
                     viewer.layers.move(at, index[0])
                 index[0] += 1
-                if kwargs.get("visible", True):
+                if kwargs.get("visible", True) and not layer.visible:
                     queue.insert(0, ("show", layer))
             except Exception as err:  # noqa: BLE001 - e.g. the window was closed while reading
                 from napari.utils.notifications import show_error

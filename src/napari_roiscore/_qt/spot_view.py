@@ -28,7 +28,6 @@ import numpy as np
 from qtpy.QtCore import QTimer
 
 from napari_roiscore._layer_data import SPOTS_KEY, VIEW_KEY, raster_name
-from napari_roiscore._qt.first_look import drop_first_look
 from napari_roiscore._qt.raster_worker import show_raster, start_build
 from napari_roiscore._qt.warm_up import OWN_TURN_MS, glyph_warmer
 from napari_roiscore._qt.workers import let_go_when_finished
@@ -106,7 +105,6 @@ class SpotViewController:
         self.view, self.stage, self.preview_side = view, "building", None
         self._overlay.text = view.mode_text(0, None)  # "building the raster…", at once
         self._build = start_build(view, self._show_preview, self._on_built)
-        self._build.errored.connect(lambda _err: self._drop_first_look())  # (the error is shown by start_build)
 
     def stop(self) -> None:
         """Stop a build still running (at its next step)."""
@@ -149,7 +147,6 @@ class SpotViewController:
         show_raster(self.image, image.levels, image.contrast_limits, image.placement, view.pixel_size_um,
                     raster_name(view, "preview"))
         self.stage, self.preview_side = "preview", image.side
-        self._drop_first_look()
         self.refresh()
 
     def _on_built(self, view: SpotView, built: BuiltView) -> None:
@@ -172,15 +169,7 @@ class SpotViewController:
         show_raster(self.image, levels, limits, self.view.binning.placement, self.view.pixel_size_um,
                     raster_name(self.view, "full"), colormap=self.view.colormap)
         self.stage = "full"
-        self._drop_first_look()
         self.refresh()
-
-    def _drop_first_look(self) -> None:
-        """The slide's own raster is drawn (or cannot be): its first look goes (``_qt/first_look.py``),
-        on the next loop turn (napari removing a layer is a step of its own, not in this paint's turn)."""
-        if (viewer := self._viewer()) is not None:
-            source = self.view.spots.provenance.get("path")
-            QTimer.singleShot(OWN_TURN_MS, lambda: drop_first_look(viewer, source))
 
     def _schedule(self, event=None) -> None:
         self._timer.start()
