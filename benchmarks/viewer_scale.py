@@ -96,8 +96,14 @@ def _slide_file(kind: str, n: int, folder: str) -> str:
 def run_file(kind: str, n: int, mode: str, folder: str) -> dict:
     """File ▸ Open of the slide's .h5ad: ``file`` from the running event loop (read in a worker),
     ``file_sync`` as a script does before ``napari.run()`` (read on the GUI thread: the previous
-    behaviour of File ▸ Open).  Timed from the open to the full raster painted."""
+    behaviour of File ▸ Open), ``file_nolook`` as ``file`` without the first look (the coarse
+    preview drawn while a large slide is read).  Timed from the open to the full raster painted."""
     import napari
+
+    if mode == "file_nolook":
+        import napari_roiscore.spots.first_look as first_look
+
+        first_look.FIRST_LOOK_MIN_SPOTS = 10**18
     from qtpy.QtCore import QEventLoop, QTimer
     from qtpy.QtWidgets import QApplication
 
@@ -148,7 +154,7 @@ def run_file(kind: str, n: int, mode: str, folder: str) -> dict:
     poll.setInterval(20)
     poll.timeout.connect(watch)
     beat.start()
-    if mode == "file":
+    if mode in ("file", "file_nolook"):
         QTimer.singleShot(0, open_it)  # from the running event loop, as File ▸ Open
     else:
         open_it()  # no event loop running: napari's synchronous path (the reader reads here)
@@ -298,26 +304,30 @@ class _Heartbeat:
 
 
 def _files(args) -> None:
-    """The --files table: each slide opened both ways, each run in its own process."""
+    """The --files table: each slide opened the three ways, each run in its own process."""
     os.makedirs(args.folder, exist_ok=True)
     print("viewer_scale --files: File > Open of a generated .h5ad, shown window (Xvfb, software OpenGL); s, GB")
-    print(f"{'slide':>6} {'spots':>10} {'mode':>9} {'returns':>7} {'look':>6} {'first':>6} {'full':>6} "
+    print(f"{'slide':>6} {'spots':>10} {'mode':>11} {'returns':>7} {'look':>6} {'first':>6} {'full':>6} "
           f"{'block':>6} {'RSS':>5}")
     for kind in args.kinds:
         for n in args.sizes:
             rows = {}
-            for mode in ("file_sync", "file"):
+            for mode in ("file_sync", "file_nolook", "file"):
                 r = _child(kind, n, mode, args.timeout, ["--folder", args.folder])
                 rows[mode] = r
                 if "error" in r:
-                    print(f"{kind:>6} {n:>10,} {mode:>9}  failed: {r['error']}")
+                    print(f"{kind:>6} {n:>10,} {mode:>11}  failed: {r['error']}")
                     continue
-                print(f"{kind:>6} {n:>10,} {mode:>9} {r['open_return_s']:>7.2f} {r['look_s']:>6.2f} {r['first_s']:>6.2f} "
+                print(f"{kind:>6} {n:>10,} {mode:>11} {r['open_return_s']:>7.2f} {r['look_s']:>6.2f} {r['first_s']:>6.2f} "
                       f"{r['full_s']:>6.2f} {r['block_s']:>6.2f} {r['rss_gb']:>5.2f}", flush=True)
             if all("error" not in r for r in rows.values()):
                 a, b = rows["file_sync"], rows["file"]
                 print(f"{'':>6} {'':>10} ratio  longest GUI block {a['block_s'] / b['block_s']:.1f}x shorter, "
                       f"full raster {a['full_s'] / b['full_s']:.2f}x (read on the GUI thread / in a worker)")
+                c = rows["file_nolook"]
+                print(f"{'':>6} {'':>10} first look: values on screen {c['look_s'] / b['look_s']:.1f}x sooner, "
+                      f"table's layers {b['first_s'] - c['first_s']:+.2f} s, full raster "
+                      f"{b['full_s'] - c['full_s']:+.2f} s (in a worker with / without it)")
     print("returns = viewer.open returned (the GUI thread is free again); look = first paint of the slide's "
           "values (its first look, a coarse preview of total counts drawn while it is read, where it has one; "
           "else = first); first = first paint after the slide's own layers came; full = the full raster painted; block = longest time the GUI thread did not answer "

@@ -79,7 +79,7 @@ def test_no_pixel_size_means_pixels(tmp_path):
 def test_small_slides_get_no_first_look(tmp_path):
     path = _slide(tmp_path)
     assert first_look_h5ad(path, min_spots=N + 1) is None
-    assert first_look_h5ad(path) is None  # the default: a million spots and more
+    assert first_look_h5ad(path) is None  # the default: two million spots and more
 
 
 @pytest.mark.parametrize("case", ["counts layer", "raw", "log-normalised X", "negative", "space ranger grid",
