@@ -29,6 +29,8 @@ IMAGE_KEY = "roiscore_image"
 VIEW_KEY = "roiscore_spot_view"
 #: key of the path a first-look preview was read from (shown while that slide is read; removed once it is drawn)
 FIRST_LOOK_KEY = "roiscore_first_look"
+#: key of the canvas text saying what a first look shows (the overlay, while it is on screen)
+FIRST_LOOK_TEXT_KEY = "roiscore_first_look_text"
 
 
 def _frame(px: float | None) -> dict:
@@ -220,6 +222,9 @@ def first_look_layer(look: FirstLook, name: str, source: str) -> tuple:
     from there draws its own raster.
     """
     image = look.image
+    px = look.pixel_size_um
+    tile = f"{image.side * px:.3g} µm" if px else f"{image.side:.3g} px"
+    text = f"spots: PREVIEW, mean per {tile} tile · total counts · {look.n_spots:,} spots · reading the table…"
     return (
         image.levels,
         {
@@ -230,7 +235,7 @@ def first_look_layer(look: FirstLook, name: str, source: str) -> tuple:
             "interpolation2d": "nearest",
             "opacity": 0.9,
             **raster_placement(image.placement, look.pixel_size_um),
-            "metadata": {FIRST_LOOK_KEY: source},
+            "metadata": {FIRST_LOOK_KEY: source, FIRST_LOOK_TEXT_KEY: text},
         },
         "image",
     )

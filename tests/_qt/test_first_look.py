@@ -41,6 +41,12 @@ def test_the_first_look_comes_first_and_becomes_the_slides_raster(make_napari_vi
     assert name.startswith("PREVIEW · cells") and metadata[FIRST_LOOK_KEY] == str(path)
     look_layer = viewer.layers[0]
     assert look_layer.source.path == str(path) and look_layer.source.reader_plugin == "napari-roiscore"
+    from napari_roiscore._qt.spot_view import _text_overlay
+
+    overlay = _text_overlay(viewer)  # it says what it is, against a colour bar
+    qtbot.waitUntil(lambda: overlay.text.startswith("spots: PREVIEW, mean per ")
+                    and overlay.text.endswith("reading the table…") and look_layer.colorbar.visible, timeout=60_000)
+    assert "32,000 spots" in overlay.text and "µm tile" in overlay.text
     qtbot.waitUntil(lambda: len(viewer.layers) == len(expected), timeout=60_000)
     points = next(ly for ly in viewer.layers if SPOTS_KEY in ly.metadata)
     from napari_roiscore._qt.spot_view import controller_of
@@ -84,5 +90,8 @@ def test_a_read_failing_after_the_first_look_removes_it_and_keeps_the_rois(make_
     qtbot.waitUntil(lambda: any("duplicate spot barcodes" in str(n.message) for n in notifications),
                     timeout=60_000)
     qtbot.waitUntil(lambda: list(viewer.layers) == [rois], timeout=10_000)
+    from napari_roiscore._qt.spot_view import _text_overlay
+
+    assert "reading the table" not in _text_overlay(viewer).text  # nothing left saying it is being read
     assert len(rois.data) == 1
     assert not _reader._FIRST_LOOKS

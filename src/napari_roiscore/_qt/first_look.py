@@ -16,7 +16,7 @@ from contextlib import nullcontext
 
 from qtpy.QtCore import QTimer
 
-from napari_roiscore._layer_data import FIRST_LOOK_KEY, VIEW_KEY, raster_name
+from napari_roiscore._layer_data import FIRST_LOOK_KEY, FIRST_LOOK_TEXT_KEY, VIEW_KEY, raster_name
 from napari_roiscore._qt.warm_up import OWN_TURN_MS
 
 __all__ = ["adopt_first_look", "drop_first_look", "show_first_look"]
@@ -38,7 +38,7 @@ def show_first_look(viewer, layer_data: list[tuple], shown: Callable[[], None] |
                 layer = getattr(viewer, f"add_{kind}")(data, **{**kwargs, "visible": False})
         except Exception:  # noqa: BLE001 - only a preview: the slide itself comes when it is read
             continue
-        turns.append(lambda layer=layer: _show(viewer, layer))
+        turns += [lambda layer=layer: _show(viewer, layer), lambda layer=layer: _explain(viewer, layer)]
     turns += [lambda: None, shown or (lambda: None)]
 
     def next_turn() -> None:
@@ -54,11 +54,34 @@ def _show(viewer, layer) -> None:
         layer.visible = True
 
 
+def _explain(viewer, layer) -> None:
+    """Its colour bar (napari builds it in a turn of its own) and the canvas text saying what it is."""
+    if layer not in viewer.layers:
+        return
+    layer.colorbar.visible = True
+    from napari_roiscore._qt.spot_view import _text_overlay
+    from napari_roiscore._qt.warm_up import glyph_warmer
+
+    overlay = _text_overlay(viewer)
+    overlay.text = layer.metadata.get(FIRST_LOOK_TEXT_KEY, "")
+    overlay.font_size = 12
+    def show_text() -> None:  # (unless it went meanwhile, or became the slide's raster, whose controller says)
+        if layer in viewer.layers and FIRST_LOOK_KEY in layer.metadata:
+            overlay.visible = True
+
+    glyph_warmer(viewer).when_ready(show_text)
+
+
 def drop_first_look(viewer, source: str | None = None) -> None:
     """Remove the first-look layers read from ``source`` (all of them when None)."""
     for layer in [la for la in viewer.layers if FIRST_LOOK_KEY in la.metadata]:
         if source is None or layer.metadata[FIRST_LOOK_KEY] == source:
             viewer.layers.remove(layer)
+            from napari_roiscore._qt.spot_view import _text_overlay
+
+            overlay = _text_overlay(viewer)
+            if overlay.text == layer.metadata.get(FIRST_LOOK_TEXT_KEY):
+                overlay.visible, overlay.text = False, ""
 
 
 def adopt_first_look(viewer, source: str, raster: tuple):
