@@ -38,7 +38,9 @@ def show_first_look(viewer, layer_data: list[tuple], shown: Callable[[], None] |
                 layer = getattr(viewer, f"add_{kind}")(data, **{**kwargs, "visible": False})
         except Exception:  # noqa: BLE001 - only a preview: the slide itself comes when it is read
             continue
-        turns += [lambda layer=layer: _show(viewer, layer), lambda layer=layer: _explain(viewer, layer)]
+        turns += [lambda layer=layer: _show(viewer, layer), lambda: None,  # each first paint in its own turn
+                  lambda layer=layer: _colour_bar(viewer, layer), lambda: None,
+                  lambda layer=layer: _explain(viewer, layer)]
     turns += [lambda: None, shown or (lambda: None)]
 
     def next_turn() -> None:
@@ -54,11 +56,15 @@ def _show(viewer, layer) -> None:
         layer.visible = True
 
 
+def _colour_bar(viewer, layer) -> None:
+    if layer in viewer.layers:
+        layer.colorbar.visible = True
+
+
 def _explain(viewer, layer) -> None:
-    """Its colour bar (napari builds it in a turn of its own) and the canvas text saying what it is."""
+    """The canvas text saying what it is (once the overlay's glyphs are rendered)."""
     if layer not in viewer.layers:
         return
-    layer.colorbar.visible = True
     from napari_roiscore._qt.spot_view import _text_overlay
     from napari_roiscore._qt.warm_up import glyph_warmer
 
