@@ -81,10 +81,11 @@ def open_in_background(viewer, paths: list[Path], read_one: ReadOne,
         glyphs, which took 0.13-0.22 s per turn while the readers were imported).
     first_look : callable, optional
         ``first_look(path)`` → layer data shown while ``path`` is read (run in the worker
-        before ``read_one``; e.g. a large slide's coarse preview). Such layers carry
-        ``FIRST_LOOK_KEY`` and are removed when the slide draws its own raster
-        (``_qt/spot_view.py``), when the read fails, or once the layers are added if
-        none of them draws a raster.
+        before ``read_one``; e.g. a large slide's coarse preview; the worker waits up to
+        ``FIRST_LOOK_WAIT_S`` while the GUI shows it). Such layers carry ``FIRST_LOOK_KEY``;
+        one becomes the raster layer of the slide read from its path
+        (``_qt/first_look.adopt_first_look``), or is removed when the read fails or gives
+        no raster.
 
     Returns
     -------

@@ -71,6 +71,7 @@ def _explain(viewer, layer) -> None:
     overlay = _text_overlay(viewer)
     overlay.text = layer.metadata.get(FIRST_LOOK_TEXT_KEY, "")
     overlay.font_size = 12
+
     def show_text() -> None:  # (unless it went meanwhile, or became the slide's raster, whose controller says)
         if layer in viewer.layers and FIRST_LOOK_KEY in layer.metadata:
             overlay.visible = True
