@@ -16,7 +16,7 @@ from napari_roiscore.rois.shapes import shapes_from_rois
 from napari_roiscore.spots.first_look import FirstLook
 from napari_roiscore.spots.raster import Placement
 from napari_roiscore.spots.table import SpotTable
-from napari_roiscore.spots.view import MARKER_LIMIT, POINTS_LAYER_LIMIT, SpotView
+from napari_roiscore.spots.view import MARKER_LIMIT, POINTS_LAYER_LIMIT, SpotView, length_text
 
 __all__ = ["FIRST_LOOK_KEY", "IMAGE_KEY", "SPOTS_KEY", "VIEW_KEY", "first_look_layer", "holds_spot_view",
            "image_layers", "roi_layer", "spots_layer", "spots_layers"]
@@ -27,7 +27,8 @@ SPOTS_KEY = "roiscore_spots"
 IMAGE_KEY = "roiscore_image"
 #: key of the SpotView (raster + markers in view) in both layers of a large spot table
 VIEW_KEY = "roiscore_spot_view"
-#: key of the path a first-look preview was read from (shown while that slide is read; removed once it is drawn)
+#: key of the path a first-look preview was read from (shown while that slide is read; it then becomes
+#: that slide's raster layer, or is removed if the read fails)
 FIRST_LOOK_KEY = "roiscore_first_look"
 #: key of the canvas text saying what a first look shows (the overlay, while it is on screen)
 FIRST_LOOK_TEXT_KEY = "roiscore_first_look_text"
@@ -175,6 +176,10 @@ def raster_placement(where: SpotView | Placement, pixel_size_um: float | None) -
     return {"affine": np.diag([s, s, 1.0]) @ pl.matrix, **units}
 
 
+#: how a large table's raster is drawn (its first look too, which becomes that layer)
+RASTER_STYLE = {"colormap": "viridis", "multiscale": True, "interpolation2d": "nearest", "opacity": 0.9}
+
+
 def raster_name(view: SpotView, stage: str = "full") -> str:
     """The raster layer's name at each stage: "building", "preview" or "full"."""
     if stage == "building":
@@ -202,11 +207,8 @@ def raster_layer(view: SpotView, name: str, pixel_size_um: float | None = None) 
         levels,
         {
             "name": raster_name(view, stage),
-            "colormap": "viridis",
+            **RASTER_STYLE,
             "contrast_limits": list(limits),
-            "multiscale": True,
-            "interpolation2d": "nearest",
-            "opacity": 0.9,
             **raster_placement(place, pixel_size_um),
             "metadata": {VIEW_KEY: view},
         },
@@ -217,23 +219,19 @@ def raster_layer(view: SpotView, name: str, pixel_size_um: float | None = None) 
 def first_look_layer(look: FirstLook, name: str, source: str) -> tuple:
     """The first look at a large slide (its coarse preview), drawn while the rest of it is read.
 
-    Placed, coloured and limited as the slide's own raster preview (same values, same tiles).
-    ``source`` (the path read) is kept in the metadata: the layer goes once the slide read
-    from there draws its own raster.
+    Placed, coloured and limited as the slide's own raster preview (same values, same tiles,
+    the raster's style). ``source`` (the path read) is kept in the metadata: the slide read
+    from there makes this layer its raster layer (``_qt/first_look.adopt_first_look``).
     """
     image = look.image
-    px = look.pixel_size_um
-    tile = f"{image.side * px:.3g} µm" if px else f"{image.side:.3g} px"
+    tile = length_text(image.side, look.pixel_size_um)
     text = f"spots: PREVIEW, mean per {tile} tile · total counts · {look.n_spots:,} spots · reading the table…"
     return (
         image.levels,
         {
             "name": f"PREVIEW · {name} (coarse tile means; reading the table…)",
-            "colormap": "viridis",
+            **RASTER_STYLE,
             "contrast_limits": list(image.contrast_limits),
-            "multiscale": True,
-            "interpolation2d": "nearest",
-            "opacity": 0.9,
             **raster_placement(image.placement, look.pixel_size_um),
             "metadata": {FIRST_LOOK_KEY: source, FIRST_LOOK_TEXT_KEY: text},
         },

@@ -121,7 +121,7 @@ def test_a_broken_file_gets_no_first_look_and_no_error(tmp_path):
 
 def test_read_in_steps_across_rows_longer_than_a_step(tmp_path, monkeypatch):
     """Rows are summed whole even when one row holds more entries than a step reads."""
-    import napari_roiscore.spots.first_look as first_look
+    import napari_roiscore.spots.in_steps as in_steps
 
-    monkeypatch.setattr(first_look, "STEP_BYTES", 12)  # 3 float32 entries per step; rows hold up to 8
+    monkeypatch.setattr(in_steps, "STEP_BYTES", 12)  # 3 float32 entries per step; rows hold up to 8
     _same_as_full_read(_slide(tmp_path))

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from napari_roiscore.scoring.normalise import _chunk_row_sums
-from napari_roiscore.spots.in_steps import STEP_BYTES, read_in_steps
+from napari_roiscore.spots.in_steps import read_in_steps, rows_per_step
+from napari_roiscore.spots.raw_counts import is_whole_numbers
 from napari_roiscore.spots.view_build import RasterImage, preview_raster
 
 __all__ = ["FIRST_LOOK_MIN_SPOTS", "FirstLook", "first_look_h5ad"]
@@ -136,7 +137,7 @@ def _totals(X, n: int) -> np.ndarray | None:
     if len(indptr) != n + 1 or indptr[0] != 0 or indptr[-1] != data.shape[0] or np.any(np.diff(indptr) < 0):
         return None
     out = np.zeros(n, dtype=np.float64)
-    most = max(STEP_BYTES // data.dtype.itemsize, 1)  # entries read per step
+    most = rows_per_step(data)  # entries read per step
     a = 0
     while a < n:
         b = int(np.searchsorted(indptr, indptr[a] + most, side="right")) - 1
@@ -151,7 +152,7 @@ def _totals(X, n: int) -> np.ndarray | None:
 
 
 def _dense_totals(X) -> np.ndarray | None:
-    rows = max(STEP_BYTES // max(X.dtype.itemsize * X.shape[1], 1), 1)
+    rows = rows_per_step(X)
     out = np.zeros(X.shape[0], dtype=np.float64)
     for a in range(0, X.shape[0], rows):
         block = X[a:a + rows]
@@ -165,6 +166,6 @@ def _raw_counts(values: np.ndarray) -> bool:
     """Whole, finite and not negative (what the full read accepts as raw counts)."""
     if values.size == 0:
         return True
-    if values.dtype.kind == "f" and not (np.isfinite(values).all() and (np.mod(values, 1) == 0).all()):
+    if values.dtype.kind == "f" and not (np.isfinite(values).all() and is_whole_numbers(values)):
         return False
     return bool(values.min() >= 0)

@@ -27,7 +27,7 @@ from napari_roiscore.spots.raster import SpotBinning, detect_square_grid, tile_b
 from napari_roiscore.spots.table import SpotTable
 
 __all__ = ["MARKER_LIMIT", "POINTS_LAYER_LIMIT", "TOTALS_BLOCK_ROWS", "SpotView", "spot_binning",
-           "total_count_blocks", "total_counts"]
+           "length_text", "total_count_blocks", "total_counts"]
 
 #: most markers drawn at once; above it a raster is drawn instead. Measured with
 #: benchmarks/marker_limit.py (1M cells, software OpenGL, load ~4 on 2 cores): a
@@ -99,6 +99,11 @@ def spot_binning(spots: SpotTable) -> SpotBinning:
     if grid is None:
         grid = detect_square_grid(spots.xy)
     return grid if grid is not None else tile_binning(spots.xy, side=spots.diameter_px)
+
+
+def length_text(px: float, pixel_size_um: float | None) -> str:
+    """A length of ``px`` spot pixels for the canvas text: in µm when the pixel size is known."""
+    return f"{px * pixel_size_um:.3g} µm" if pixel_size_um else f"{px:.3g} px"
 
 
 @dataclass
@@ -245,10 +250,7 @@ class SpotView:
         return self.binning.spots_in_view(yx_min, yx_max)
 
     def _um(self, px: float) -> str:
-        if self.pixel_size_um:
-            v = px * self.pixel_size_um
-            return f"{v:.3g} µm"
-        return f"{px:.3g} px"
+        return length_text(px, self.pixel_size_um)
 
     def mode_text(self, level: int, n_markers: int | None, sampled: bool = False,
                   preview_side: float | None = None) -> str:
